@@ -1,0 +1,1 @@
+"""The ``vibentropy`` command line: one module per sub-command, no physics inside."""

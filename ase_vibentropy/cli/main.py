@@ -1,0 +1,72 @@
+"""Entry point of the ``vibentropy`` command.
+
+Each sub-command lives in its own module ``ase_vibentropy.cli.<name>`` exposing
+``register(subparsers)``, which adds its parser and sets ``func`` to a callable taking the
+parsed arguments and returning an exit code. Errors derived from ``VibEntropyError`` (and
+unreadable files) are printed as one line on stderr, without a traceback, with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from .._version import __version__
+from ..errors import VibEntropyError
+
+#: Sub-command modules, in the order ``vibentropy --help`` lists them.
+SUBCOMMAND_MODULES = (
+    "predict",
+    "reference",
+    "featurize",
+    "train",
+    "validate",
+    "crossval",
+    "generate",
+    "db_stats",
+)
+
+EPILOG = """examples:
+  vibentropy predict examples/fe_vacancy_6a0.extxyz --lattice bcc
+  vibentropy reference defect.extxyz --potential fe-mendelev2003 --lattice bcc --json
+  vibentropy train fe.db --descriptor afs --target formation -o model.json
+Run 'vibentropy COMMAND --help' for the options of one command."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every sub-command registered."""
+    parser = argparse.ArgumentParser(
+        prog="vibentropy",
+        description="Harmonic vibrational entropy of defective crystals (exact and LDML surrogate).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(f"{__package__}.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``vibentropy`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except VibEntropyError as exc:
+        print(f"vibentropy {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        # Unreadable files and values ASE's readers reject: still one line, no traceback.
+        print(f"vibentropy {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
