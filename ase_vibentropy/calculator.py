@@ -1,0 +1,563 @@
+"""ASE calculator predicting the harmonic vibrational entropy with an LDML model (issue 5).
+
+:class:`VibEntropyCalculator` wraps an optional energy/force calculator (EAM, DFT, ...) and adds
+the vibrational entropy of the LDML surrogate (Lapointe et al., PRM 4, 063802, 2020, Eq. 14-15):
+
+* ``mode="entropy"`` (default): every property of the wrapped calculator passes through
+  unchanged, so optimizers, filters, NEB and MD behave exactly as with the wrapped calculator;
+  the entropy properties are computed only when asked for.
+* ``mode="free_energy"``: ``energy`` and ``free_energy`` become U - T S_vib, ``forces``
+  become -∇(U - T S_vib) = F_U + T ∇S_vib, with ∇S_vib from the descriptor gradients, and
+  ``stress`` becomes σ_U - T (1/V) ∂S_vib/∂ε, so BFGS, FIRE, NEB, MD and cell filters run on the
+  harmonic free-energy surface at temperature T. This goes beyond the paper, whose model was
+  fitted to relaxed minima only.
+
+Entropy properties (units in brackets): ``vibrational_entropy`` (eV/K), ``local_entropies``
+((N,) eV/K), ``vibrational_entropy_std`` (eV/K, Bayesian predictive standard deviation),
+``formation_entropy`` (eV/K, Eq. 3, needs a bulk reference) and ``vibrational_free_energy``
+(-T S_vib, eV). ASE's file writers drop properties they do not know: call
+:func:`store_entropy_results` to copy them into ``atoms.info`` / ``atoms.arrays`` before writing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import (
+    BaseCalculator,
+    Calculator,
+    PropertyNotImplementedError,
+    all_changes,
+)
+
+from .errors import ModelDomainError, UnknownNameError, VibEntropyError
+from .units import DEFAULT_TEMPERATURE_K, KB_EV_PER_K
+
+#: Name of the model loaded when ``model=None``.
+DEFAULT_MODEL = "fe-mendelev2003-afs"
+
+#: Entropy properties this calculator adds to those of the wrapped calculator.
+ENTROPY_PROPERTIES = (
+    "vibrational_entropy",
+    "vibrational_entropy_std",
+    "vibrational_free_energy",
+    "local_entropies",
+    "formation_entropy",
+)
+
+#: Wrapped-calculator properties that the free-energy mode replaces or cannot provide.
+_FREE_ENERGY_REPLACED = ("energy", "free_energy", "forces", "stress")
+_FREE_ENERGY_UNAVAILABLE = ("energies", "stresses")
+
+#: Homogeneous strain step of the central differences giving the entropic stress.
+ENTROPIC_STRESS_STRAIN_STEP = 1e-4
+
+#: Voigt order of ASE stresses.
+_VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+
+_MODES = ("entropy", "free_energy")
+
+
+class DomainWarning(UserWarning):
+    """The structure lies outside the domain where the model's entropy can be trusted."""
+
+
+class HighUncertaintyWarning(DomainWarning):
+    """The model's predictive standard deviation exceeds the calculator's threshold."""
+
+
+class FarFromMinimumWarning(DomainWarning):
+    """Residual forces are large: the harmonic entropy is defined at a minimum only."""
+
+
+class MissingBaseCalculatorError(VibEntropyError, PropertyNotImplementedError):
+    """An energy-like property was asked for but no energy/force calculator is wrapped.
+
+    Derives from ASE's ``PropertyNotImplementedError`` so that ASE code probing for optional
+    properties (``ase.db``, file writers) keeps working.
+    """
+
+
+class UnavailablePropertyError(VibEntropyError, PropertyNotImplementedError):
+    """A property that this configuration cannot provide (the message says which setting would)."""
+
+
+def _warn(message: str, category: type[Warning]) -> None:
+    """``warnings.warn`` attributed to the first frame outside this module and ASE's internals.
+
+    The call depth varies (``atoms.get_forces`` -> ASE -> this calculator), so a fixed
+    ``stacklevel`` would point into ASE; the user's line is the useful one.
+    """
+    import ase
+
+    internal = (os.path.abspath(__file__), os.path.dirname(os.path.abspath(ase.__file__)) + os.sep)
+    level = 2
+    frame = sys._getframe(1)
+    while frame is not None and (
+        os.path.abspath(frame.f_code.co_filename) == internal[0]
+        or os.path.abspath(frame.f_code.co_filename).startswith(internal[1])
+    ):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
+
+
+def _is_model(obj: Any) -> bool:
+    return all(
+        hasattr(obj, name)
+        for name in ("predict_entropy", "local_entropies", "entropy_gradient", "element")
+    )
+
+
+def _resolve_model(model: Any) -> Any:
+    """Return a fitted model object from ``None`` (the default), a name, a path or a model."""
+    if model is None or isinstance(model, (str, os.PathLike)):
+        from .model_io import load_model
+
+        if model is not None:
+            return load_model(model)
+        try:
+            return load_model(DEFAULT_MODEL)
+        except UnknownNameError as exc:
+            raise UnknownNameError(
+                f"the default model {DEFAULT_MODEL!r} is not installed with this copy of "
+                f"ase-vibentropy ({exc}); pass model=<shipped name, model file or LDMLModel>"
+            ) from exc
+    if not _is_model(model):
+        raise TypeError(
+            f"model must be None, a shipped-model name, a model-file path or an LDMLModel, "
+            f"got {type(model).__name__}"
+        )
+    return model
+
+
+class VibEntropyCalculator(Calculator):
+    """Harmonic vibrational entropy from an LDML model, on top of an optional force calculator.
+
+    Parameters
+    ----------
+    model
+        ``None`` (the shipped default ``"fe-mendelev2003-afs"``), a shipped-model name, a path to
+        a model file, or a fitted :class:`~ase_vibentropy.model.LDMLModel`. Names and paths are
+        loaded lazily, at the first entropy request.
+    calc
+        Energy/force calculator to wrap (EMT, EAM, LAMMPSlib, DFT, ...). Its properties pass
+        through unchanged in ``mode="entropy"``. Required for ``mode="free_energy"``.
+    temperature
+        Temperature T, K. Classical harmonic entropies depend on T only through
+        n' k_B ln T (SPEC §3), the formation entropy hardly at all.
+    bulk
+        Bulk reference for ``formation_entropy`` (Eq. 3, S_f = S_d - (N_d/N_b) S_b):
+        ``None`` (property not available), ``"auto"`` (the perfect lattice of the model's
+        ``lattice`` and ``a0`` filling the same cubic cell, rebuilt whenever the cell changes,
+        see :func:`ase_vibentropy.harmonic.bulk_for_cell`) or an ``Atoms`` object in the same cell.
+    mode
+        ``"entropy"`` or ``"free_energy"`` (energy U - T S_vib, forces F_U + T ∇S_vib).
+        In ``"free_energy"`` mode the stress (when the wrapped calculator has one) is
+        σ_U - T (1/V) ∂S/∂ε, the strain derivative by central differences
+        (:meth:`entropy_strain_derivative`, 12 model evaluations per stress).
+    std_warning_kB
+        Warn (:class:`HighUncertaintyWarning`) when the predictive standard deviation of S_vib
+        exceeds this many k_B; ``None`` disables the check.
+    fmax_warning
+        Warn (:class:`FarFromMinimumWarning`) when an entropy is computed while the largest
+        force of the wrapped calculator exceeds this, eV/Å (harmonic entropies assume a
+        minimum). ``None`` disables the check and the force evaluation it needs.
+    **kwargs
+        Passed to :class:`ase.calculators.calculator.Calculator` (``label``, ``directory``).
+
+    Notes
+    -----
+    Results are cached the ASE way: a second request for the same structure does no work, and
+    any change of positions, numbers, cell or pbc discards them (``Calculator.check_state``).
+    The wrapped calculator keeps its own cache, so it is never asked twice for one structure.
+    The internal energy U in ``mode="free_energy"`` is ``calc.calc.get_potential_energy(atoms)``.
+    """
+
+    default_parameters: dict[str, Any] = {
+        "temperature": DEFAULT_TEMPERATURE_K,
+        "mode": "entropy",
+        "std_warning_kB": 3.0,
+        "fmax_warning": 0.05,
+    }
+
+    def __init__(
+        self,
+        model: Any = None,
+        calc: BaseCalculator | None = None,
+        temperature: float = DEFAULT_TEMPERATURE_K,
+        bulk: Atoms | str | None = None,
+        mode: str = "entropy",
+        std_warning_kB: float | None = 3.0,
+        fmax_warning: float | None = 0.05,
+        **kwargs: Any,
+    ) -> None:
+        if model is not None and not isinstance(model, (str, os.PathLike)) and not _is_model(model):
+            raise TypeError(
+                "model must be None, a shipped-model name, a model-file path or an LDMLModel "
+                f"(with predict_entropy, local_entropies, entropy_gradient), got {type(model).__name__}"
+            )
+        if calc is not None and not hasattr(calc, "get_property"):
+            raise TypeError(f"calc must be an ASE calculator, got {type(calc).__name__}")
+        if isinstance(bulk, str) and bulk != "auto":
+            raise ValueError(f"bulk must be None, 'auto' or an Atoms object, got {bulk!r}")
+        if bulk is not None and not isinstance(bulk, (str, Atoms)):
+            raise TypeError(f"bulk must be None, 'auto' or an Atoms object, got {type(bulk).__name__}")
+        self._model_spec = model
+        self._model = None if model is None or isinstance(model, (str, os.PathLike)) else model
+        self.calc = calc
+        self.bulk = bulk.copy() if isinstance(bulk, Atoms) else bulk
+        self._auto_bulk: tuple[np.ndarray, Atoms] | None = None
+        super().__init__(
+            temperature=float(temperature),
+            mode=mode,
+            std_warning_kB=std_warning_kB,
+            fmax_warning=fmax_warning,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------ configuration
+    def set(self, **kwargs: Any) -> dict[str, Any]:
+        """Change ``temperature``, ``mode``, ``std_warning_kB`` or ``fmax_warning``.
+
+        A new temperature or mode discards the cached results (the wrapped calculator keeps its
+        own). Returns the changed parameters.
+        """
+        unknown = sorted(set(kwargs) - set(self.default_parameters))
+        if unknown:
+            raise TypeError(
+                f"unknown VibEntropyCalculator parameter(s) {unknown}; known: "
+                f"{sorted(self.default_parameters)} (model, calc and bulk are fixed at construction)"
+            )
+        if "mode" in kwargs and kwargs["mode"] not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}, got {kwargs['mode']!r}")
+        if "temperature" in kwargs:
+            temperature = float(kwargs["temperature"])
+            if not np.isfinite(temperature) or temperature <= 0.0:
+                raise ValueError(f"temperature must be a positive number of K, got {temperature}")
+            kwargs["temperature"] = temperature
+        changed = super().set(**kwargs)
+        if self.parameters["mode"] == "free_energy" and self.calc is None:
+            raise MissingBaseCalculatorError(
+                "mode='free_energy' needs an energy/force calculator for U: pass calc=..., "
+                "e.g. VibEntropyCalculator(model, calc=EMT(), mode='free_energy')"
+            )
+        if "temperature" in changed or "mode" in changed:
+            self.reset()
+        self.implemented_properties = self._implemented_properties()
+        return changed
+
+    @property
+    def temperature(self) -> float:
+        """Temperature T, K."""
+        return float(self.parameters["temperature"])
+
+    @property
+    def mode(self) -> str:
+        """``"entropy"`` or ``"free_energy"``."""
+        return str(self.parameters["mode"])
+
+    @property
+    def model(self) -> Any:
+        """The fitted model (loaded at first access when given by name or path)."""
+        if self._model is None:
+            self._model = _resolve_model(self._model_spec)
+        return self._model
+
+    def _base_properties(self) -> list[str]:
+        if self.calc is None:
+            return []
+        return list(getattr(self.calc, "implemented_properties", []))
+
+    def _implemented_properties(self) -> list[str]:
+        base = self._base_properties()
+        if self.mode == "free_energy":
+            base = [p for p in base if p not in _FREE_ENERGY_UNAVAILABLE]
+        entropy = [p for p in ENTROPY_PROPERTIES if p != "formation_entropy" or self.bulk is not None]
+        return base + entropy
+
+    def todict(self, skip_default: bool = True) -> dict[str, Any]:
+        """JSON-serialisable parameters (``ase.db`` stores them with each row)."""
+        dct = super().todict(skip_default=skip_default)
+        spec = self._model_spec
+        if spec is None:
+            dct["model"] = DEFAULT_MODEL
+        elif isinstance(spec, (str, os.PathLike)):
+            dct["model"] = os.fspath(spec)
+        else:
+            dct["model"] = type(spec).__name__
+        if self.calc is not None:
+            dct["calc"] = getattr(self.calc, "name", type(self.calc).__name__)
+        if self.bulk is not None:
+            dct["bulk"] = "auto" if isinstance(self.bulk, str) else self.bulk.get_chemical_formula()
+        return dct
+
+    # ------------------------------------------------------------------ property access
+    def get_property(self, name: str, atoms: Atoms | None = None, allow_calculation: bool = True) -> Any:
+        """ASE property access, with errors that say which setting provides a missing property."""
+        if name not in self.implemented_properties:
+            raise self._unavailable(name)
+        return super().get_property(name, atoms, allow_calculation)
+
+    def _unavailable(self, name: str) -> PropertyNotImplementedError:
+        if name == "formation_entropy":
+            return UnavailablePropertyError(
+                "formation_entropy needs a bulk reference: pass bulk='auto' (perfect lattice of the "
+                "model's lattice and a0 in the same cell) or bulk=<Atoms of the perfect cell>"
+            )
+        if self.mode == "free_energy" and name in _FREE_ENERGY_UNAVAILABLE:
+            return UnavailablePropertyError(
+                f"{name} is not available in mode='free_energy' (the entropy has no per-atom "
+                "stress or energy decomposition): use 'stress' and 'energy', or mode='entropy'"
+            )
+        if self.calc is None:
+            return MissingBaseCalculatorError(
+                f"{name!r} needs an energy/force calculator, but VibEntropyCalculator wraps none: "
+                "pass calc=..., e.g. VibEntropyCalculator(model, calc=EMT())"
+            )
+        return PropertyNotImplementedError(
+            f"{name!r} is provided neither by the wrapped {type(self.calc).__name__} nor by the "
+            f"entropy model (available: {', '.join(self.implemented_properties)})"
+        )
+
+    def calculate(
+        self,
+        atoms: Atoms | None = None,
+        properties: Sequence[str] = ("vibrational_entropy",),
+        system_changes: Sequence[str] = tuple(all_changes),
+    ) -> None:
+        """Fill ``self.results`` with ``properties`` (and whatever comes for free with them)."""
+        super().calculate(atoms, list(properties), list(system_changes))
+        atoms = self.atoms
+        for name in properties:
+            if name in self.results:
+                continue
+            if name in ENTROPY_PROPERTIES:
+                self._calculate_entropy_property(atoms, name)
+            elif self.mode == "free_energy" and name in _FREE_ENERGY_REPLACED:
+                self._calculate_free_energy_property(atoms, name)
+            else:
+                self._pass_through(atoms, name)
+
+    def _pass_through(self, atoms: Atoms, name: str) -> None:
+        assert self.calc is not None
+        self.results[name] = self.calc.get_property(name, atoms)
+        # Results the wrapped calculator produced together with this one come for free.
+        for key, value in getattr(self.calc, "results", {}).items():
+            if key in self._base_properties() and key not in self.results:
+                if self.mode == "free_energy" and key in _FREE_ENERGY_REPLACED + _FREE_ENERGY_UNAVAILABLE:
+                    continue
+                self.results[key] = value.copy() if isinstance(value, np.ndarray) else value
+
+    # ------------------------------------------------------------------ entropy
+    def _check_domain(self, atoms: Atoms) -> None:
+        model = self.model
+        element = getattr(model, "element", None)
+        if element is not None:
+            foreign = sorted(set(atoms.get_chemical_symbols()) - {element})
+            if foreign:
+                raise ModelDomainError(
+                    f"the model was trained on {element} but the structure contains "
+                    f"{', '.join(foreign)}: use a model trained for these elements"
+                )
+        fmax = self.parameters["fmax_warning"]
+        # In free-energy mode the user asks for structures off the U minimum on purpose.
+        if (
+            fmax is not None
+            and self.mode == "entropy"
+            and self.calc is not None
+            and "forces" in self._base_properties()
+        ):
+            forces = self.calc.get_property("forces", atoms)
+            max_force = float(np.sqrt((forces**2).sum(axis=1)).max()) if len(forces) else 0.0
+            if max_force > fmax:
+                _warn(
+                    f"largest force {max_force:.3g} eV/Å exceeds fmax_warning={fmax} eV/Å: the "
+                    "harmonic entropy is defined at a minimum, so this value is only indicative "
+                    "(relax the structure first, or set fmax_warning=None to silence)",
+                    FarFromMinimumWarning,
+                )
+
+    def _warn_uncertainty(self, what: str, std_eV_per_K: float) -> None:
+        threshold = self.parameters["std_warning_kB"]
+        if threshold is None:
+            return
+        std_kB = std_eV_per_K / KB_EV_PER_K
+        if std_kB > threshold:
+            _warn(
+                f"predictive standard deviation of {what} is {std_kB:.3g} k_B > std_warning_kB="
+                f"{threshold} k_B: the structure is far from the model's training data, so the "
+                "prediction is unreliable (check it against the harmonic reference)",
+                HighUncertaintyWarning,
+            )
+
+    def _calculate_entropy_property(self, atoms: Atoms, name: str) -> None:
+        model = self.model
+        # Cheap (element test, cached base forces); identical warnings are shown once by Python.
+        self._check_domain(atoms)
+        if name in ("vibrational_entropy", "vibrational_entropy_std", "vibrational_free_energy"):
+            self._ensure_total_entropy(atoms)
+        elif name == "local_entropies":
+            self.results["local_entropies"] = np.asarray(model.local_entropies(atoms), dtype=float)
+        elif name == "formation_entropy":
+            bulk = self._bulk_reference(atoms)
+            value, std = model.predict_formation_entropy(
+                atoms, bulk, temperature=self.temperature, return_std=True
+            )
+            self._warn_uncertainty("the formation entropy", float(std))
+            self.results["formation_entropy"] = float(value)
+
+    def _ensure_total_entropy(self, atoms: Atoms) -> None:
+        if "vibrational_entropy" in self.results:
+            return
+        T = self.temperature
+        value, std = self.model.predict_entropy(atoms, temperature=T, return_std=True)
+        self._warn_uncertainty("the vibrational entropy", float(std))
+        self.results["vibrational_entropy"] = float(value)
+        self.results["vibrational_entropy_std"] = float(std)
+        self.results["vibrational_free_energy"] = -T * float(value)
+
+    def _bulk_reference(self, atoms: Atoms) -> Atoms:
+        if isinstance(self.bulk, Atoms):
+            return self.bulk
+        cell = atoms.cell.array
+        if self._auto_bulk is not None and np.array_equal(self._auto_bulk[0], cell):
+            return self._auto_bulk[1]
+        from .harmonic import bulk_for_cell
+
+        model = self.model
+        missing = [a for a in ("lattice", "a0", "element") if getattr(model, a, None) is None]
+        if missing:
+            raise UnavailablePropertyError(
+                f"bulk='auto' needs the model's {', '.join(missing)}, which it does not store: "
+                "pass bulk=<Atoms of the perfect cell> instead"
+            )
+        bulk = bulk_for_cell(atoms, model.lattice, model.a0, model.element)
+        self._auto_bulk = (cell.copy(), bulk)
+        return bulk
+
+    # ------------------------------------------------------------------ free energy
+    def _calculate_free_energy_property(self, atoms: Atoms, name: str) -> None:
+        assert self.calc is not None
+        T = self.temperature
+        if name in ("energy", "free_energy"):
+            self._check_domain(atoms)
+            self._ensure_total_entropy(atoms)
+            internal = self.calc.get_property(name, atoms)
+            # F = U - T S_vib (classical harmonic free energy of the vibrations).
+            self.results[name] = float(internal) - T * self.results["vibrational_entropy"]
+        elif name == "forces":
+            forces_U = self.calc.get_property("forces", atoms)
+            gradient = np.asarray(self.model.entropy_gradient(atoms), dtype=float)
+            # -∇(U - T S) = F_U + T ∇S.
+            self.results["forces"] = forces_U + T * gradient
+        elif name == "stress":
+            stress_U = np.asarray(self.calc.get_property("stress", atoms), dtype=float)
+            # σ = (1/V) ∂(U - T S)/∂ε = σ_U - T (1/V) ∂S/∂ε.
+            self.results["stress"] = stress_U - T * self.entropy_strain_derivative(atoms)
+
+    def entropy_strain_derivative(self, atoms: Atoms) -> np.ndarray:
+        """(1/V) ∂S_vib/∂ε in Voigt order (xx, yy, zz, yz, xz, xy), eV/K/Å³, shape (6,).
+
+        Central differences of the model's S under homogeneous strain ε (step
+        :data:`ENTROPIC_STRESS_STRAIN_STEP`, positions scaled with the cell), in ASE's convention
+        for stresses (symmetric shear strain, as ``ase.calculators.fd``): 12 model evaluations.
+        The descriptor protocol gives position gradients only, not the pair-resolved ones an
+        analytic virial would need. Classical S depends on T only through a strain-independent
+        term, so the result is T-independent.
+        """
+        h = ENTROPIC_STRESS_STRAIN_STEP
+        cell = atoms.cell.array
+        out = np.zeros(6)
+        for k, (i, j) in enumerate(_VOIGT):
+            values = []
+            for sign in (1.0, -1.0):
+                strain = np.eye(3)
+                strain[i, j] += sign * h
+                if i != j:
+                    strain[j, i] += sign * h
+                strained = atoms.copy()
+                strained.calc = None
+                strained.set_cell(cell @ strain, scale_atoms=True)
+                values.append(self.model.predict_entropy(strained, temperature=self.temperature))
+            # A shear step moves two tensor components at once, hence 4h.
+            out[k] = (values[0] - values[1]) / ((2.0 if i == j else 4.0) * h)
+        return out / atoms.get_volume()
+
+
+def store_entropy_results(
+    atoms: Atoms, calc: VibEntropyCalculator | None = None, local: bool = True
+) -> dict[str, Any]:
+    """Copy the entropy results of ``calc`` (default ``atoms.calc``) into ``atoms``.
+
+    ASE's extxyz writer and ``ase.db`` keep ``atoms.info`` and ``atoms.arrays`` but drop calculator
+    properties they do not know, so call this before writing. Missing values are computed
+    (cached results are reused).
+
+    Keys written: ``atoms.info['vibrational_entropy']`` (eV/K), ``['vibrational_entropy_std']``
+    (eV/K), ``['vibrational_free_energy']`` (-T S_vib, eV), ``['formation_entropy']`` (eV/K, only
+    when the calculator has a bulk reference), ``['entropy_temperature']`` (K), and
+    ``atoms.arrays['local_entropies']`` ((N,) eV/K, unless ``local=False``).
+
+    Returns
+    -------
+    dict
+        The stored values by key.
+    """
+    if calc is None:
+        calc = atoms.calc
+    if not isinstance(calc, VibEntropyCalculator):
+        raise TypeError(
+            "store_entropy_results needs a VibEntropyCalculator (attached to atoms or passed as "
+            f"calc=), got {type(calc).__name__}"
+        )
+    stored: dict[str, Any] = {}
+    for key in ("vibrational_entropy", "vibrational_entropy_std", "vibrational_free_energy",
+                "formation_entropy"):
+        if key in calc.implemented_properties:
+            stored[key] = float(calc.get_property(key, atoms))
+    stored["entropy_temperature"] = calc.temperature
+    atoms.info.update(stored)
+    if local:
+        values = np.asarray(calc.get_property("local_entropies", atoms), dtype=float)
+        atoms.arrays["local_entropies"] = values.copy()
+        stored["local_entropies"] = values
+    return stored
+
+
+#: ``atoms.info`` keys written by :func:`store_entropy_results` (scalars).
+INFO_KEYS = (
+    "vibrational_entropy",
+    "vibrational_entropy_std",
+    "vibrational_free_energy",
+    "formation_entropy",
+    "entropy_temperature",
+)
+
+
+def entropy_db_entries(atoms: Atoms, calc: VibEntropyCalculator | None = None) -> dict[str, dict[str, Any]]:
+    """Key-value pairs and data for ``ase.db``, which stores neither ``info`` nor custom arrays.
+
+    Usage: ``db.write(atoms, **entropy_db_entries(atoms))``; read back with
+    ``row.vibrational_entropy`` (eV/K) and ``row.data["local_entropies"]`` ((N,) eV/K). Values
+    are taken from ``atoms.info`` / ``atoms.arrays`` when :func:`store_entropy_results` already
+    put them there, otherwise computed with ``calc`` (default ``atoms.calc``) and stored first.
+
+    Returns
+    -------
+    dict
+        ``{"key_value_pairs": {key: float}, "data": {"local_entropies": (N,) array}}``.
+    """
+    if "vibrational_entropy" not in atoms.info or "local_entropies" not in atoms.arrays:
+        store_entropy_results(atoms, calc)
+    pairs = {key: float(atoms.info[key]) for key in INFO_KEYS if key in atoms.info}
+    return {
+        "key_value_pairs": pairs,
+        "data": {"local_entropies": np.asarray(atoms.arrays["local_entropies"], dtype=float)},
+    }

@@ -1,0 +1,132 @@
+"""``vibentropy predict``: LDML entropies of structures in a file, without a Hessian."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+DESCRIPTION = """Predict the vibrational entropy S and, when a bulk reference is known, the
+formation entropy S_f (k_B, with the predictive std) of every frame of FILE. The bulk is the
+perfect --lattice filling each frame's cubic cell (a0 from --a0 or the model), or --bulk FILE.
+Without --model the shipped model fe-mendelev2003-afs is used."""
+
+EPILOG = """examples:
+  vibentropy predict vacancy.extxyz --lattice bcc
+  vibentropy predict traj.extxyz --model fe-afs.json --bulk perfect.extxyz --json --local local.extxyz"""
+
+
+def _load(name: str | None):
+    from ..errors import ModelFileError
+    from ..model_io import DEFAULT_MODEL, load_model, shipped_models
+
+    if name is not None:
+        return load_model(name)
+    try:
+        return load_model(DEFAULT_MODEL)
+    except ModelFileError as exc:
+        if DEFAULT_MODEL in shipped_models():
+            raise
+        raise ModelFileError(
+            f"no --model given and the default shipped model {DEFAULT_MODEL!r} is not installed "
+            f"(shipped: {', '.join(shipped_models()) or 'none'}); pass --model MODEL.json"
+        ) from exc
+
+
+def _bulk_for(frame, args, model):
+    from ..errors import CellMismatchError
+    from ..harmonic import bulk_for_cell
+
+    if args.bulk_atoms is not None:
+        return args.bulk_atoms
+    if args.lattice is None:
+        return None
+    a0 = args.a0 if args.a0 is not None else model.a0
+    if a0 is None:
+        raise CellMismatchError("--lattice needs --a0: the model file does not store a lattice constant")
+    symbols = frame.get_chemical_symbols()
+    element = model.element or max(set(symbols), key=symbols.count)
+    return bulk_for_cell(frame, args.lattice, a0, element)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Predict S (and S_f) for every frame of ``args.file``; return the exit code."""
+    from ase.io import read, write
+
+    from ..errors import ModelDomainError
+    from ..model_io import DEFAULT_MODEL
+    from ..units import KB_EV_PER_K
+
+    model = _load(args.model)
+    frames = read(args.file, index=args.index)
+    frames = frames if isinstance(frames, list) else [frames]
+    args.bulk_atoms = read(args.bulk) if args.bulk else None
+    temperature = model.temperature if args.temperature is None else args.temperature
+    has_total = model.target != "formation"
+    if args.local and not has_total and args.lattice is None and args.bulk_atoms is None:
+        raise ModelDomainError(
+            "--local with a formation-only model needs a bulk reference (--lattice or --bulk)"
+        )
+    local_frames = []
+    if not args.json:
+        print(f"model {args.model or DEFAULT_MODEL} ({model.target}), T = {temperature:g} K")
+        print(
+            f"{'index':>5} {'n_atoms':>7} {'S_kB':>12} {'S_std':>7} {'Sf_kB':>9} {'Sf_std':>7} "
+            f"{'seconds':>8}"
+        )
+    for index, frame in enumerate(frames):
+        start = time.perf_counter()
+        bulk = _bulk_for(frame, args, model)
+        out = {"index": index, "n_atoms": len(frame), "temperature_K": temperature}
+        if has_total:
+            s, s_std = model.predict_entropy(frame, temperature, return_std=True)
+            out["S_kB"], out["S_std_kB"] = s / KB_EV_PER_K, s_std / KB_EV_PER_K
+        else:
+            out["S_kB"] = out["S_std_kB"] = None  # undefined for a formation-only model
+        if bulk is not None:
+            sf, sf_std = model.predict_formation_entropy(frame, bulk, temperature, return_std=True)
+            out["Sf_kB"], out["Sf_std_kB"] = sf / KB_EV_PER_K, sf_std / KB_EV_PER_K
+        if args.local:
+            annotated = frame.copy()
+            annotated.calc = None
+            if has_total:
+                annotated.set_array("local_entropy", model.local_entropies(frame, temperature) / KB_EV_PER_K)
+            if bulk is not None:
+                annotated.set_array(
+                    "local_formation_entropy",
+                    model.local_formation_entropies(frame, bulk, temperature) / KB_EV_PER_K,
+                )
+            local_frames.append(annotated)
+        out["seconds"] = time.perf_counter() - start
+        if args.json:
+            print(json.dumps(out))
+        else:
+            def fmt(key, spec):
+                return format(out[key], spec) if out.get(key) is not None else "-"
+
+            print(
+                f"{index:>5} {len(frame):>7} {fmt('S_kB', '12.3f'):>12} {fmt('S_std_kB', '7.3f'):>7} "
+                f"{fmt('Sf_kB', '9.3f'):>9} {fmt('Sf_std_kB', '7.3f'):>7} {out['seconds']:>8.3f}"
+            )
+    if args.local:
+        write(args.local, local_frames, format="extxyz")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add the ``predict`` sub-command."""
+    parser = subparsers.add_parser(
+        "predict", help="LDML entropy of structures (no Hessian)", description=DESCRIPTION,
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("file", metavar="FILE", help="structure file readable by ase.io (all frames)")
+    parser.add_argument("--model", metavar="MODEL", help="model file or shipped name")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--lattice", choices=("bcc", "fcc", "sc"), help="bulk reference lattice")
+    group.add_argument("--bulk", metavar="FILE", help="bulk reference structure (same cell)")
+    parser.add_argument("--a0", type=float, metavar="A", help="lattice constant for --lattice, Å")
+    parser.add_argument("--temperature", type=float, metavar="T", help="K (default: the model's)")
+    parser.add_argument("--index", default=":", help="ase.io frame selection (default all)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per frame")
+    parser.add_argument("--local", metavar="OUT.extxyz", help="write per-atom local entropies (k_B)")
+    parser.set_defaults(func=run)

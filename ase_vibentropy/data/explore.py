@@ -1,0 +1,372 @@
+"""Exploration of defect energy landscapes: random placement + quench, and activation-relaxation.
+
+The activation-relaxation explorer follows the ARTn idea the paper used (SPEC §8) with ASE's
+dimer method (:mod:`ase.mep.dimer`): from a known minimum, push a few atoms of the defect
+region, climb to a saddle point along the lowest-curvature mode, step over it, relax to the
+next minimum, and keep it if it is new (energy and inertia fingerprint, see
+:mod:`.analysis`). Every random choice comes from one ``numpy.random.Generator``, so a seed
+fixes the whole exploration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.mep.dimer import DimerControl, MinModeAtoms, MinModeTranslate
+from ase.optimize import FIRE
+
+from ..errors import InvalidStructureError, NotRelaxedError
+from ..harmonic import relax_positions
+from .analysis import (
+    ENERGY_TOLERANCE_EV,
+    FINGERPRINT_RTOL,
+    inertia_fingerprint,
+    same_configuration,
+    wigner_seitz,
+)
+from .builders import random_points_with_clearance, minimum_image
+
+#: Residual force, eV/Å, to which the explorer quenches its minima (the labelling step relaxes
+#: further with the reference potential).
+QUENCH_FMAX_EV_PER_A = 1e-3
+
+
+def quench(atoms: Atoms, calc: Any, fmax: float = QUENCH_FMAX_EV_PER_A, steps: int = 5000) -> Atoms:
+    """Relax positions at fixed cell: FIRE to 0.05 eV/Å (robust from rough starts), then BFGS.
+
+    Returns a relaxed copy with ``calc`` attached; raises :class:`NotRelaxedError` when the
+    forces stay above ``fmax`` eV/Å after ``steps`` steps of each optimizer.
+    """
+    work = atoms.copy()
+    work.calc = calc
+    FIRE(work, logfile=None).run(fmax=max(fmax, 0.05), steps=steps)
+    return relax_positions(work, calc, fmax=fmax, optimizer="BFGS", steps=steps)
+
+
+def random_placement(
+    reference: Atoms,
+    n_interstitials: int,
+    n_vacancies: int,
+    rng: np.random.Generator,
+    radius: float | None = None,
+    clearance: float | None = None,
+) -> Atoms:
+    """Random defect cluster: remove ``n_vacancies`` random sites and insert ``n_interstitials``
+    atoms at random points, all within ``radius`` Å of the cell centre (default: 1.5 conventional
+    cells' worth, (8 V/N)^(1/3)). Inserted atoms keep ``clearance`` Å (default 0.6 of the mean
+    interatomic distance) from every site. Quench the result to get a minimum.
+
+    Returns
+    -------
+    Atoms
+        N - n_vacancies + n_interstitials atoms, inserted atoms last.
+    """
+    cell = np.asarray(reference.cell)
+    lengths = np.diag(cell)
+    spacing = np.cbrt(reference.get_volume() / len(reference))
+    radius = 2.0 * spacing if radius is None else float(radius)
+    clearance = 0.6 * spacing if clearance is None else float(clearance)
+    centre = lengths / 2.0
+    distance = np.linalg.norm(minimum_image(reference.positions - centre, cell), axis=1)
+    inside = np.flatnonzero(distance < radius)
+    if n_vacancies > len(inside):
+        raise InvalidStructureError(
+            f"only {len(inside)} sites lie within {radius:.2f} Å of the centre, cannot remove "
+            f"{n_vacancies}: raise the placement radius"
+        )
+    keep = np.ones(len(reference), dtype=bool)
+    keep[rng.choice(inside, size=n_vacancies, replace=False)] = False
+    result = reference[keep]
+    if n_interstitials:
+
+        def in_sphere(g: np.random.Generator, k: int) -> np.ndarray:
+            direction = g.normal(size=(k, 3))
+            direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+            return centre + direction * (radius * np.cbrt(g.random(k)))[:, None]
+
+        points = random_points_with_clearance(
+            n_interstitials, reference.positions, cell, rng, clearance, in_sphere
+        )
+        result += Atoms([reference[0].symbol] * n_interstitials, positions=points)
+    result.wrap()
+    return result
+
+
+@dataclass(frozen=True)
+class Minimum:
+    """One relaxed configuration found by an explorer.
+
+    Attributes
+    ----------
+    atoms : Atoms
+        Relaxed structure (no calculator attached).
+    energy : float
+        Potential energy, eV.
+    fingerprint : float or None
+        Inertia fingerprint Σ λ², Å⁴ (None without interstitials).
+    n_vacancies, n_interstitials : int
+        Wigner-Seitz counts.
+    barrier : float
+        Saddle energy minus the energy of the minimum it was reached from, eV (NaN for the
+        starting minimum).
+    parent : int
+        Index of that minimum in the exploration (-1 for the start).
+    """
+
+    atoms: Atoms
+    energy: float
+    fingerprint: float | None
+    n_vacancies: int
+    n_interstitials: int
+    barrier: float = float("nan")
+    parent: int = -1
+
+
+@dataclass
+class ExplorationResult:
+    """Distinct minima of one exploration and what happened to the other attempts."""
+
+    minima: list[Minimum] = field(default_factory=list)
+    n_events: int = 0
+    n_saddles: int = 0
+    n_failed: int = 0
+    n_known: int = 0
+
+    def summary(self) -> dict[str, int]:
+        """Counts of events, converged saddles, failed searches and re-found minima."""
+        return {
+            "n_minima": len(self.minima),
+            "n_events": self.n_events,
+            "n_saddles": self.n_saddles,
+            "n_failed": self.n_failed,
+            "n_known": self.n_known,
+        }
+
+
+def describe_minimum(atoms: Atoms, reference: Atoms, energy: float, **extra: Any) -> Minimum:
+    """Wrap a relaxed structure as a :class:`Minimum` (Wigner-Seitz counts and fingerprint)."""
+    ws = wigner_seitz(atoms, reference)
+    plain = atoms.copy()
+    plain.calc = None
+    return Minimum(
+        atoms=plain,
+        energy=float(energy),
+        fingerprint=inertia_fingerprint(atoms, reference, ws),
+        n_vacancies=ws.n_vacancies,
+        n_interstitials=ws.n_interstitials,
+        **extra,
+    )
+
+
+class ActivationRelaxationExplorer:
+    """Activation-relaxation exploration with ASE's dimer method.
+
+    Parameters
+    ----------
+    calc
+        ASE calculator for energies and forces (one instance, reused).
+    reference
+        Perfect lattice filling the same cell (Wigner-Seitz sites), e.g. the strained bulk.
+    rng
+        Random generator: which minimum to leave, which atoms to push, the push itself.
+    push_radius
+        Atoms within this distance, Å, of a random defect atom are pushed (default: 1.2 × the
+        mean interatomic distance, i.e. the defect atom and its first shell).
+    push_amplitude
+        Norm of the whole initial push, Å.
+    step_over
+        Length of the step along the saddle's unstable mode, Å, towards the far side.
+    dimer_fmax, dimer_steps
+        Saddle convergence, eV/Å, and the largest number of dimer translation steps.
+    fmax
+        Force criterion of the quench to the next minimum, eV/Å.
+    energy_tol, fingerprint_rtol
+        De-duplication tolerances (eV; relative).
+    """
+
+    def __init__(
+        self,
+        calc: Any,
+        reference: Atoms,
+        rng: np.random.Generator,
+        push_radius: float | None = None,
+        push_amplitude: float = 0.4,
+        step_over: float = 0.3,
+        dimer_fmax: float = 0.02,
+        dimer_steps: int = 400,
+        fmax: float = QUENCH_FMAX_EV_PER_A,
+        energy_tol: float = ENERGY_TOLERANCE_EV,
+        fingerprint_rtol: float = FINGERPRINT_RTOL,
+    ):
+        self.calc = calc
+        self.reference = reference
+        self.rng = rng
+        spacing = np.cbrt(reference.get_volume() / len(reference))
+        self.push_radius = 1.2 * spacing if push_radius is None else float(push_radius)
+        self.push_amplitude = float(push_amplitude)
+        self.step_over = float(step_over)
+        self.dimer_fmax = float(dimer_fmax)
+        self.dimer_steps = int(dimer_steps)
+        self.fmax = float(fmax)
+        self.energy_tol = float(energy_tol)
+        self.fingerprint_rtol = float(fingerprint_rtol)
+
+    def _defect_atoms(self, atoms: Atoms) -> np.ndarray:
+        """Atoms of the defect region: those in multiply occupied Wigner-Seitz cells, or the
+        first-shell neighbours of the vacancies when there are no interstitials."""
+        ws = wigner_seitz(atoms, self.reference)
+        if len(ws.defect_atoms):
+            return ws.defect_atoms
+        if ws.n_vacancies == 0:
+            return np.arange(len(atoms))
+        # Distance of every atom to its nearest vacancy, (N, n_vac) minimum image.
+        d = np.linalg.norm(
+            minimum_image(atoms.positions[:, None, :] - ws.vacancy_positions[None, :, :], atoms.cell),
+            axis=2,
+        ).min(axis=1)
+        return np.flatnonzero(d <= d.min() + 0.1)
+
+    def push_vector(self, atoms: Atoms) -> np.ndarray:
+        """Random initial push (N, 3), Å, of norm ``push_amplitude`` on the atoms within
+        ``push_radius`` of one random defect atom."""
+        candidates = self._defect_atoms(atoms)
+        centre = atoms.positions[candidates[self.rng.integers(len(candidates))]]
+        distance = np.linalg.norm(minimum_image(atoms.positions - centre, atoms.cell), axis=1)
+        region = distance <= self.push_radius
+        push = np.zeros((len(atoms), 3))
+        push[region] = self.rng.normal(size=(int(region.sum()), 3))
+        return push * (self.push_amplitude / np.linalg.norm(push))
+
+    def find_saddle(self, minimum: Atoms) -> tuple[Atoms, np.ndarray, float] | None:
+        """Dimer search from a pushed copy of ``minimum``.
+
+        Returns the saddle (Atoms), its unstable mode (N, 3, unit norm) and its energy (eV), or
+        None when the search did not converge to a point of negative curvature.
+        """
+        work = minimum.copy()
+        work.calc = self.calc
+        control = DimerControl(
+            logfile=None,
+            initial_eigenmode_method="displacement",
+            displacement_method="vector",
+            maximum_translation=0.1,
+            max_num_rot=2,
+        )
+        dimer_atoms = MinModeAtoms(work, control, random_seed=int(self.rng.integers(2**31 - 1)), logfile=None)
+        dimer_atoms.displace(displacement_vector=self.push_vector(minimum), log=False)
+        search = MinModeTranslate(dimer_atoms, logfile=None, trajectory=None)
+        try:
+            search.run(fmax=self.dimer_fmax, steps=self.dimer_steps)
+        except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+            return None
+        forces = work.get_forces()
+        converged = float(np.sqrt((forces**2).sum(axis=1)).max()) <= self.dimer_fmax
+        if not converged or not dimer_atoms.get_curvature() < 0:
+            return None
+        mode = np.asarray(dimer_atoms.get_eigenmode(), dtype=np.float64).reshape(len(work), 3)
+        saddle = work.copy()
+        saddle.calc = None
+        return saddle, mode / np.linalg.norm(mode), float(work.get_potential_energy())
+
+    def _is_known(self, candidate: Minimum, known: list[Minimum]) -> bool:
+        return any(
+            same_configuration(
+                candidate.energy, candidate.fingerprint, m.energy, m.fingerprint,
+                self.energy_tol, self.fingerprint_rtol,
+            )
+            for m in known
+        )
+
+    def explore(self, start: Atoms, n_minima: int, max_events: int | None = None) -> ExplorationResult:
+        """Collect up to ``n_minima`` distinct minima, starting from (and including) ``start``.
+
+        Parameters
+        ----------
+        start
+            Starting configuration; quenched first.
+        n_minima
+            Distinct minima wanted (the start counts as one).
+        max_events
+            Largest number of activation events (default 4 × n_minima).
+
+        Returns
+        -------
+        ExplorationResult
+            The minima in discovery order and the event counts.
+        """
+        max_events = 4 * n_minima if max_events is None else int(max_events)
+        relaxed = quench(start, self.calc, self.fmax)
+        result = ExplorationResult()
+        result.minima.append(describe_minimum(relaxed, self.reference, relaxed.get_potential_energy()))
+        while len(result.minima) < n_minima and result.n_events < max_events:
+            result.n_events += 1
+            parent = int(self.rng.integers(len(result.minima)))
+            origin = result.minima[parent]
+            found = self.find_saddle(origin.atoms)
+            if found is None:
+                result.n_failed += 1
+                continue
+            saddle, mode, saddle_energy = found
+            result.n_saddles += 1
+            # Step over the saddle away from the minimum it was reached from.
+            away = minimum_image(saddle.positions - origin.atoms.positions, saddle.cell)
+            sign = 1.0 if np.vdot(away, mode) >= 0 else -1.0
+            over = saddle.copy()
+            over.positions += sign * self.step_over * mode
+            try:
+                new = quench(over, self.calc, self.fmax)
+            except NotRelaxedError:
+                result.n_failed += 1
+                continue
+            candidate = describe_minimum(
+                new, self.reference, new.get_potential_energy(),
+                barrier=saddle_energy - origin.energy, parent=parent,
+            )
+            if self._is_known(candidate, result.minima):
+                result.n_known += 1
+                continue
+            result.minima.append(candidate)
+        return result
+
+
+def explore_random(
+    reference: Atoms,
+    calc: Any,
+    n_interstitials: int,
+    n_vacancies: int,
+    rng: np.random.Generator,
+    n_minima: int,
+    max_trials: int | None = None,
+    radius: float | None = None,
+    fmax: float = QUENCH_FMAX_EV_PER_A,
+    energy_tol: float = ENERGY_TOLERANCE_EV,
+    fingerprint_rtol: float = FINGERPRINT_RTOL,
+) -> ExplorationResult:
+    """Random placement followed by a quench, repeated until ``n_minima`` distinct minima.
+
+    Each trial builds :func:`random_placement` and quenches it; duplicates (energy and
+    fingerprint) and failed quenches are counted, not kept.
+    """
+    max_trials = 4 * n_minima if max_trials is None else int(max_trials)
+    result = ExplorationResult()
+    while len(result.minima) < n_minima and result.n_events < max_trials:
+        result.n_events += 1
+        start = random_placement(reference, n_interstitials, n_vacancies, rng, radius=radius)
+        try:
+            relaxed = quench(start, calc, fmax)
+        except NotRelaxedError:
+            result.n_failed += 1
+            continue
+        candidate = describe_minimum(relaxed, reference, relaxed.get_potential_energy())
+        if any(
+            same_configuration(candidate.energy, candidate.fingerprint, m.energy, m.fingerprint,
+                               energy_tol, fingerprint_rtol)
+            for m in result.minima
+        ):
+            result.n_known += 1
+            continue
+        result.minima.append(candidate)
+    return result

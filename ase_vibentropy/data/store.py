@@ -1,0 +1,161 @@
+"""ase.db storage of labelled configurations (row contract in docs/architecture.md).
+
+Any ``ase.db`` URL works (SQLite file by default, PostgreSQL/MySQL with the ase-db-backends
+package). A finished job is written in ONE transaction (``with db:``): after a crash, even a
+SIGKILL in the middle of a write, the database holds either all rows of a job or none, so
+:func:`finished_job_ids` is exact and a rerun neither loses nor duplicates work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ase.db
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from ..errors import DatabaseError
+
+
+@dataclass
+class LabelledRow:
+    """One configuration ready for the database.
+
+    Attributes
+    ----------
+    atoms : Atoms
+        Relaxed structure, N atoms.
+    energy : float
+        Potential energy, eV (stored as the row's ``energy``).
+    key_value_pairs : dict
+        Scalar metadata (family, n_vac, n_int, strain, n_cells, S_kB, Sf_kB, ...).
+    data : dict
+        Arrays: ``local_entropies_kB`` (N,), ``descriptor_sums`` and ``bulk_descriptor_sums``
+        {descriptor hash: (dim,)}.
+    """
+
+    atoms: Atoms
+    energy: float
+    key_value_pairs: dict[str, Any]
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def connect(url: str | Path, create: bool = True):
+    """Open an ase.db database; a path without a known extension is taken as SQLite.
+
+    Raises
+    ------
+    DatabaseError
+        The file does not exist and ``create`` is False, or the URL cannot be opened.
+    """
+    text = str(url)
+    if "://" not in text and not create and not Path(text).exists():
+        raise DatabaseError(f"database {text!r} does not exist: run 'vibentropy generate' first")
+    kind = "extract_from_name"
+    if "://" not in text and Path(text).suffix not in (".db", ".json", ".sqlite"):
+        kind = "db"
+    try:
+        return ase.db.connect(text, type=kind, append=True)
+    except (ValueError, OSError) as exc:
+        raise DatabaseError(f"cannot open database {text!r}: {exc}") from exc
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars to Python scalars (ase.db key-value pairs accept bool, int, float, str)."""
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def write_job(db, rows: list[LabelledRow], job_id: str) -> list[int]:
+    """Write all ``rows`` of one job in a single transaction; return the new row ids.
+
+    Every row gets ``job_id`` and ``job_n_rows`` (the job's row count, so a reader can check
+    that each job is complete and present once).
+    """
+    if not rows:
+        raise DatabaseError(f"job {job_id} produced no rows; nothing would mark it finished")
+    ids = []
+    with db:
+        for row in rows:
+            atoms = row.atoms.copy()
+            atoms.calc = SinglePointCalculator(atoms, energy=float(row.energy))
+            kvp = {k: _plain(v) for k, v in row.key_value_pairs.items()}
+            kvp.update(job_id=job_id, job_n_rows=len(rows))
+            ids.append(db.write(atoms, key_value_pairs=kvp, data=row.data))
+    return ids
+
+
+def finished_job_ids(db) -> set[str]:
+    """The ``job_id`` of every job with rows in ``db``."""
+    return {row.get("job_id") for row in db.select(include_data=False) if row.get("job_id")}
+
+
+def rows_of_job(db, job_id: str) -> list[Any]:
+    """All rows (with data) written by job ``job_id``, in id order."""
+    return sorted(db.select(job_id=job_id), key=lambda row: row.id)
+
+
+def database_statistics(db) -> dict[str, Any]:
+    """Counts per family, size and strain, and formation-entropy ranges of a database.
+
+    Returns
+    -------
+    dict
+        ``n_rows``, ``n_minima`` (rows with ``n_imaginary == 0``), ``n_non_minima``,
+        ``families`` {family: {count, n_minima, Sf_min_kB, Sf_max_kB, Sf_mean_kB,
+        n_vac_max, n_int_max}}, ``cells`` [{family, n_cells, strain, count}],
+        ``Sf_range_kB`` [min, max] over defect rows (None when there are none), and the
+        per-row arrays ``Sf_kB``, ``family``, ``n_vac``, ``n_int`` (lists) for plotting.
+    """
+    families: dict[str, dict[str, Any]] = {}
+    cells: dict[tuple[str, int, float], int] = {}
+    sf, fam, n_vac, n_int = [], [], [], []
+    n_rows = n_non_minima = 0
+    for row in db.select(include_data=False):
+        n_rows += 1
+        family = str(row.get("family", "?"))
+        entry = families.setdefault(family, {"count": 0, "n_minima": 0, "Sf": [], "n_vac_max": 0,
+                                             "n_int_max": 0})
+        entry["count"] += 1
+        key = (family, int(row.get("n_cells", 0)), round(float(row.get("strain", 0.0)), 8))
+        cells[key] = cells.get(key, 0) + 1
+        if int(row.get("n_imaginary", 0)) > 0:
+            n_non_minima += 1
+        else:
+            entry["n_minima"] += 1
+        entry["n_vac_max"] = max(entry["n_vac_max"], int(row.get("n_vac", 0)))
+        entry["n_int_max"] = max(entry["n_int_max"], int(row.get("n_int", 0)))
+        if row.get("Sf_kB") is not None and family != "bulk":
+            entry["Sf"].append(float(row.Sf_kB))
+            sf.append(float(row.Sf_kB))
+            fam.append(family)
+            n_vac.append(int(row.get("n_vac", 0)))
+            n_int.append(int(row.get("n_int", 0)))
+    for entry in families.values():
+        values = entry.pop("Sf")
+        entry["Sf_min_kB"] = min(values) if values else None
+        entry["Sf_max_kB"] = max(values) if values else None
+        entry["Sf_mean_kB"] = float(np.mean(values)) if values else None
+    return {
+        "n_rows": n_rows,
+        "n_minima": n_rows - n_non_minima,
+        "n_non_minima": n_non_minima,
+        "families": dict(sorted(families.items())),
+        "cells": [
+            {"family": f, "n_cells": n, "strain": s, "count": c}
+            for (f, n, s), c in sorted(cells.items())
+        ],
+        "Sf_range_kB": [min(sf), max(sf)] if sf else None,
+        "Sf_kB": sf,
+        "family": fam,
+        "n_vac": n_vac,
+        "n_int": n_int,
+    }

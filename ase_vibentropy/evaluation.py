@@ -1,0 +1,226 @@
+"""Validation of LDML models: RMSE/MAE, repeated random splits, transfer between databases.
+
+Follows the paper's protocol (Eq. 22-23 and Fig. 6): errors in k_B on training and test rows;
+for each test fraction p in 0.1..0.9 the data are split at random ``repeats`` times (100 in the
+paper) and the errors averaged. Rows flagged ``anchor`` in a
+:class:`~ase_vibentropy.features.TrainingSet` (the perfect-lattice rows of a joint fit) are kept
+in every training split and never scored: they pin the bulk, they are not test cases.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+
+from .errors import DatabaseError
+from .features import TrainingSet
+from .model import UnderdeterminedFitWarning
+
+__all__ = [
+    "DEFAULT_FRACTIONS",
+    "CrossValidationResult",
+    "evaluate",
+    "mae",
+    "regression_metrics",
+    "repeated_random_splits",
+    "rmse",
+    "transfer_test",
+]
+
+#: Test fractions of the paper's cross-validation (Fig. 6 inset).
+DEFAULT_FRACTIONS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def rmse(y_true: Any, y_pred: Any) -> float:
+    """Root-mean-square error (Eq. 22), in the units of the inputs (k_B)."""
+    diff = np.asarray(y_pred, dtype=float) - np.asarray(y_true, dtype=float)
+    return float(np.sqrt(np.mean(diff**2)))
+
+
+def mae(y_true: Any, y_pred: Any) -> float:
+    """Mean absolute error (Eq. 23), in the units of the inputs (k_B)."""
+    diff = np.asarray(y_pred, dtype=float) - np.asarray(y_true, dtype=float)
+    return float(np.mean(np.abs(diff)))
+
+
+def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
+    """``{"rmse_kB", "mae_kB", "n"}`` of predictions against exact values (k_B)."""
+    return {"rmse_kB": rmse(y_true, y_pred), "mae_kB": mae(y_true, y_pred), "n": int(np.size(y_true))}
+
+
+def evaluate(model, data: TrainingSet) -> dict[str, Any]:
+    """Errors of a fitted model on every non-anchor row of ``data``.
+
+    Returns
+    -------
+    dict
+        ``predictions`` (n,) and ``std`` (n,) in k_B for all rows of ``data``; ``overall``
+        metrics over the scored rows of the main kind (formation rows when present, else total
+        rows); ``by_kind`` and ``by_family`` metrics; ``mean_std_kB``.
+    """
+    pred, std = model.predict(data.X, return_std=True, n_atoms=data.n_atoms)
+    scored = ~data.anchor
+    if not scored.any():
+        raise DatabaseError("the test set has no rows to score (only perfect-lattice rows)")
+    main = "formation" if np.any(scored & (data.kind == "formation")) else "total"
+    sel = scored & (data.kind == main)
+    by_kind = {
+        k: regression_metrics(data.y[scored & (data.kind == k)], pred[scored & (data.kind == k)])
+        for k in ("formation", "total")
+        if np.any(scored & (data.kind == k))
+    }
+    by_family = {
+        f: regression_metrics(data.y[sel & (data.family == f)], pred[sel & (data.family == f)])
+        for f in sorted(set(data.family[sel].tolist()))
+    }
+    return {
+        "kind": main,
+        "overall": regression_metrics(data.y[sel], pred[sel]),
+        "by_kind": by_kind,
+        "by_family": by_family,
+        "mean_std_kB": float(np.mean(std[sel])),
+        "predictions": pred,
+        "std": std,
+        "scored": sel,
+    }
+
+
+@dataclass
+class CrossValidationResult:
+    """Errors of repeated random splits, one entry per test fraction (k_B).
+
+    Attributes
+    ----------
+    fractions : (k,) test fractions p
+    repeats : random splits per fraction
+    n_rows : scored rows split between train and test
+    train_rmse_mean, train_rmse_std, test_rmse_mean, test_rmse_std : (k,)
+    train_mae_mean, train_mae_std, test_mae_mean, test_mae_std : (k,)
+    n_underdetermined : (k,) splits with fewer training rows than parameters
+    """
+
+    fractions: np.ndarray
+    repeats: int
+    n_rows: int
+    train_rmse_mean: np.ndarray
+    train_rmse_std: np.ndarray
+    test_rmse_mean: np.ndarray
+    test_rmse_std: np.ndarray
+    train_mae_mean: np.ndarray
+    train_mae_std: np.ndarray
+    test_mae_mean: np.ndarray
+    test_mae_std: np.ndarray
+    n_underdetermined: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (lists of floats)."""
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
+
+
+def _fit_quiet(estimator, data: TrainingSet) -> tuple[Any, bool]:
+    """Fit a clone of ``estimator``; report whether the fit was underdetermined."""
+    model = clone(estimator)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnderdeterminedFitWarning)
+        model.fit(data.X, data.y, n_atoms=data.n_atoms)
+    under = any(issubclass(w.category, UnderdeterminedFitWarning) for w in caught)
+    for w in caught:
+        if not issubclass(w.category, UnderdeterminedFitWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return model, under
+
+
+def repeated_random_splits(
+    estimator,
+    data: TrainingSet,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    repeats: int = 100,
+    random_state: int | None = 0,
+    progress: bool = True,
+) -> CrossValidationResult:
+    """Train/test errors averaged over ``repeats`` random splits for each test fraction.
+
+    Parameters
+    ----------
+    estimator
+        An unfitted :class:`~ase_vibentropy.model.LDMLModel` (cloned for every split).
+    data
+        Rows to split; anchor rows are always in the training part and never scored.
+    fractions
+        Test fractions p, each in (0, 1).
+    repeats
+        Random splits per fraction (the paper used 100).
+    random_state
+        Seed of the splits (None: fresh entropy).
+    progress
+        Show a tqdm progress bar.
+    """
+    from tqdm.auto import tqdm
+
+    fractions = np.asarray(fractions, dtype=float)
+    if np.any((fractions <= 0) | (fractions >= 1)):
+        raise ValueError(f"test fractions must lie strictly between 0 and 1, got {fractions.tolist()}")
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    scored = np.flatnonzero(~data.anchor)
+    anchors = np.flatnonzero(data.anchor)
+    n = len(scored)
+    if n < 3:
+        raise DatabaseError(f"cross-validation needs at least 3 scored rows, the data have {n}")
+    rng = np.random.default_rng(random_state)
+    stats = np.zeros((len(fractions), repeats, 4))
+    under = np.zeros(len(fractions), dtype=int)
+    bar = tqdm(total=len(fractions) * repeats, desc="cross-validation", disable=not progress)
+    for k, p in enumerate(fractions):
+        n_test = min(max(1, int(round(p * n))), n - 2)
+        for r in range(repeats):
+            perm = rng.permutation(scored)
+            test, train = perm[:n_test], np.concatenate([perm[n_test:], anchors])
+            model, was_under = _fit_quiet(estimator, data.subset(train))
+            under[k] += was_under
+            scored_train = perm[n_test:]
+            pred_train = model.predict(data.X[scored_train], n_atoms=data.n_atoms[scored_train])
+            pred_test = model.predict(data.X[test], n_atoms=data.n_atoms[test])
+            stats[k, r] = (
+                rmse(data.y[scored_train], pred_train),
+                rmse(data.y[test], pred_test),
+                mae(data.y[scored_train], pred_train),
+                mae(data.y[test], pred_test),
+            )
+            bar.update()
+    bar.close()
+    mean, std = stats.mean(axis=1), stats.std(axis=1)
+    return CrossValidationResult(
+        fractions=fractions,
+        repeats=int(repeats),
+        n_rows=int(n),
+        train_rmse_mean=mean[:, 0],
+        train_rmse_std=std[:, 0],
+        test_rmse_mean=mean[:, 1],
+        test_rmse_std=std[:, 1],
+        train_mae_mean=mean[:, 2],
+        train_mae_std=std[:, 2],
+        test_mae_mean=mean[:, 3],
+        test_mae_std=std[:, 3],
+        n_underdetermined=under,
+    )
+
+
+def transfer_test(estimator, train: TrainingSet, test: TrainingSet) -> dict[str, Any]:
+    """Fit on one database and score on another (the paper's Fig. 6b).
+
+    Both sets must come from the same descriptor (same hash). Returns ``{"train": metrics on
+    the training rows, "test": metrics on the other database, "model": the fitted model}``.
+    """
+    if train.descriptor_hash != test.descriptor_hash:
+        raise DatabaseError(
+            f"train and test rows use different descriptors ({train.descriptor_hash} vs "
+            f"{test.descriptor_hash}): featurize both databases with the same descriptor"
+        )
+    model = clone(estimator).fit(train.X, train.y, n_atoms=train.n_atoms)
+    return {"train": evaluate(model, train)["overall"], "test": evaluate(model, test)["overall"], "model": model}

