@@ -14,6 +14,7 @@ from ._version import __version__
 _LAZY = {
     "VibEntropyCalculator": "ase_vibentropy.calculator",
     "store_entropy_results": "ase_vibentropy.calculator",
+    "entropy_db_entries": "ase_vibentropy.calculator",
     "LDMLModel": "ase_vibentropy.model",
     "load_model": "ase_vibentropy.model_io",
     "save_model": "ase_vibentropy.model_io",

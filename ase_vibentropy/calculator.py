@@ -404,7 +404,8 @@ class VibEntropyCalculator(Calculator):
         if name in ("vibrational_entropy", "vibrational_entropy_std", "vibrational_free_energy"):
             self._ensure_total_entropy(atoms)
         elif name == "local_entropies":
-            self.results["local_entropies"] = np.asarray(model.local_entropies(atoms), dtype=float)
+            local = model.local_entropies(atoms, temperature=self.temperature)
+            self.results["local_entropies"] = np.asarray(local, dtype=float)
         elif name == "formation_entropy":
             bulk = self._bulk_reference(atoms)
             value, std = model.predict_formation_entropy(

@@ -142,7 +142,9 @@ class LDMLModel(RegressorMixin, BaseEstimator):
     n_iter_ : int
         Iterations of the evidence maximisation.
     training_summary_, metrics_ : dict
-        Row count and target range of the training set; training RMSE/MAE in k_B.
+        Row count and target range of the training set; ``fit_rmse_kB`` / ``fit_mae_kB`` over
+        every fitted row (formation and total rows together), k_B. ``vibentropy train`` adds the
+        errors on the formation rows alone and per family.
     """
 
     def __init__(
@@ -296,8 +298,8 @@ class LDMLModel(RegressorMixin, BaseEstimator):
             "y_max_kB": float(y.max()),
         }
         self.metrics_ = {
-            "train_rmse_kB": float(np.sqrt(np.mean(residual**2))),
-            "train_mae_kB": float(np.mean(np.abs(residual))),
+            "fit_rmse_kB": float(np.sqrt(np.mean(residual**2))),
+            "fit_mae_kB": float(np.mean(np.abs(residual))),
         }
         return self
 

@@ -56,7 +56,7 @@ class PeakRSS:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak_mb = max(self.peak_mb, self._rss_mb()) if self.peak_mb == self.peak_mb else self._rss_mb()
+            self.peak_mb = np.fmax(self.peak_mb, self._rss_mb())
             self._stop.wait(0.02)
 
     def __enter__(self) -> PeakRSS:

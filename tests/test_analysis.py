@@ -102,24 +102,33 @@ def cu2():
     return builders.perfect_lattice("Cu", "fcc", A0_CU, 2)
 
 
+def _rattled(atoms, seed, scale=0.03):
+    moved = atoms.copy()
+    moved.positions += np.random.default_rng(seed).normal(scale=scale, size=moved.positions.shape)
+    return moved
+
+
 @pytest.fixture(scope="module")
-def relaxed_dumbbells(cu2):
+def relaxed_interstitials(cu2):
     emt = EMT()
-    first = quench(builders.interstitial_cluster(cu2, 1, "fcc", np.random.default_rng(0), direction=[1, 0, 0]), emt)
-    # A re-relaxed copy: rattle and relax again.
-    rattled = first.copy()
-    rattled.positions += np.random.default_rng(5).normal(scale=0.03, size=rattled.positions.shape)
-    again = quench(rattled, emt)
-    # The same defect on another site with another <100> axis: symmetry-equivalent.
-    other = quench(builders.interstitial_cluster(cu2, 1, "fcc", np.random.default_rng(9), direction=[0, 0, 1]), emt)
-    return first, again, other
+    # In a 2x2x2 cell the symmetric <100> dumbbell is a saddle: a rattled start relaxes to a
+    # lower, less symmetric minimum.
+    symmetric = quench(builders.interstitial_cluster(cu2, 1, "fcc", np.random.default_rng(0), direction=[1, 0, 0]), emt)
+    minimum = quench(_rattled(symmetric, 1), emt)
+    again = quench(_rattled(minimum, 2), emt)
+    # The cubic axis permutation maps the perfect cell onto itself: a symmetry-equivalent copy.
+    permuted = minimum.copy()
+    permuted.positions = minimum.positions[:, [2, 0, 1]]
+    equivalent = quench(_rattled(permuted, 3), emt)
+    return [minimum, again, equivalent, symmetric]
 
 
-def test_dedup_merges_re_relaxed_and_symmetry_equivalent_copies(relaxed_dumbbells, cu2):
-    energies = [a.get_potential_energy() for a in relaxed_dumbbells]
-    fingerprints = [analysis.inertia_fingerprint(a, cu2) for a in relaxed_dumbbells]
-    kept, _ = analysis.deduplicate(energies, fingerprints)
-    assert kept.tolist() == [0]
+def test_dedup_merges_re_relaxed_and_symmetry_equivalent_copies(relaxed_interstitials, cu2):
+    energies = [a.get_potential_energy() for a in relaxed_interstitials]
+    fingerprints = [analysis.inertia_fingerprint(a, cu2) for a in relaxed_interstitials]
+    assert energies[3] - energies[0] > analysis.ENERGY_TOLERANCE_EV
+    kept, rep = analysis.deduplicate(energies, fingerprints)
+    assert kept.tolist() == [0, 3] and rep.tolist() == [0, 0, 0, 3]
 
 
 def test_dedup_keeps_first_and_second_neighbour_divacancies_apart(cu2):

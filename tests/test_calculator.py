@@ -105,6 +105,8 @@ def test_entropy_shifts_by_n_modes_ln_T_ratio_with_temperature(model, vacancy):
     atoms.calc.set(temperature=1200.0)
     S1200 = atoms.calc.get_property("vibrational_entropy", atoms)
     assert S1200 - S300 == pytest.approx((3 * len(atoms) - 3) * kB * np.log(4.0), rel=1e-12)
+    # The local entropies follow the temperature too: they still add up to S.
+    assert atoms.calc.get_property("local_entropies", atoms).sum() == pytest.approx(S1200, rel=1e-12)
 
 
 def test_entropy_is_invariant_under_rigid_translation_and_rotation(model, vacancy):

@@ -246,3 +246,11 @@ def test_isolated_clusters_enter_joint_fits_as_total_rows_shifted_with_3n_minus_
     data = load_training_set(path, desc.hash, "joint", temperature=300.0)
     assert data.kind.tolist() == ["total"] * 3 and data.n_atoms.tolist() == [13.0] * 3
     np.testing.assert_allclose(data.y, 50.0 * np.array([1.0, 1.02, 0.98]) - (3 * 13 - 6) * np.log(2.0))
+
+
+def test_formation_model_without_a_bulk_reference_is_a_clear_error(db_path, tmp_path, capsys, rng):
+    model_path = tmp_path / "f.json"
+    assert run(capsys, "train", db_path, *DESC, "--target", "formation", "-o", model_path, "--quiet")[0] == 0
+    write(tmp_path / "v.extxyz", defect_cells(rng)[0][2])
+    code, _, err = run(capsys, "predict", tmp_path / "v.extxyz", "--model", model_path)
+    assert code == 2 and "--lattice" in err and "formation entropies only" in err

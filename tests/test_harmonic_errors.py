@@ -166,3 +166,21 @@ def test_bulk_for_cell_rejects_non_cubic_and_non_integer_cells():
         bulk_for_cell(odd, "bcc", a0, "Fe")
     with pytest.raises(UnknownNameError, match="lattice"):
         bulk_for_cell(odd, "hcp", a0, "Fe")
+
+
+def test_relaxation_that_runs_out_of_steps_is_refused():
+    atoms = cu_cell()
+    atoms.positions[0] += (0.2, 0.1, 0.0)
+    with pytest.raises(NotRelaxedError, match="did not converge in 2 steps"):
+        relax_positions(atoms, EMT(), fmax=1e-6, steps=2)
+    with pytest.raises(UnknownNameError, match="optimizer"):
+        relax_positions(atoms, EMT(), optimizer="newton")
+
+
+def test_spectrum_only_options_are_refused_by_the_logdet_solver():
+    atoms = cu_cell()
+    with pytest.raises(ValueError, match="spectrum"):
+        harmonic_entropy(atoms, solver="logdet", quantum=True)
+    with pytest.raises(ValueError, match="periodic cell"):
+        harmonic_entropy(Atoms("Ar2", positions=[(0, 0, 0), (R0, 0, 0)], calculator=lj()),
+                         solver="logdet")

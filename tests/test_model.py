@@ -69,7 +69,7 @@ def joint_model(desc, data):
 def test_fit_recovers_the_weights_of_entropies_linear_in_the_descriptor(joint_model):
     np.testing.assert_allclose(joint_model.coef_, W_TRUE, rtol=0, atol=0.01)
     assert joint_model.per_atom_constant_ == pytest.approx(C_TRUE, abs=0.01)
-    assert joint_model.metrics_["train_rmse_kB"] < 5e-3
+    assert joint_model.metrics_["fit_rmse_kB"] < 5e-3
 
 
 def test_scaled_fit_predicts_exactly_what_bayesian_ridge_predicts_on_scaled_columns(data, desc):

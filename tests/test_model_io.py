@@ -60,7 +60,7 @@ def test_model_file_is_readable_json_with_provenance(fitted, tmp_path):
     assert doc["descriptor"]["params"]["dim"] == 4
     assert doc["temperature_K"] == 300.0 and doc["lattice"] == "fcc"
     assert len(doc["sigma"]) == 5 and doc["training_summary"]["n_rows"] == 5
-    assert "package_version" in doc and "train_rmse_kB" in doc["metrics"]
+    assert "package_version" in doc and "fit_rmse_kB" in doc["metrics"]
 
 
 def test_truncated_file_is_a_model_file_error(fitted, tmp_path):

@@ -33,12 +33,13 @@ def _load(name: str | None):
         ) from exc
 
 
-def _bulk_for(frame, args, model):
+def _bulk_for(frame, args, model, bulk_atoms):
+    """The bulk reference of ``frame``: ``--bulk``, the ``--lattice`` filling its cell, or None."""
     from ..errors import CellMismatchError
     from ..harmonic import bulk_for_cell
 
-    if args.bulk_atoms is not None:
-        return args.bulk_atoms
+    if bulk_atoms is not None:
+        return bulk_atoms
     if args.lattice is None:
         return None
     a0 = args.a0 if args.a0 is not None else model.a0
@@ -47,6 +48,11 @@ def _bulk_for(frame, args, model):
     symbols = frame.get_chemical_symbols()
     element = model.element or max(set(symbols), key=symbols.count)
     return bulk_for_cell(frame, args.lattice, a0, element)
+
+
+def _fmt(out: dict, key: str, spec: str) -> str:
+    """``out[key]`` formatted with ``spec``, or ``-`` when absent."""
+    return format(out[key], spec) if out.get(key) is not None else "-"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,12 +66,13 @@ def run(args: argparse.Namespace) -> int:
     model = _load(args.model)
     frames = read(args.file, index=args.index)
     frames = frames if isinstance(frames, list) else [frames]
-    args.bulk_atoms = read(args.bulk) if args.bulk else None
+    bulk_atoms = read(args.bulk) if args.bulk else None
     temperature = model.temperature if args.temperature is None else args.temperature
     has_total = model.target != "formation"
-    if args.local and not has_total and args.lattice is None and args.bulk_atoms is None:
+    if not has_total and args.lattice is None and bulk_atoms is None:
         raise ModelDomainError(
-            "--local with a formation-only model needs a bulk reference (--lattice or --bulk)"
+            "this model was trained on formation entropies only, so it predicts nothing without "
+            "a bulk reference: pass --lattice bcc|fcc or --bulk FILE"
         )
     local_frames = []
     if not args.json:
@@ -76,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         )
     for index, frame in enumerate(frames):
         start = time.perf_counter()
-        bulk = _bulk_for(frame, args, model)
+        bulk = _bulk_for(frame, args, model, bulk_atoms)
         out = {"index": index, "n_atoms": len(frame), "temperature_K": temperature}
         if has_total:
             s, s_std = model.predict_entropy(frame, temperature, return_std=True)
@@ -101,12 +108,10 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(out))
         else:
-            def fmt(key, spec):
-                return format(out[key], spec) if out.get(key) is not None else "-"
-
             print(
-                f"{index:>5} {len(frame):>7} {fmt('S_kB', '12.3f'):>12} {fmt('S_std_kB', '7.3f'):>7} "
-                f"{fmt('Sf_kB', '9.3f'):>9} {fmt('Sf_std_kB', '7.3f'):>7} {out['seconds']:>8.3f}"
+                f"{index:>5} {len(frame):>7} {_fmt(out, 'S_kB', '12.3f'):>12} "
+                f"{_fmt(out, 'S_std_kB', '7.3f'):>7} {_fmt(out, 'Sf_kB', '9.3f'):>9} "
+                f"{_fmt(out, 'Sf_std_kB', '7.3f'):>7} {out['seconds']:>8.3f}"
             )
     if args.local:
         write(args.local, local_frames, format="extxyz")

@@ -256,7 +256,9 @@ class ActivationRelaxationExplorer:
             max_num_rot=2,
         )
         dimer_atoms = MinModeAtoms(work, control, random_seed=int(self.rng.integers(2**31 - 1)), logfile=None)
-        dimer_atoms.displace(displacement_vector=self.push_vector(minimum), log=False)
+        push = self.push_vector(minimum)
+        moved = (np.abs(push) > 0).any(axis=1).tolist()
+        dimer_atoms.displace(displacement_vector=push, mask=moved, log=False)
         search = MinModeTranslate(dimer_atoms, logfile=None, trajectory=None)
         try:
             search.run(fmax=self.dimer_fmax, steps=self.dimer_steps)

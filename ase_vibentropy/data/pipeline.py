@@ -21,6 +21,7 @@ database, one transaction per finished job, so a killed run restarts where it st
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -105,19 +106,22 @@ class RunSummary:
 
 # ----------------------------------------------------------------------------- worker side
 
-_CALCULATORS: dict[str, tuple[Any, Any]] = {}
+# Calculators hold state (neighbour lists, a LAMMPS instance): one set per worker thread, so
+# that threaded Dask workers never share an instance.
+_CALCULATORS = threading.local()
 
 
 def _calculators(potential_name: str) -> tuple[Any, Any]:
-    """(force calculator, Hessian calculator) of a potential, built once per process."""
-    if potential_name not in _CALCULATORS:
+    """(force calculator, Hessian calculator) of a potential, built once per worker thread."""
+    cache = _CALCULATORS.__dict__.setdefault("by_name", {})
+    if potential_name not in cache:
         from ..potentials import get_potential
 
         potential = get_potential(potential_name)
         force = potential.force_calculator()
         hessian = force if not potential.analytic_hessian else potential.hessian_calculator()
-        _CALCULATORS[potential_name] = (force, hessian)
-    return _CALCULATORS[potential_name]
+        cache[potential_name] = (force, hessian)
+    return cache[potential_name]
 
 
 def limit_blas_threads(n_threads: int = 1) -> None:

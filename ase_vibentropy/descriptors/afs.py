@@ -46,8 +46,8 @@ from .radial import RadialBasis
 from .spherical import chebyshev_to_legendre, real_spherical_harmonics, real_spherical_harmonics_vjp
 
 #: Default number of padded (centre, neighbour) slots evaluated at once; sets peak memory
-#: (about 8 (l_max+1)² bytes per slot for the spherical harmonics: 32 MB at l_max = 10).
-DEFAULT_PAIR_BATCH = 32_768
+#: (about 8 (l_max+1)² bytes per slot for the spherical harmonics: 16 MB at l_max = 10).
+DEFAULT_PAIR_BATCH = 16_384
 
 
 @lru_cache(maxsize=1)

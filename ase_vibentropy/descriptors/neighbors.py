@@ -99,7 +99,9 @@ def check_structure_fast(atoms: Atoms, min_distance: float = MIN_INTERATOMIC_DIS
 
     periodic = periodicity(atoms) == "periodic"
     box = np.ascontiguousarray(atoms.cell.array, dtype=float) if periodic else np.zeros((3, 3))
-    nl = NeighborList(cutoff=float(min_distance), full_list=False)
+    # vesin's cells are one cut-off wide: a sub-Å probe makes ~10x more cells than atoms
+    # and costs more than the search, so probe at >= 1.5 Å and filter
+    nl = NeighborList(cutoff=max(float(min_distance), 1.5), full_list=False)
     i, j, d = nl.compute(
         points=np.ascontiguousarray(atoms.positions, dtype=float), box=box, periodic=periodic,
         quantities="ijd",

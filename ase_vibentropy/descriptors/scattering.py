@@ -87,6 +87,8 @@ PAPER_SCALES: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0, 2.0, 3.0, 4.0, 5.0
 _TAU_PER_VOXEL = 1.25
 #: Deposition Gaussians are truncated where they fall below this fraction of their peak.
 _DEPOSIT_CUTOFF = 1e-16
+#: Periodic cells: largest grid spacing of any scale, in units of ``grid_spacing``.
+_MAX_SPACING_RATIO = 4.0
 #: Largest number of (atom, stencil point) pairs evaluated at once during deposition.
 _DEPOSIT_BATCH = 1_000_000
 
@@ -530,7 +532,10 @@ class WaveletScatteringDescriptor(DescriptorProvider):
         spectrum that its (coarser) grid can hold.
         """
         frac = np.linalg.solve(cell.T, positions.T).T % 1.0
-        shapes = [_grid_shape(cell, h, self.min_points) for h in self._spacings()]
+        # In a cell the fields of wide wavelets keep the cell's shortest wavelengths, so their
+        # grids are not coarsened beyond _MAX_SPACING_RATIO times the finest spacing.
+        spacings = np.minimum(self._spacings(), _MAX_SPACING_RATIO * self.grid_spacing)
+        shapes = [_grid_shape(cell, h, self.min_points) for h in spacings]
         fine = tuple(int(max(s[a] for s in shapes)) for a in range(3))
         tau = _TAU_PER_VOXEL * float(np.max(np.linalg.norm(cell, axis=1) / np.array(fine)))
         hat_fine = deposit_density_hat(frac, cell, fine, tau)

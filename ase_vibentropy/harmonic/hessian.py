@@ -19,6 +19,7 @@ from ase import Atoms
 from tqdm.auto import tqdm
 
 from ..errors import InvalidStructureError, UnknownNameError
+from ..structure import check_structure
 
 #: Names accepted by :func:`compute_hessian` (``auto`` = analytic if available, else phonopy).
 HESSIAN_METHODS = ("auto", "analytic", "phonopy", "fd")
@@ -115,7 +116,15 @@ def compute_hessian(
     ndarray or scipy.sparse matrix
         ``analytic`` returns a sparse CSR matrix (the calculator's sparsity), the other
         sources a dense (3N, 3N) array. Both symmetrised.
+
+    Raises
+    ------
+    InvalidStructureError
+        Unusable structure (``structure.check_structure``) or no calculator.
+    UnknownNameError
+        Unknown ``method``, or ``analytic`` without ``get_hessian``.
     """
+    check_structure(atoms)
     calc = resolve_calculator(atoms, calc)
     method = resolve_hessian_method(method, calc)
     step = DEFAULT_STEP_A if step is None else float(step)

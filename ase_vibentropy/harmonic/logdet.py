@@ -51,7 +51,8 @@ class LogDetResult:
     n_modes : int
         Number of non-zero modes n' = 3N - 3.
     n_negative : int
-        Negative pivots = negative eigenvalues of D (-1 when the back end cannot tell).
+        Negative eigenvalues of D: always 0 in a returned result (otherwise
+        :class:`NotAMinimumError` is raised, with the count when SuperLU gives it).
     backend : str
         Factorisation used.
     removed_atom : int
@@ -94,14 +95,14 @@ def _not_minimum(backend: str, n_negative: int = -1) -> NotAMinimumError:
     )
 
 
-def _logdet_cholmod(matrix: sp.csc_matrix) -> tuple[float, int]:
+def _logdet_cholmod(matrix: sp.csc_matrix) -> float:
     from sksparse.cholmod import CholmodNotPositiveDefiniteError, cholesky
 
     try:
         factor = cholesky(matrix)
     except CholmodNotPositiveDefiniteError as exc:
         raise _not_minimum("CHOLMOD") from exc
-    return float(factor.logdet()), 0
+    return float(factor.logdet())
 
 
 def fill_reducing_order(matrix: sp.spmatrix) -> np.ndarray:
@@ -120,7 +121,7 @@ def fill_reducing_order(matrix: sp.spmatrix) -> np.ndarray:
     return (3 * atom_order[:, None] + np.arange(3)[None, :]).reshape(-1)
 
 
-def _logdet_splu(matrix: sp.csc_matrix) -> tuple[float, int]:
+def _logdet_splu(matrix: sp.csc_matrix) -> float:
     # RCM on the atom graph gave the least fill on EAM Fe Hessians (slightly below SuperLU's
     # own MMD and COLAMD orderings); the permutation is symmetric, so det is unchanged.
     order = fill_reducing_order(matrix)
@@ -135,41 +136,23 @@ def _logdet_splu(matrix: sp.csc_matrix) -> tuple[float, int]:
     except RuntimeError as exc:  # "Factor is exactly singular"
         raise _not_minimum("SuperLU") from exc
     pivots = lu.U.diagonal()
-    if not np.array_equal(lu.perm_r, lu.perm_c):
-        # Off-diagonal pivoting happened: the pivot signs no longer give the inertia.
-        sign = np.prod(np.sign(pivots)) * _perm_sign(lu.perm_r) * _perm_sign(lu.perm_c)
-        n_negative = 0 if sign > 0 else -1
-    else:
-        n_negative = int(np.count_nonzero(pivots < 0))
-    if n_negative != 0 or np.any(pivots == 0):
+    if not np.array_equal(lu.perm_r, lu.perm_c) or np.any(pivots == 0):
+        # Without a threshold SuperLU leaves the diagonal only at an exactly zero pivot, which
+        # a positive definite matrix never has.
+        raise _not_minimum("SuperLU")
+    n_negative = int(np.count_nonzero(pivots < 0))  # = negative eigenvalues (Sylvester)
+    if n_negative:
         raise _not_minimum("SuperLU", n_negative)
-    return float(np.sum(np.log(np.abs(pivots)))), 0
+    return float(np.sum(np.log(pivots)))
 
 
-def _perm_sign(perm: np.ndarray) -> int:
-    perm = np.asarray(perm)
-    seen = np.zeros(perm.size, dtype=bool)
-    sign = 1
-    for start in range(perm.size):  # cycles of a permutation; only on the rare pivoting path
-        if seen[start]:
-            continue
-        length, k = 0, start
-        while not seen[k]:
-            seen[k] = True
-            k = perm[k]
-            length += 1
-        if length % 2 == 0:
-            sign = -sign
-    return sign
-
-
-def _logdet_dense_cholesky(matrix: sp.spmatrix) -> tuple[float, int]:
+def _logdet_dense_cholesky(matrix: sp.spmatrix) -> float:
     dense = matrix.toarray()
     try:
         factor = scipy.linalg.cholesky(dense, lower=True, overwrite_a=True, check_finite=False)
     except np.linalg.LinAlgError as exc:
         raise _not_minimum("dense Cholesky") from exc
-    return float(2.0 * np.sum(np.log(np.diagonal(factor)))), 0
+    return float(2.0 * np.sum(np.log(np.diagonal(factor))))
 
 
 def log_pdet(
@@ -225,11 +208,11 @@ def log_pdet(
         else:
             backend = "splu"
     if backend == "cholmod":
-        logdet, _ = _logdet_cholmod(reduced)
+        logdet = _logdet_cholmod(reduced)
     elif backend == "splu":
-        logdet, _ = _logdet_splu(reduced)
+        logdet = _logdet_splu(reduced)
     else:
-        logdet, _ = _logdet_dense_cholesky(reduced)
+        logdet = _logdet_dense_cholesky(reduced)
     # Null vectors v_α ∝ sqrt(m_i): pdet = det(D_red) * (|v|² / v_j²)^3 = det(D_red) (M/m_j)^3.
     logdet += 3.0 * np.log(masses.sum() / masses[atom])
     return LogDetResult(

@@ -15,6 +15,7 @@ from ase.optimize import BFGS, FIRE, LBFGS
 from ase.optimize.optimize import Optimizer
 
 from ..errors import NotRelaxedError, UnknownNameError
+from ..structure import check_structure
 from .hessian import calculation_copy, resolve_calculator
 
 #: Largest residual force accepted by default before a Hessian is computed, eV/Å.
@@ -87,6 +88,7 @@ def relax_positions(
                 f"unknown optimizer {optimizer!r}; known: {', '.join(OPTIMIZERS)}"
             )
         optimizer = OPTIMIZERS[optimizer]
+    check_structure(atoms)
     work = calculation_copy(atoms, resolve_calculator(atoms, calc))
     opt = optimizer(work, logfile=logfile)
     opt.run(fmax=fmax, steps=steps)

@@ -1,0 +1,87 @@
+"""Explorers: activation-relaxation on the dimer method, and random placement + quench.
+
+EMT Cu in a 2x2x2 fcc cell keeps these fast; the defect is a di-interstitial.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from ase.calculators.emt import EMT
+
+from ase_vibentropy.data import builders, explore
+from ase_vibentropy.data.analysis import same_configuration, wigner_seitz
+
+
+@pytest.fixture(scope="module")
+def cu2():
+    return builders.perfect_lattice("Cu", "fcc", 3.61, 2)
+
+
+def _max_force(atoms) -> float:
+    work = atoms.copy()
+    work.calc = EMT()
+    return float(np.linalg.norm(work.get_forces(), axis=1).max())
+
+
+@pytest.fixture(scope="module")
+def di_interstitial_exploration(cu2):
+    start = builders.interstitial_cluster(cu2, 2, "fcc", np.random.default_rng(7))
+    explorer = explore.ActivationRelaxationExplorer(
+        EMT(), cu2, np.random.default_rng(0), dimer_fmax=0.05, dimer_steps=150
+    )
+    return explorer.explore(start, n_minima=2, max_events=3)
+
+
+def test_dimer_explorer_finds_several_distinct_minima_of_a_di_interstitial(di_interstitial_exploration):
+    minima = di_interstitial_exploration.minima
+    assert len(minima) >= 2
+    for a, b in itertools.combinations(minima, 2):
+        assert not same_configuration(a.energy, a.fingerprint, b.energy, b.fingerprint)
+    assert di_interstitial_exploration.n_saddles >= len(minima) - 1
+
+
+def test_explored_minima_are_relaxed_and_keep_two_extra_atoms(di_interstitial_exploration, cu2):
+    for minimum in di_interstitial_exploration.minima:
+        assert _max_force(minimum.atoms) <= explore.QUENCH_FMAX_EV_PER_A
+        ws = wigner_seitz(minimum.atoms, cu2)
+        # Atom conservation: interstitials minus vacancies is the number of extra atoms.
+        assert ws.n_interstitials - ws.n_vacancies == 2
+        assert len(minimum.atoms) == len(cu2) + 2
+
+
+def test_new_minima_are_reached_over_a_positive_barrier(di_interstitial_exploration):
+    for minimum in di_interstitial_exploration.minima[1:]:
+        assert minimum.barrier > 0
+        assert 0 <= minimum.parent < len(di_interstitial_exploration.minima)
+
+
+def test_pushes_are_seeded_local_and_of_the_requested_norm(cu2):
+    start = builders.interstitial_cluster(cu2, 2, "fcc", np.random.default_rng(7))
+    pushes = [
+        explore.ActivationRelaxationExplorer(EMT(), cu2, np.random.default_rng(seed), push_amplitude=0.4).push_vector(start)
+        for seed in (1, 1, 2)
+    ]
+    assert np.array_equal(pushes[0], pushes[1])
+    assert not np.array_equal(pushes[0], pushes[2])
+    assert np.linalg.norm(pushes[0]) == pytest.approx(0.4)
+    moved = np.linalg.norm(pushes[0], axis=1) > 0
+    assert 1 <= moved.sum() < len(start) // 2
+
+
+def test_random_placement_is_seeded_and_conserves_atoms(cu2):
+    first = explore.random_placement(cu2, 2, 1, np.random.default_rng(3))
+    again = explore.random_placement(cu2, 2, 1, np.random.default_rng(3))
+    assert np.array_equal(first.positions, again.positions)
+    assert len(first) == len(cu2) + 1
+
+
+def test_random_placement_and_quench_gives_distinct_relaxed_minima(cu2):
+    result = explore.explore_random(cu2, EMT(), 2, 0, np.random.default_rng(1), n_minima=2, max_trials=2)
+    assert 1 <= len(result.minima) <= 2
+    assert result.n_events == len(result.minima) + result.n_known + result.n_failed
+    for minimum in result.minima:
+        assert _max_force(minimum.atoms) <= explore.QUENCH_FMAX_EV_PER_A
+        assert minimum.n_interstitials - minimum.n_vacancies == 2
