@@ -6,13 +6,13 @@ names the problem and the fix. No physics here beyond geometry.
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 import numpy as np
 from ase import Atoms
-from ase.geometry import get_distances
 
-from .errors import InvalidStructureError
+from .errors import InvalidStructureError, StructureFileError
 
 #: Closest approach of two atoms accepted anywhere in the package, Å.
 MIN_INTERATOMIC_DISTANCE_A = 0.5
@@ -57,7 +57,10 @@ def check_structure(atoms: Atoms, min_distance: float = MIN_INTERATOMIC_DISTANCE
     if not isinstance(atoms, Atoms):
         raise InvalidStructureError(f"expected an ase.Atoms object, got {type(atoms).__name__}")
     if len(atoms) == 0:
-        raise InvalidStructureError("the structure has no atoms: nothing to compute")
+        raise InvalidStructureError(
+            "the structure has no atoms: pass a structure with at least one atom (an empty "
+            "frame in a file usually means a bad frame selection or a truncated file)"
+        )
     positions = atoms.get_positions()
     bad = ~np.isfinite(positions).all(axis=1)
     if bad.any():
@@ -86,28 +89,69 @@ def check_structure(atoms: Atoms, min_distance: float = MIN_INTERATOMIC_DISTANCE
             )
 
 
-def closest_pair(atoms: Atoms) -> tuple[float, tuple[int, int]]:
-    """Return the shortest interatomic distance (Å, minimum image) and the pair that has it.
+def read_structures(path: str | os.PathLike, index: str | int = ":") -> list[Atoms]:
+    """Read the frames ``index`` of a structure file with ``ase.io.read``, as a list.
 
-    Uses a neighbour list with a 1 Å cut-off (O(N)); falls back to the minimum-image distance
-    matrix only when no pair is closer than that.
+    Parameters
+    ----------
+    path
+        Any file ``ase.io.read`` understands (format guessed from the name and content).
+    index
+        ``ase.io`` frame selection: ``":"`` (all), ``"-1"``, ``"0:10:2"``, or an integer.
+
+    Raises
+    ------
+    StructureFileError
+        The file does not exist, is a directory, is empty, is in a format ase.io cannot read,
+        or the selection leaves no frame. The message names the file and the fix.
     """
-    from ase.neighborlist import neighbor_list
+    from ase.io import read
+    from ase.io.formats import UnknownFileTypeError
 
-    probe = 1.0
-    if atoms.pbc.all() or not atoms.pbc.any():
-        i, j, d = neighbor_list("ijd", atoms, probe, self_interaction=False)
-        if len(d):
-            k = int(np.argmin(d))
-            return float(d[k]), (int(i[k]), int(j[k]))
-        if len(atoms) <= 2000:
-            _, dist = get_distances(atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-            np.fill_diagonal(dist, np.inf)
-            k = int(np.argmin(dist))
-            a, b = np.unravel_index(k, dist.shape)
-            return float(dist[a, b]), (int(a), int(b))
-        return probe, (0, 0)
-    raise InvalidStructureError(f"mixed periodicity pbc={atoms.pbc.tolist()} is not supported")
+    name = os.fspath(path)
+    if not os.path.exists(name):
+        raise StructureFileError(f"structure file {name!r} does not exist: check the path")
+    if os.path.isdir(name):
+        raise StructureFileError(f"{name!r} is a directory, not a structure file: give a file")
+    if os.path.getsize(name) == 0:
+        raise StructureFileError(
+            f"structure file {name!r} is empty: it holds no frame; write the structure(s) to it "
+            "first (e.g. ase.io.write(path, atoms, format='extxyz'))"
+        )
+    try:
+        frames = read(name, index=index)
+    except (UnknownFileTypeError, StopIteration, IndexError, KeyError, ValueError, OSError) as exc:
+        # ase.io raises a zoo of types for unreadable content; one message covers them all.
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise StructureFileError(
+            f"cannot read structure file {name!r} ({type(exc).__name__}: {detail}): give a file "
+            "in a format ase.io reads (extxyz, POSCAR, cif, ...) with a matching extension"
+        ) from exc
+    frames = frames if isinstance(frames, list) else [frames]
+    if not frames:
+        raise StructureFileError(
+            f"the frame selection {index!r} of {name!r} selects no frame: check the index"
+        )
+    return frames
+
+
+def closest_pair(atoms: Atoms, probe: float = 1.0) -> tuple[float, tuple[int, int]]:
+    """Return the shortest interatomic distance (Å, periodic images included) and its pair.
+
+    Only distances below ``probe`` Å are searched, with an O(N) neighbour list; when no pair is
+    that close, ``(inf, (-1, -1))`` is returned.
+    """
+    from vesin import NeighborList
+
+    periodic = periodicity(atoms) == "periodic"
+    box = atoms.cell.array if periodic else np.zeros((3, 3))
+    i, j, d = NeighborList(cutoff=float(probe), full_list=False).compute(
+        points=atoms.positions, box=box, periodic=periodic, quantities="ijd"
+    )
+    if len(d) == 0:
+        return float("inf"), (-1, -1)
+    k = int(np.argmin(d))
+    return float(d[k]), (int(i[k]), int(j[k]))
 
 
 def is_linear(atoms: Atoms, tol: float = 1e-6) -> bool:

@@ -55,7 +55,12 @@ def test_real_solid_harmonics_obey_the_legendre_addition_theorem(rng):
     ya, yb = real_solid_harmonics(a, 12), real_solid_harmonics(b, 12)
     for l in range(13):
         lhs = np.einsum("mi,mi->i", ya[l], yb[l])
-        rhs = (2 * l + 1) / (4 * np.pi) * (na * nb) ** l * eval_legendre(l, np.sum(a * b, 1) / (na * nb))
+        rhs = (
+            (2 * l + 1)
+            / (4 * np.pi)
+            * (na * nb) ** l
+            * eval_legendre(l, np.sum(a * b, 1) / (na * nb))
+        )
         np.testing.assert_allclose(lhs, rhs, rtol=1e-11, atol=1e-13 * np.max(np.abs(rhs)))
 
 
@@ -69,7 +74,9 @@ def test_real_solid_harmonics_match_scipy_complex_harmonics_in_magnitude(rng):
         for m in range(-l, l + 1):
             y = sph_harm_y(l, abs(m), theta, phi)
             expected = y.real if m == 0 else math.sqrt(2) * (y.real if m > 0 else y.imag)
-            np.testing.assert_allclose(np.abs(ours[l][m + l]), np.abs(expected * r**l), rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(
+                np.abs(ours[l][m + l]), np.abs(expected * r**l), rtol=1e-10, atol=1e-12
+            )
 
 
 def test_solid_harmonics_are_regular_at_the_origin():
@@ -86,15 +93,22 @@ def test_gaussian_gridding_equals_the_direct_structure_factor_in_a_triclinic_cel
     tau = 1.25 * float(np.max(np.linalg.norm(cell, axis=1) / np.array(shape)))
     hat = deposit_density_hat(atoms.get_scaled_positions(), cell, shape, tau)
     m = np.stack(
-        np.meshgrid(np.fft.fftfreq(shape[0], 1 / shape[0]), np.fft.fftfreq(shape[1], 1 / shape[1]),
-                    np.arange(shape[2] // 2 + 1), indexing="ij"), axis=-1)
+        np.meshgrid(
+            np.fft.fftfreq(shape[0], 1 / shape[0]),
+            np.fft.fftfreq(shape[1], 1 / shape[1]),
+            np.arange(shape[2] // 2 + 1),
+            indexing="ij",
+        ),
+        axis=-1,
+    )
     k = 2 * np.pi * m @ np.linalg.inv(cell).T
     structure_factor = np.zeros(k.shape[:3], dtype=complex)
     for r in atoms.positions:  # plain sum over atoms
         structure_factor += np.exp(-1j * k @ r)
     k2 = np.sum(k * k, axis=-1)
     expected = structure_factor * np.exp(-0.5 * tau**2 * k2) * np.prod(shape) / atoms.cell.volume
-    # Compare where the scattering uses it: after the narrowest field envelope exp(-(σ²+s0²-τ²)k²/2).
+    # Compare where the scattering uses it: after the narrowest field envelope
+    # exp(-(σ² + s0² - τ²) k²/2).
     weight = np.exp(-0.5 * (1.25**2 + 2.5**2 - tau**2) * k2)
     err = np.max(np.abs((hat - expected) * weight)) / np.max(np.abs(expected * weight))
     assert err < 1e-12
@@ -106,9 +120,19 @@ def test_single_atom_closed_form_equals_the_radial_integral():
     sigma, s = 1.1, 3.7
     a = sigma**2 + s**2
     for l in range(10):
-        amplitude = s**l * a ** (-(2 * l + 3) / 2) * (2 * np.pi) ** -1.5 * math.sqrt((2 * l + 1) / (4 * np.pi))
-        radial, _ = quad(lambda r: 4 * np.pi * r**2 * amplitude * r**l * np.exp(-r * r / (2 * a)), 0, np.inf,
-                         epsabs=0, epsrel=1e-13)
+        amplitude = (
+            s**l
+            * a ** (-(2 * l + 3) / 2)
+            * (2 * np.pi) ** -1.5
+            * math.sqrt((2 * l + 1) / (4 * np.pi))
+        )
+        radial, _ = quad(
+            lambda r, c=amplitude, l=l: 4 * np.pi * r**2 * c * r**l * np.exp(-r * r / (2 * a)),
+            0,
+            np.inf,
+            epsabs=0,
+            epsrel=1e-13,
+        )
         assert single_atom_scattering(sigma, s, l) == pytest.approx(radial, rel=1e-11)
 
 
@@ -116,7 +140,9 @@ def test_single_atom_closed_form_equals_the_radial_integral():
 def test_single_isolated_atom_gives_the_closed_form_coefficients():
     provider = WaveletScatteringDescriptor(scales=(0.0, 1.0), l_max=4, grid_spacing=0.7)
     got = provider.compute_sum(Atoms("Fe", positions=[[0.3, 0.1, -0.2]], pbc=False)).reshape(2, 5)
-    expected = np.array([[single_atom_scattering(1.25, 2.5 * 2**j, l) for l in range(5)] for j in (0, 1)])
+    expected = np.array(
+        [[single_atom_scattering(1.25, 2.5 * 2**j, l) for l in range(5)] for j in (0, 1)]
+    )
     # Even l: the modulus is smooth, the grid sum is spectrally exact. Odd l: the field vanishes
     # at the atom like |r|^l, a cusp for l = 1 that the grid sum resolves to ~h^4.
     np.testing.assert_allclose(got[:, 0::2], expected[:, 0::2], rtol=1e-9)
@@ -135,9 +161,10 @@ def test_l0_channel_counts_atoms(atoms):
     np.testing.assert_allclose(s[:, 0], len(atoms) / math.sqrt(4 * math.pi), rtol=1e-11)
 
 
-def test_perfect_crystal_has_no_dipolar_signal_at_large_scales():
-    # Every bcc site is an inversion centre: with only the k = 0 Fourier term left at s = 20 Å
-    # in a 5.7 Å cell, all l > 0 fields vanish to round-off.
+def test_perfect_crystal_has_no_angular_signal_when_the_wavelet_is_wider_than_the_cell():
+    # A perfect bcc crystal's density has Fourier terms only at k = 0 and at |k| >= 2π√2/a0; at
+    # s = 20 Å the envelope exp(-s²k²/2) kills the latter, and ψ̂_{l>0}(0) = 0, so every l > 0
+    # field vanishes.
     provider = WaveletScatteringDescriptor(scales=(3.0,), l_max=3, grid_spacing=0.28)
     s = provider.compute_sum(bulk("Fe", "bcc", a=2.855324, cubic=True) * 2)
     assert np.all(np.abs(s[1:]) < 1e-12 * s[0])
@@ -157,7 +184,9 @@ def test_cubic_rotation_of_the_atoms_inside_a_fixed_cell_is_exact():
     turned.positions = atoms.positions @ np.array([[0, 1, 0], [-1, 0, 0], [0, 0, 1]]).T
     turned.wrap()
     provider = fast()
-    assert_descriptors_close(provider.compute_sum(turned), provider.compute_sum(atoms), 1e-10, "C4 rotation")
+    assert_descriptors_close(
+        provider.compute_sum(turned), provider.compute_sum(atoms), 1e-10, "C4 rotation"
+    )
 
 
 def test_improper_rotation_leaves_S_unchanged():
@@ -167,7 +196,9 @@ def test_improper_rotation_leaves_S_unchanged():
     mirrored.positions = -atoms.positions
     mirrored.wrap()
     provider = fast()
-    assert_descriptors_close(provider.compute_sum(mirrored), provider.compute_sum(atoms), 1e-10, "inversion")
+    assert_descriptors_close(
+        provider.compute_sum(mirrored), provider.compute_sum(atoms), 1e-10, "inversion"
+    )
 
 
 def test_isolated_cluster_rotation_changes_S_only_by_the_quadrature_error():
@@ -175,18 +206,25 @@ def test_isolated_cluster_rotation_changes_S_only_by_the_quadrature_error():
     cluster = random_cluster(5, radius=2.5)
     provider = WaveletScatteringDescriptor(scales=(0.0, 1.0), l_max=3, grid_spacing=0.5)
     assert_descriptors_close(
-        provider.compute_sum(rotated(cluster, random_rotation(2))), provider.compute_sum(cluster), 1e-5,
-        "cluster rotation")
+        provider.compute_sum(rotated(cluster, random_rotation(2))),
+        provider.compute_sum(cluster),
+        1e-5,
+        "cluster rotation",
+    )
 
 
 def test_translation_by_a_grid_vector_is_exact():
     atoms = fe_vacancy_cell(2, rattle=0.1)
     length = atoms.cell.lengths()[0]
-    provider = WaveletScatteringDescriptor(scales=(0.0,), l_max=6, grid_spacing=length / 39.9)  # 40³ grid
+    provider = WaveletScatteringDescriptor(
+        scales=(0.0,), l_max=6, grid_spacing=length / 39.9
+    )  # 40³ grid
     moved = atoms.copy()
     moved.positions += np.array([5, -3, 7]) / 40 @ atoms.cell.array
     moved.wrap()
-    assert_descriptors_close(provider.compute_sum(moved), provider.compute_sum(atoms), 1e-10, "grid translation")
+    assert_descriptors_close(
+        provider.compute_sum(moved), provider.compute_sum(atoms), 1e-10, "grid translation"
+    )
 
 
 def test_any_translation_changes_S_only_by_the_quadrature_error():
@@ -196,7 +234,9 @@ def test_any_translation_changes_S_only_by_the_quadrature_error():
     moved = atoms.copy()
     moved.positions += [0.731, -1.372, 2.113]
     moved.wrap()
-    assert_descriptors_close(provider.compute_sum(moved), provider.compute_sum(atoms), 1e-5, "translation")
+    assert_descriptors_close(
+        provider.compute_sum(moved), provider.compute_sum(atoms), 1e-5, "translation"
+    )
 
 
 def test_permuting_atoms_changes_nothing():
@@ -204,7 +244,9 @@ def test_permuting_atoms_changes_nothing():
     provider = fast()
     assert_permutation_invariant(provider, atoms, rtol=1e-11)
     perm = np.random.default_rng(5).permutation(len(atoms))
-    assert_descriptors_close(provider.compute_sum(atoms[perm]), provider.compute_sum(atoms), 1e-11, "perm")
+    assert_descriptors_close(
+        provider.compute_sum(atoms[perm]), provider.compute_sum(atoms), 1e-11, "perm"
+    )
 
 
 def test_replica_gives_n_times_S_on_commensurate_grids():
@@ -212,7 +254,9 @@ def test_replica_gives_n_times_S_on_commensurate_grids():
     # replica's grid is the cell's grid repeated, so S is exactly extensive.
     atoms = fe_vacancy_cell(2, rattle=0.1)
     length = atoms.cell.lengths()[0]
-    provider = WaveletScatteringDescriptor(scales=(0.0,), l_max=6, grid_spacing=length / 39.9, min_points=4)
+    provider = WaveletScatteringDescriptor(
+        scales=(0.0,), l_max=6, grid_spacing=length / 39.9, min_points=4
+    )
     small = provider.compute_sum(atoms)
     big = provider.compute_sum(atoms.repeat((2, 1, 1)))
     assert_descriptors_close(big, 2 * small, 1e-10, "extensivity")
@@ -222,13 +266,17 @@ def test_replica_gives_n_times_S_within_quadrature_error_with_default_grids():
     atoms = fe_vacancy_cell(2, rattle=0.1)
     provider = WaveletScatteringDescriptor(scales=(0.0, 0.5, 2.0), l_max=4, grid_spacing=0.28)
     big = provider.compute_sum(atoms.repeat((2, 2, 1)))
-    assert_descriptors_close(big, 4 * provider.compute_sum(atoms), 1e-4, "extensivity, default grids")
+    assert_descriptors_close(
+        big, 4 * provider.compute_sum(atoms), 1e-4, "extensivity, default grids"
+    )
 
 
 def test_halving_the_default_grid_spacing_changes_S_by_less_than_1e_minus_6():
     atoms = fe_vacancy_cell(2, rattle=0.1)
     coarse = WaveletScatteringDescriptor(scales=(0.0, 0.75), l_max=5)
-    fine = WaveletScatteringDescriptor(scales=(0.0, 0.75), l_max=5, grid_spacing=coarse.grid_spacing / 2)
+    fine = WaveletScatteringDescriptor(
+        scales=(0.0, 0.75), l_max=5, grid_spacing=coarse.grid_spacing / 2
+    )
     s_coarse, s_fine = coarse.compute_sum(atoms), fine.compute_sum(atoms)
     assert np.max(np.abs(s_coarse / s_fine - 1)) < 1e-6
 
@@ -264,7 +312,9 @@ def test_species_blocks_equal_the_single_species_descriptor_of_each_sublattice()
     assert both.shape == (2 * 4 * 6,)
     for block, symbol in enumerate(["Fe", "Cr"]):
         sub = atoms[[i for i, s in enumerate(symbols) if s == symbol]]
-        assert_descriptors_close(both[block * 24 : (block + 1) * 24], fast().compute_sum(sub), 1e-12, symbol)
+        assert_descriptors_close(
+            both[block * 24 : (block + 1) * 24], fast().compute_sum(sub), 1e-12, symbol
+        )
 
 
 # --------------------------------------------------------------------------- errors
@@ -300,7 +350,9 @@ def test_unconfigured_species_raise_descriptor_error():
 
 
 # --------------------------------------------------------------------------- gradient
-@pytest.mark.parametrize("atoms", [fe_vacancy_cell(2, rattle=0.1), triclinic_fe_cell(2)], ids=["cubic", "triclinic"])
+@pytest.mark.parametrize(
+    "atoms", [fe_vacancy_cell(2, rattle=0.1), triclinic_fe_cell(2)], ids=["cubic", "triclinic"]
+)
 def test_vjp_matches_central_finite_differences_in_periodic_cells(atoms):
     provider = WaveletScatteringDescriptor(scales=(0.0, 0.75, 2.0), l_max=4, grid_spacing=0.28)
     assert_vjp_matches_finite_differences(provider, atoms, h=1e-4, rtol=1e-6, indices=[0, 5, 11])
