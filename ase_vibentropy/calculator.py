@@ -36,7 +36,7 @@ from ase.calculators.calculator import (
     all_changes,
 )
 
-from .errors import ModelDomainError, UnknownNameError, VibEntropyError
+from .errors import UnknownNameError, VibEntropyError
 from .units import DEFAULT_TEMPERATURE_K, KB_EV_PER_K
 
 #: Name of the model loaded when ``model=None``.
@@ -357,15 +357,9 @@ class VibEntropyCalculator(Calculator):
 
     # ------------------------------------------------------------------ entropy
     def _check_domain(self, atoms: Atoms) -> None:
-        model = self.model
-        element = getattr(model, "element", None)
-        if element is not None:
-            foreign = sorted(set(atoms.get_chemical_symbols()) - {element})
-            if foreign:
-                raise ModelDomainError(
-                    f"the model was trained on {element} but the structure contains "
-                    f"{', '.join(foreign)}: use a model trained for these elements"
-                )
+        from .model import check_model_element
+
+        check_model_element(getattr(self.model, "element", None), atoms)
         fmax = self.parameters["fmax_warning"]
         # In free-energy mode the user asks for structures off the U minimum on purpose.
         if (

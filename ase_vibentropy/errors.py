@@ -17,6 +17,10 @@ class InvalidStructureError(VibEntropyError, ValueError):
     """The ``Atoms`` object cannot be used: NaN positions, overlapping atoms, no cell, ..."""
 
 
+class StructureFileError(VibEntropyError, ValueError):
+    """A structure file is missing, empty, a directory, or in a format ase.io cannot read."""
+
+
 class NotRelaxedError(VibEntropyError, ValueError):
     """Residual forces exceed the tolerance: the harmonic formulas assume a minimum.
 
@@ -75,7 +79,7 @@ class DescriptorError(VibEntropyError, ValueError):
 
 
 class ModelFileError(VibEntropyError, ValueError):
-    """A model file is missing, truncated or corrupt."""
+    """A model file is missing, truncated or corrupt, or cannot be written where asked."""
 
 
 class ModelVersionError(ModelFileError):

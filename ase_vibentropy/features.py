@@ -25,6 +25,7 @@ from .structure import n_zero_modes
 __all__ = [
     "BulkSumCache",
     "TrainingSet",
+    "check_writable",
     "connect",
     "featurize_database",
     "load_training_set",
@@ -52,6 +53,37 @@ def connect(db: Any):
     if not path.exists():
         raise DatabaseError(f"database {str(path)!r} does not exist; build one with 'vibentropy generate'")
     return ase.db.connect(str(path))
+
+
+def check_writable(db: Any) -> None:
+    """Raise :class:`DatabaseError` unless the SQLite file behind ``db`` can be written.
+
+    Checked before any descriptor is computed, so a read-only database fails at once instead of
+    after the first (possibly long) row. Other backends (PostgreSQL, ...) are not checked here.
+    """
+    import os
+
+    filename = getattr(db, "filename", None)
+    if not isinstance(filename, str) or "://" in filename:
+        return
+    folder = os.path.dirname(os.path.abspath(filename))
+    if os.path.exists(filename) and not os.access(filename, os.W_OK):
+        raise DatabaseError(
+            f"database {filename!r} is not writable (file permissions): make it writable "
+            "(chmod u+w) or featurize a copy in a writable folder"
+        )
+    if not os.access(folder, os.W_OK):
+        raise DatabaseError(
+            f"the folder of database {filename!r} is not writable (SQLite needs it for its "
+            "journal): move the database to a writable folder"
+        )
+
+
+def _write_error(row_id: int, exc: Exception) -> DatabaseError:
+    return DatabaseError(
+        f"cannot write the descriptor sums of row {row_id} ({type(exc).__name__}: {exc}): make "
+        "the database writable and rerun; rows featurized before it are kept"
+    )
 
 
 def _has_bulk(row) -> bool:
@@ -119,7 +151,8 @@ def featurize_database(
 
     Each row is written in its own transaction, and rows already holding both sums for this
     hash are skipped, so an interrupted run resumes where it stopped. Bulk sums are computed
-    once per distinct cell.
+    once per distinct cell. A row that cannot be featurized (e.g. overlapping atoms) stops the
+    run with an error naming its id; the rows featurized before it stay in the database.
 
     Parameters
     ----------
@@ -137,34 +170,66 @@ def featurize_database(
     dict
         ``{"featurized": rows written, "skipped": rows already done, "bulk_cells": distinct
         bulk cells computed}``.
+
+    Raises
+    ------
+    DatabaseError
+        The database is not writable (checked before any computation).
+    VibEntropyError
+        A row cannot be described; the message starts with ``row <id>``.
     """
+    import sqlite3
+
     from tqdm.auto import tqdm
 
+    from .errors import VibEntropyError
+
     db = connect(db)
+    check_writable(db)
     todo = missing_rows(db, provider.hash)
     n_rows = db.count()
     cache = BulkSumCache(provider)
-    for row_id in tqdm(todo, desc=f"featurize {provider.name}", disable=not progress, unit="row"):
+    for done, row_id in enumerate(
+        tqdm(todo, desc=f"featurize {provider.name}", disable=not progress, unit="row")
+    ):
         row = db.get(id=row_id)
-        atoms = row.toatoms()
-        data = {}
-        sums = dict(row.data.get(SUMS_KEY, {}))
-        if provider.hash not in sums:
-            sums[provider.hash] = provider.compute_sum(atoms, chunk_size=chunk_size)
-        data[SUMS_KEY] = sums
-        if _has_bulk(row):
-            bulk_sums = dict(row.data.get(BULK_SUMS_KEY, {}))
-            if provider.hash not in bulk_sums:
-                a0 = row.get("a0")
-                if a0 is None:
-                    raise DatabaseError(
-                        f"row {row.id} has lattice={row.lattice!r} but no a0: the bulk "
-                        "reference cannot be built; add the a0 key (Å)"
-                    )
-                bulk_sums[provider.hash], _ = cache.bulk_sum(atoms, row.lattice, a0, _row_element(row))
-            data[BULK_SUMS_KEY] = bulk_sums
-        db.update(row.id, data=data)  # one transaction per row: resumable
+        try:
+            data = _row_sums(row, provider, cache, chunk_size)
+        except VibEntropyError as exc:
+            message = exc.args[0] if exc.args else str(exc)
+            exc.args = (
+                f"row {row.id}: {message} (the {done} row(s) featurized before it are stored; "
+                "fix or delete this row and rerun to resume)",
+                *exc.args[1:],
+            )
+            raise
+        try:
+            db.update(row.id, data=data)  # one transaction per row: resumable
+        except (sqlite3.Error, OSError) as exc:
+            raise _write_error(row.id, exc) from exc
     return {"featurized": len(todo), "skipped": n_rows - len(todo), "bulk_cells": len(cache._sums)}
+
+
+def _row_sums(row, provider, cache: BulkSumCache, chunk_size: int) -> dict[str, dict]:
+    """The row's ``data`` with this provider's Σ_i D_i (and bulk Σ_i D_i^b) added."""
+    atoms = row.toatoms()
+    data = {}
+    sums = dict(row.data.get(SUMS_KEY, {}))
+    if provider.hash not in sums:
+        sums[provider.hash] = provider.compute_sum(atoms, chunk_size=chunk_size)
+    data[SUMS_KEY] = sums
+    if _has_bulk(row):
+        bulk_sums = dict(row.data.get(BULK_SUMS_KEY, {}))
+        if provider.hash not in bulk_sums:
+            a0 = row.get("a0")
+            if a0 is None:
+                raise DatabaseError(
+                    f"lattice={row.lattice!r} but no a0: the bulk reference cannot be built; "
+                    "add the a0 key (Å)"
+                )
+            bulk_sums[provider.hash], _ = cache.bulk_sum(atoms, row.lattice, a0, _row_element(row))
+        data[BULK_SUMS_KEY] = bulk_sums
+    return data
 
 
 @dataclass

@@ -59,6 +59,7 @@ __all__ = [
     "LDMLModel",
     "TARGETS",
     "UnderdeterminedFitWarning",
+    "check_model_element",
     "formation_features",
     "n_vibrational_modes",
 ]
@@ -74,6 +75,31 @@ class UnderdeterminedFitWarning(UserWarning):
 def n_vibrational_modes(atoms: Atoms) -> int:
     """Number n' of non-zero modes: 3N - 3 periodic, 3N - 6 (or 3N - 5 linear) isolated (SPEC §2)."""
     return 3 * len(atoms) - n_zero_modes(atoms)
+
+
+def check_model_element(element: str | None, atoms: Atoms) -> None:
+    """Raise :class:`ModelDomainError` unless every atom is ``element`` (None: no check).
+
+    One weight vector per element (Eq. 14): a single-element model has no weights for another
+    element, and applying it to an alloy would silently treat every atom as ``element``.
+    """
+    if element is None:
+        return
+    symbols = set(atoms.get_chemical_symbols())
+    foreign = sorted(symbols - {element})
+    if not foreign:
+        return
+    if element not in symbols:
+        raise ModelDomainError(
+            f"the model was trained on {element} but the structure contains only "
+            f"{', '.join(foreign)}: {', '.join(foreign)} is unknown to this model; use a model "
+            f"trained for {', '.join(foreign)}"
+        )
+    raise ModelDomainError(
+        f"this model was trained for {element} only; the structure mixes {element} with "
+        f"{', '.join(foreign)}, and a single-element model has no weights for "
+        f"{', '.join(foreign)}: use a model trained on that alloy"
+    )
 
 
 def formation_features(
@@ -357,13 +383,7 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         return self.__dict__["_provider_cache"][1]
 
     def _check_atoms(self, atoms: Atoms) -> None:
-        if self.element is not None:
-            foreign = sorted(set(atoms.get_chemical_symbols()) - {self.element})
-            if foreign:
-                raise ModelDomainError(
-                    f"this model was trained for {self.element} only; the structure also "
-                    f"contains {foreign}: use a model trained for those elements"
-                )
+        check_model_element(self.element, atoms)
 
     @staticmethod
     def _check_same_cell(atoms: Atoms, bulk: Atoms) -> None:

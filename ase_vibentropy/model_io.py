@@ -44,6 +44,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "check_output_path",
     "load_model",
     "model_to_dict",
     "model_from_dict",
@@ -135,13 +136,45 @@ def _dumps(value: Any, indent: int = 0) -> str:
     return json.dumps(value, allow_nan=False)
 
 
-def save_model(model: LDMLModel, path: str | Path) -> Path:
-    """Write a fitted model to ``path`` (JSON, see the module docstring); return the path."""
+def check_output_path(path: str | Path) -> Path:
+    """Raise :class:`ModelFileError` unless a model file can be written at ``path``.
+
+    Training commands call this before any computation, so a typo in ``-o`` never costs a fit.
+    """
+    import os
+
     path = Path(path)
+    folder = path.parent
+    if path.is_dir():
+        raise ModelFileError(f"output {str(path)!r} is a directory: give a file name such as model.json")
+    if not folder.is_dir():
+        raise ModelFileError(
+            f"cannot write the model to {str(path)!r}: folder {str(folder)!r} does not exist "
+            "(or is not a folder); create it first or choose another -o path"
+        )
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ModelFileError(
+            f"cannot write the model to {str(path)!r}: permission denied; choose a writable -o path"
+        )
+    return path
+
+
+def save_model(model: LDMLModel, path: str | Path) -> Path:
+    """Write a fitted model to ``path`` (JSON, see the module docstring); return the path.
+
+    Raises
+    ------
+    ModelFileError
+        The path cannot be written (missing folder, permissions).
+    """
+    path = check_output_path(path)
     text = _dumps(model_to_dict(model)) + "\n"
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)  # atomic: an interrupted save never leaves a truncated model file
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)  # atomic: an interrupted save never leaves a truncated model file
+    except OSError as exc:
+        raise ModelFileError(f"cannot write the model to {str(path)!r}: {exc}") from exc
     return path
 
 

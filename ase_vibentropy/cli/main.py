@@ -3,13 +3,15 @@
 Each sub-command lives in its own module ``ase_vibentropy.cli.<name>`` exposing
 ``register(subparsers)``, which adds its parser and sets ``func`` to a callable taking the
 parsed arguments and returning an exit code. Errors derived from ``VibEntropyError`` (and
-unreadable files) are printed as one line on stderr, without a traceback, with exit code 2.
+unreadable files, SQLite errors) are printed as one line on stderr, without a traceback, with
+exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 from collections.abc import Sequence
 
@@ -33,6 +35,19 @@ EPILOG = """examples:
   vibentropy reference defect.extxyz --potential fe-mendelev2003 --lattice bcc --json
   vibentropy train fe.db --descriptor afs --target formation -o model.json
 Run 'vibentropy COMMAND --help' for the options of one command."""
+
+
+def add_context(exc: BaseException, context: str) -> BaseException:
+    """Prefix the message of ``exc`` with ``context`` (e.g. which frame or row failed), in place.
+
+    The exception keeps its type and attributes, so callers and tests still see e.g. a
+    ``NotAMinimumError`` with its ``n_imaginary``.
+    """
+    if exc.args and isinstance(exc.args[0], str):
+        exc.args = (f"{context}: {exc.args[0]}", *exc.args[1:])
+    else:
+        exc.args = (context, *exc.args)
+    return exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         # Unreadable files and values ASE's readers reject: still one line, no traceback.
         print(f"vibentropy {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:
+        # ase.db opens SQLite files lazily, so a bad path surfaces at the first query.
+        print(
+            f"vibentropy {args.command}: error: database error ({type(exc).__name__}: {exc}): check "
+            "that the database path exists in a writable folder and is an ase.db file",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -56,17 +56,22 @@ def _fmt(out: dict, key: str, spec: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Predict S (and S_f) for every frame of ``args.file``; return the exit code."""
-    from ase.io import read, write
+    """Predict S (and S_f) for every frame of ``args.file``; return the exit code.
 
-    from ..errors import ModelDomainError
+    Each frame's line is printed (and flushed) as soon as it is computed. A frame that fails
+    stops the run with an error naming that frame; the lines of the frames before it stay on
+    stdout and their ``--local`` annotations are still written.
+    """
+    from ase.io import write
+
+    from ..errors import ModelDomainError, VibEntropyError
     from ..model_io import DEFAULT_MODEL
-    from ..units import KB_EV_PER_K
+    from ..structure import read_structures
+    from .main import add_context
 
     model = _load(args.model)
-    frames = read(args.file, index=args.index)
-    frames = frames if isinstance(frames, list) else [frames]
-    bulk_atoms = read(args.bulk) if args.bulk else None
+    frames = read_structures(args.file, index=args.index)
+    bulk_atoms = read_structures(args.bulk, index=-1)[0] if args.bulk else None
     temperature = model.temperature if args.temperature is None else args.temperature
     has_total = model.target != "formation"
     if not has_total and args.lattice is None and bulk_atoms is None:
@@ -79,43 +84,70 @@ def run(args: argparse.Namespace) -> int:
         print(f"model {args.model or DEFAULT_MODEL} ({model.target}), T = {temperature:g} K")
         print(
             f"{'index':>5} {'n_atoms':>7} {'S_kB':>12} {'S_std':>7} {'Sf_kB':>9} {'Sf_std':>7} "
-            f"{'seconds':>8}"
+            f"{'seconds':>8}",
+            flush=True,
         )
     for index, frame in enumerate(frames):
-        start = time.perf_counter()
-        bulk = _bulk_for(frame, args, model, bulk_atoms)
-        out = {"index": index, "n_atoms": len(frame), "temperature_K": temperature}
-        if has_total:
-            s, s_std = model.predict_entropy(frame, temperature, return_std=True)
-            out["S_kB"], out["S_std_kB"] = s / KB_EV_PER_K, s_std / KB_EV_PER_K
-        else:
-            out["S_kB"] = out["S_std_kB"] = None  # undefined for a formation-only model
-        if bulk is not None:
-            sf, sf_std = model.predict_formation_entropy(frame, bulk, temperature, return_std=True)
-            out["Sf_kB"], out["Sf_std_kB"] = sf / KB_EV_PER_K, sf_std / KB_EV_PER_K
-        if args.local:
-            annotated = frame.copy()
-            annotated.calc = None
-            if has_total:
-                annotated.set_array("local_entropy", model.local_entropies(frame, temperature) / KB_EV_PER_K)
-            if bulk is not None:
-                annotated.set_array(
-                    "local_formation_entropy",
-                    model.local_formation_entropies(frame, bulk, temperature) / KB_EV_PER_K,
-                )
+        try:
+            out, annotated = _predict_frame(index, frame, args, model, bulk_atoms, temperature)
+        except VibEntropyError as exc:
+            if args.local and local_frames:
+                write(args.local, local_frames, format="extxyz")
+            done = f"; frames 0-{index - 1} were printed above" if index else ""
+            raise add_context(exc, f"frame {index} of {args.file}{done}") from None
+        if annotated is not None:
             local_frames.append(annotated)
-        out["seconds"] = time.perf_counter() - start
         if args.json:
-            print(json.dumps(out))
+            print(json.dumps(out), flush=True)
         else:
             print(
                 f"{index:>5} {len(frame):>7} {_fmt(out, 'S_kB', '12.3f'):>12} "
                 f"{_fmt(out, 'S_std_kB', '7.3f'):>7} {_fmt(out, 'Sf_kB', '9.3f'):>9} "
-                f"{_fmt(out, 'Sf_std_kB', '7.3f'):>7} {out['seconds']:>8.3f}"
+                f"{_fmt(out, 'Sf_std_kB', '7.3f'):>7} {out['seconds']:>8.3f}",
+                flush=True,
             )
     if args.local:
         write(args.local, local_frames, format="extxyz")
     return 0
+
+
+def _predict_frame(
+    index: int, frame, args: argparse.Namespace, model, bulk_atoms, temperature: float
+) -> tuple[dict, object]:
+    """The output record of one frame (S, S_f in k_B) and its annotated copy for ``--local``.
+
+    The annotated copy (per-atom ``local_entropy`` / ``local_formation_entropy``, k_B) is None
+    without ``--local``.
+    """
+    from ..descriptors.neighbors import check_structure_fast
+    from ..units import KB_EV_PER_K
+
+    has_total = model.target != "formation"
+    start = time.perf_counter()
+    check_structure_fast(frame)  # NaN, overlaps, cell: before a bulk is built for the frame
+    bulk = _bulk_for(frame, args, model, bulk_atoms)
+    out = {"index": index, "n_atoms": len(frame), "temperature_K": temperature}
+    if has_total:
+        s, s_std = model.predict_entropy(frame, temperature, return_std=True)
+        out["S_kB"], out["S_std_kB"] = s / KB_EV_PER_K, s_std / KB_EV_PER_K
+    else:
+        out["S_kB"] = out["S_std_kB"] = None  # undefined for a formation-only model
+    if bulk is not None:
+        sf, sf_std = model.predict_formation_entropy(frame, bulk, temperature, return_std=True)
+        out["Sf_kB"], out["Sf_std_kB"] = sf / KB_EV_PER_K, sf_std / KB_EV_PER_K
+    annotated = None
+    if args.local:
+        annotated = frame.copy()
+        annotated.calc = None
+        if has_total:
+            annotated.set_array("local_entropy", model.local_entropies(frame, temperature) / KB_EV_PER_K)
+        if bulk is not None:
+            annotated.set_array(
+                "local_formation_entropy",
+                model.local_formation_entropies(frame, bulk, temperature) / KB_EV_PER_K,
+            )
+    out["seconds"] = time.perf_counter() - start
+    return out, annotated
 
 
 def register(subparsers) -> None:

@@ -106,12 +106,18 @@ def _annotated(atoms, result, bulk, out: dict[str, Any]):
 
 
 def run(args: argparse.Namespace) -> int:
-    """Compute and print the entropies; return the exit code."""
+    """Compute and print the entropies; return the exit code.
+
+    Each frame's line is printed (and flushed) as soon as it is computed. A frame that fails
+    (not relaxed, not a minimum, wrong cell, ...) stops the run with an error naming that frame;
+    the lines of the frames before it stay on stdout and their ``--local-entropies``
+    annotations are still written.
+    """
     import numpy as np
-    from ase.io import read, write
+    from ase.io import write
     from tqdm.auto import tqdm
 
-    from ..errors import CellMismatchError
+    from ..errors import CellMismatchError, VibEntropyError
     from ..harmonic import (
         DEFAULT_FMAX_EV_PER_A,
         bulk_for_cell,
@@ -119,8 +125,9 @@ def run(args: argparse.Namespace) -> int:
         harmonic_entropy,
     )
     from ..potentials import RELAX_FMAX_EV_PER_A
-    from ..structure import check_structure
+    from ..structure import check_structure, read_structures
     from ..units import KB_EV_PER_K
+    from .main import add_context
 
     if args.a0 is not None and args.lattice is None:
         raise CellMismatchError("--a0 sets the lattice constant of --lattice: give --lattice too")
@@ -132,8 +139,8 @@ def run(args: argparse.Namespace) -> int:
     step = args.step if args.step is not None else potential.fd_step
     interactive = sys.stderr.isatty()
 
-    frames = read(args.file, index=":")
-    bulk_frames = read(args.bulk, index=":") if args.bulk is not None else None
+    frames = read_structures(args.file)
+    bulk_frames = read_structures(args.bulk) if args.bulk is not None else None
     # Start-up (not timed per frame): calculators read potential files, LAMMPS starts.
     hessian_calc = potential.hessian_calculator()
     calc = hessian_calc if method == "analytic" else potential.force_calculator()
@@ -178,10 +185,9 @@ def run(args: argparse.Namespace) -> int:
             f"potential {potential.name}, T = {args.temperature:g} K, Hessian {method}, "
             f"solver {args.solver}; entropies in k_B"
         )
-        print(_TABLE_HEADER)
-    for index, frame in enumerate(
-        tqdm(frames, desc="frames", unit="frame", disable=not interactive)
-    ):
+        print(_TABLE_HEADER, flush=True)
+
+    def frame_record(index: int, frame) -> dict[str, Any]:
         start = time.perf_counter()
         check_structure(frame)
         potential.check_species(frame)
@@ -205,6 +211,18 @@ def run(args: argparse.Namespace) -> int:
         out["seconds"] = time.perf_counter() - start
         if args.local_entropies is not None:
             local_frames.append(_annotated(atoms, result, bulk, out))
+        return out
+
+    for index, frame in enumerate(
+        tqdm(frames, desc="frames", unit="frame", disable=not interactive)
+    ):
+        try:
+            out = frame_record(index, frame)
+        except VibEntropyError as exc:
+            if args.local_entropies is not None and local_frames:
+                write(args.local_entropies, local_frames, format="extxyz")
+            done = f"; frames 0-{index - 1} were printed above" if index else ""
+            raise add_context(exc, f"frame {index} of {args.file}{done}") from None
         print(json.dumps(out) if args.json else _table_row(out), flush=True)
     if args.local_entropies is not None:
         write(args.local_entropies, local_frames, format="extxyz")

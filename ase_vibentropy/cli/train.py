@@ -22,8 +22,9 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation import evaluate
     from ..features import connect, load_training_set
     from ..model import LDMLModel
-    from ..model_io import save_model
+    from ..model_io import check_output_path, save_model
 
+    check_output_path(args.output)  # before featurizing and fitting: a bad -o costs nothing
     db = connect(args.db)
     provider = provider_from_args(args)
     ensure_featurized(db, provider, quiet=args.quiet)
