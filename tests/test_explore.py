@@ -85,3 +85,14 @@ def test_random_placement_and_quench_gives_distinct_relaxed_minima(cu2):
     for minimum in result.minima:
         assert _max_force(minimum.atoms) <= explore.QUENCH_FMAX_EV_PER_A
         assert minimum.n_interstitials - minimum.n_vacancies == 2
+
+
+def test_the_same_seed_gives_the_same_exploration(cu2, di_interstitial_exploration):
+    start = builders.interstitial_cluster(cu2, 2, "fcc", np.random.default_rng(7))
+    explorer = explore.ActivationRelaxationExplorer(
+        EMT(), cu2, np.random.default_rng(0), dimer_fmax=0.05, dimer_steps=150
+    )
+    again = explorer.explore(start, n_minima=2, max_events=3)
+    assert again.summary() == di_interstitial_exploration.summary()
+    for a, b in zip(again.minima, di_interstitial_exploration.minima):
+        assert np.allclose(a.atoms.positions, b.atoms.positions, atol=1e-10)

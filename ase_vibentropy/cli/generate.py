@@ -23,6 +23,13 @@ EPILOG = """examples:
   vibentropy db-stats fe.db"""
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``generate`` sub-command."""
     parser = subparsers.add_parser(
@@ -36,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--db", required=True, metavar="URL",
                         help="ase.db path or URL (SQLite file by default, e.g. fe.db)")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=None, metavar="N",
+    where.add_argument("--workers", type=_positive_int, default=None, metavar="N",
                        help="local worker processes (default: all cores; 1 = in this process)")
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="Dask scheduler address, e.g. tcp://host:8786 (needs the dask extra)")
@@ -49,10 +56,6 @@ def run(args: argparse.Namespace) -> int:
     """Run the recipe; exit code 0 when every job is in the database, 1 when some failed."""
     from ..data.pipeline import generate
     from ..data.recipe import load_recipe
-    from ..errors import RecipeError
-
-    if args.workers is not None and args.workers < 1:
-        raise RecipeError(f"--workers must be >= 1, got {args.workers}")
     recipe = load_recipe(args.recipe)
     summary = generate(recipe, args.db, workers=args.workers, scheduler=args.scheduler,
                        progress=not args.no_progress)

@@ -35,7 +35,8 @@ QUENCH_FMAX_EV_PER_A = 1e-3
 
 
 def quench(atoms: Atoms, calc: Any, fmax: float = QUENCH_FMAX_EV_PER_A, steps: int = 5000) -> Atoms:
-    """Relax positions at fixed cell: FIRE to 0.05 eV/Å (robust from rough starts), then BFGS.
+    """Relax positions at fixed cell: FIRE to 0.05 eV/Å (robust from rough starts), then L-BFGS
+    (no dense 3N × 3N inverse Hessian, so it scales to thousands of atoms).
 
     Returns a relaxed copy with ``calc`` attached; raises :class:`NotRelaxedError` when the
     forces stay above ``fmax`` eV/Å after ``steps`` steps of each optimizer.
@@ -43,7 +44,7 @@ def quench(atoms: Atoms, calc: Any, fmax: float = QUENCH_FMAX_EV_PER_A, steps: i
     work = atoms.copy()
     work.calc = calc
     FIRE(work, logfile=None).run(fmax=max(fmax, 0.05), steps=steps)
-    return relax_positions(work, calc, fmax=fmax, optimizer="BFGS", steps=steps)
+    return relax_positions(work, calc, fmax=fmax, optimizer="LBFGS", steps=steps)
 
 
 def random_placement(

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
+from ase.optimize import FIRE
 from tqdm.auto import tqdm
 
 from .._optional import import_optional
@@ -232,9 +233,11 @@ def label_structure(
             break
         # A symmetric start can relax onto a saddle (e.g. a crowdion exactly on <111>,
         # SPEC §9): step down along the most unstable mode and relax again.
-        relaxed = potential.relax(unstable_mode_step(relaxed, hessian_calc, ref.hessian,
-                                                     potential.fd_step),
-                                  fmax=ref.fmax, calc=hessian_calc)
+        # FIRE first: quasi-Newton steps from just beside a saddle can fall back onto it.
+        downhill = unstable_mode_step(relaxed, hessian_calc, ref.hessian, potential.fd_step)
+        downhill.calc = hessian_calc
+        FIRE(downhill, logfile=None).run(fmax=1e-2, steps=5000)
+        relaxed = potential.relax(downhill, fmax=ref.fmax, calc=hessian_calc)
         n_escapes += 1
     energy = float(relaxed.get_potential_energy())
     kvp["n_saddle_escapes"] = n_escapes
@@ -387,10 +390,12 @@ def _execute_dask(tasks: list[Task], scheduler: Any) -> Iterator[tuple[Job, JobO
         by_key = {future.key: task[1] for future, task in zip(futures, tasks)}
         for future in distributed.as_completed(futures):
             job = by_key[future.key]
-            if future.status == "error":
-                yield job, future.exception()
+            try:
+                outcome = future.result()
+            except Exception as exc:  # noqa: BLE001 - reported per job, the run goes on
+                yield job, exc
             else:
-                yield job, future.result()
+                yield job, outcome
     finally:
         if client is not scheduler:
             client.close()
@@ -463,6 +468,8 @@ def generate(
                 if job.kind == phase and job.job_id not in done
                 and (phase == "bulk" or (job.n_cells, job.strain) in bulk_refs)
             ]
+            if not tasks:
+                continue
             for job, outcome in _execute(tasks, workers, scheduler):
                 bar.update(1)
                 if isinstance(outcome, BaseException):

@@ -22,6 +22,9 @@ Example (see ``examples/recipes/``)::
     count = 8                       # configurations per (size, strain)
     kind = "dumbbell"
 
+    [descriptors.afs]               # optional: store Σ_i D_i of each row and of its bulk
+    n_max = 20                      # (provider parameters; keyed by the provider hash)
+
 Validation is strict: an unknown field, a wrong type or range, or an unknown name raises
 :class:`~ase_vibentropy.errors.RecipeError` whose message starts with the dotted path of the
 offending field (``families.V2.count: ...``).
