@@ -111,4 +111,14 @@ def test_strained_copies_share_their_seed_and_editing_one_family_keeps_other_ids
     edited = make_jobs(parse_recipe(_with("families.I1.count", 5)))
     ids = {j.job_id for j in jobs if j.family != "I1"}
     assert ids <= {j.job_id for j in edited}
+    # I1's single job now asks for more minima (2 -> 3 per job), so its content and id change.
     assert not {j.job_id for j in jobs if j.family == "I1"} & {j.job_id for j in edited}
+
+
+def test_raising_a_count_adds_jobs_and_keeps_the_finished_ones():
+    jobs = make_jobs(parse_recipe(BASE))
+    grown = make_jobs(parse_recipe(_with("families.random.count", 3)))
+    old_random = {j.job_id for j in jobs if j.family == "random"}
+    new_random = {j.job_id for j in grown if j.family == "random"}
+    assert old_random < new_random
+    assert len(new_random) == 3 * len(old_random)

@@ -74,14 +74,16 @@ def bulk_job_id(n_cells: int, strain: float) -> str:
 
 
 def make_jobs(recipe: Recipe) -> list[Job]:
-    """All jobs of ``recipe``, bulk jobs first, in a fixed order.
+    """All jobs of ``recipe``: bulk jobs first, then defect jobs replica by replica.
 
     Cluster families with an explorer get ceil(count / minima_per_job) jobs per (size,
     strain), each asking for minima_per_job minima (fewer in the last one); ``random`` and
     ``cascade`` families, and exploration method ``none``, get one job per configuration.
     """
+    # Descriptors are left out: they do not change a label, and `vibentropy featurize` adds
+    # the sums of a new descriptor to finished rows without relabelling them.
     common = (recipe.potential, recipe.element, recipe.lattice, recipe.a0, recipe.temperature,
-              asdict(recipe.reference), recipe.descriptors)
+              asdict(recipe.reference))
     jobs: list[Job] = []
     for n_cells in recipe.sizes:
         for strain in recipe.strains:
@@ -91,7 +93,11 @@ def make_jobs(recipe: Recipe) -> list[Job]:
     for family in recipe.families:
         per_job = _minima_per_job(recipe, family)
         n_jobs = -(-family.count // per_job)
-        fam_digest = (common, asdict(family), asdict(recipe.exploration) if family.is_cluster else None)
+        # The count is left out so that raising it adds jobs and keeps the finished ones:
+        # a database grows over several runs (replica and n_minima fix each job's content).
+        family_fields = {k: v for k, v in asdict(family).items() if k != "count"}
+        fam_digest = (common, family_fields,
+                      asdict(recipe.exploration) if family.is_cluster else None)
         for n_cells in recipe.sizes:
             for strain in recipe.strains:
                 for replica in range(n_jobs):
@@ -101,7 +107,11 @@ def make_jobs(recipe: Recipe) -> list[Job]:
                     digest = _digest(fam_digest, n_cells, strain, replica, n_minima, seed)
                     jobs.append(Job(f"{readable}-{digest}", "defect", family.name, n_cells,
                                     strain, replica, n_minima, seed))
-    return jobs
+    # Replica-major order: a run stopped part-way leaves every family, size and strain
+    # represented (a balanced database), and the next run continues with the rest.
+    bulk_jobs = [j for j in jobs if j.kind == "bulk"]
+    defect_jobs = sorted((j for j in jobs if j.kind != "bulk"), key=lambda j: j.replica)
+    return bulk_jobs + defect_jobs
 
 
 def _minima_per_job(recipe: Recipe, family: FamilySpec) -> int:
