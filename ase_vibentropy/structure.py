@@ -135,11 +135,12 @@ def read_structures(path: str | os.PathLike, index: str | int = ":") -> list[Ato
     return frames
 
 
-def closest_pair(atoms: Atoms, probe: float = 1.0) -> tuple[float, tuple[int, int]]:
+def closest_pair(atoms: Atoms, probe: float = 1.5) -> tuple[float, tuple[int, int]]:
     """Return the shortest interatomic distance (Å, periodic images included) and its pair.
 
-    Only distances below ``probe`` Å are searched, with an O(N) neighbour list; when no pair is
-    that close, ``(inf, (-1, -1))`` is returned.
+    Only distances below ``probe`` Å are searched, with vesin's O(N) cell list (ASE's takes ~20 s
+    at 128,000 atoms, vesin ~0.1 s; its cells are one probe wide, so a sub-Å probe would make
+    more cells than atoms); when no pair is that close, ``(inf, (-1, -1))`` is returned.
     """
     from vesin import NeighborList
 

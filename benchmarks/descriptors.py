@@ -1,6 +1,7 @@
 """Time Σ_i D_i for every registered descriptor provider on bcc Fe cells (issue 3 benchmark).
 
-Prints, per cell size, the seconds and atoms per second of ``provider.compute_sum(atoms)`` for
+Prints, per cell size, the seconds and atoms per second of ``provider.compute_sum(atoms)`` (and of
+the gradient ``provider.vjp(atoms, w)`` for the providers named by ``--vjp``) for
 each provider registered in the ``ase_vibentropy.descriptors`` entry-point group (providers that
 cannot be built or imported are skipped with a note), and of featomic's SoapPowerSpectrum
 (n_max 8, l_max 6, r_cut 5 Å) called directly in the same process as the reference. The peak
@@ -14,6 +15,7 @@ Usage::
     python benchmarks/descriptors.py                      # 1,024, 16,000 and 128,000 atoms
     python benchmarks/descriptors.py --sizes 1024 16000   # smaller run
     python benchmarks/descriptors.py --providers afs soap --repeat 3
+    python benchmarks/descriptors.py --vjp                # no gradient timings
 """
 
 from __future__ import annotations
@@ -70,15 +72,21 @@ class PeakRSS:
         self._thread.join()
 
 
-def time_call(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """Best wall time of ``repeat`` calls (s) and the peak RSS over them (MB)."""
-    best = float("inf")
+def time_call(fn: Callable[[], object], repeat: int) -> tuple[float, float, float]:
+    """Best wall time of ``repeat`` calls (s), its CPU time (s, all threads) and peak RSS (MB).
+
+    CPU / wall is the number of cores the call actually got: on a shared machine it shows
+    how much of a slow wall time is contention.
+    """
+    best, best_cpu = float("inf"), float("nan")
     with PeakRSS() as rss:
         for _ in range(repeat):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn()
-            best = min(best, time.perf_counter() - start)
-    return best, rss.peak_mb
+            wall = time.perf_counter() - start
+            if wall < best:
+                best, best_cpu = wall, time.process_time() - start_cpu
+    return best, best_cpu, rss.peak_mb
 
 
 def featomic_soap_runner() -> Callable[[Atoms], object] | None:
@@ -108,6 +116,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--providers", nargs="+", default=None, help="default: every registered one")
     parser.add_argument("--repeat", type=int, default=1, help="best of this many runs")
     parser.add_argument("--skip-featomic", action="store_true", help="do not run featomic directly")
+    parser.add_argument(
+        "--vjp", nargs="*", default=["afs"], metavar="NAME",
+        help="also time provider.vjp(atoms, w) for these providers (default: afs)",
+    )
     args = parser.parse_args(argv)
 
     runners: dict[str, Callable[[Atoms], object]] = {}
@@ -119,6 +131,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"note: skipping provider {name!r}: {type(exc).__name__}: {exc}")
             continue
         runners[f"{name} (dim {provider.dim})"] = provider.compute_sum
+        if name in args.vjp and provider.has_gradient:
+            w = np.random.default_rng(0).normal(size=provider.dim)
+            runners[f"{name} vjp"] = lambda atoms, p=provider, w=w: p.vjp(atoms, w)
     if not args.skip_featomic:
         soap = featomic_soap_runner()
         if soap is None:
@@ -129,17 +144,20 @@ def main(argv: list[str] | None = None) -> None:
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"\nΣ_i D_i on cubic bcc Fe (a0 = {A0_FE} Å); {cpus} CPUs available; best of {args.repeat}\n")
-    print("| atoms | descriptor | seconds | atoms/s | peak RSS (MB) |")
-    print("| ---: | --- | ---: | ---: | ---: |")
+    print("| atoms | descriptor | seconds | atoms/s | CPU s | peak RSS (MB) |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: |")
     results: dict[tuple[int, str], float] = {}
     for size in args.sizes:
         atoms = bcc_fe_cell(size)
         for label, run in runners.items():
-            seconds, peak = time_call(lambda run=run: run(atoms), args.repeat)
+            seconds, cpu, peak = time_call(lambda run=run: run(atoms), args.repeat)
             results[(size, label)] = seconds
-            print(f"| {size:,} | {label} | {seconds:.3f} | {size / seconds:,.0f} | {peak:,.0f} |", flush=True)
+            print(
+                f"| {size:,} | {label} | {seconds:.3f} | {size / seconds:,.0f} | {cpu:.2f} | {peak:,.0f} |",
+                flush=True,
+            )
 
-    afs = next((label for label in runners if label.startswith("afs ")), None)
+    afs = next((label for label in runners if label.startswith("afs (")), None)
     ref = next((label for label in runners if label.startswith("featomic")), None)
     if afs:
         print()

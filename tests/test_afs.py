@@ -35,6 +35,7 @@ from ase_vibentropy.descriptors.spherical import (
     chebyshev_to_legendre_exact,
     complex_spherical_harmonics,
     real_spherical_harmonics,
+    real_spherical_harmonics_vjp,
 )
 from ase_vibentropy.errors import DescriptorError, InvalidStructureError, UnknownNameError
 
@@ -108,6 +109,24 @@ def test_real_spherical_harmonics_obey_the_addition_theorem(rng):
         block = Y[:, l * l : (l + 1) ** 2]
         expected = (2 * l + 1) / (4 * np.pi) * legendre.legval(u @ u.T, [0] * l + [1])
         assert np.allclose(block @ block.T, expected, rtol=0, atol=1e-12)
+
+
+def test_spherical_harmonic_gradient_matches_finite_differences(rng):
+    r = rng.normal(size=(6, 3))
+    weights = rng.normal(size=(6, 121))
+    d = np.linalg.norm(r, axis=1, keepdims=True)
+    u = r / d
+    tangent = real_spherical_harmonics_vjp(u, 10, weights)
+    analytic = (tangent - np.sum(tangent * u, axis=1, keepdims=True) * u) / d
+    h = 1e-6
+    numeric = np.zeros_like(r)
+    for a in range(3):
+        step = np.zeros(3)
+        step[a] = h
+        plus = real_spherical_harmonics((r + step) / np.linalg.norm(r + step, axis=1, keepdims=True), 10)
+        minus = real_spherical_harmonics((r - step) / np.linalg.norm(r - step, axis=1, keepdims=True), 10)
+        numeric[:, a] = np.sum(weights * (plus - minus), axis=1) / (2 * h)
+    assert np.allclose(analytic, numeric, rtol=1e-7, atol=1e-7 * np.abs(numeric).max())
 
 
 def test_complex_spherical_harmonics_match_scipy(rng):
@@ -204,6 +223,7 @@ def test_afs_is_invariant_under_translation_rotation_and_permutation(afs, make):
 def test_afs_is_extensive_in_a_cell_smaller_than_twice_the_cutoff(afs):
     # 2x2x2 bcc: 5.7 Å cell, 5 Å cut-off reaches many images; the 3x3x3 replica must agree atom by atom
     assert_extensive(afs, bcc_fe(2), reps=(3, 3, 3))
+    assert_extensive(afs, bcc_fe(1), reps=(4, 4, 4))  # 2.9 Å cell: each atom sees ~29 own images
 
 
 def test_afs_of_a_vacancy_cell_is_extensive(afs):

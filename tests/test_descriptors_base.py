@@ -29,7 +29,8 @@ from descriptor_checks import (
 from ase_vibentropy import descriptors
 from ase_vibentropy.descriptors.base import DescriptorProvider
 from ase_vibentropy.descriptors.chunks import iter_spatial_chunks
-from ase_vibentropy.descriptors.neighbors import check_structure_fast, neighbor_pairs
+from ase_vibentropy.descriptors.neighbors import neighbor_pairs
+from ase_vibentropy.structure import check_structure
 from ase_vibentropy.errors import DescriptorError, InvalidStructureError, UnknownNameError
 
 
@@ -138,9 +139,9 @@ def test_providers_without_gradients_say_so():
 
 
 # --------------------------------------------------------------------------- neighbours, structure checks
-@pytest.mark.parametrize("make", [fe_vacancy_cell, triclinic_fe_cell, random_cluster])
+@pytest.mark.parametrize("make", [fe_vacancy_cell, triclinic_fe_cell, random_cluster, bcc_fe])
 def test_neighbor_pairs_match_ase_including_images(make):
-    atoms = make()
+    atoms = make(1) if make is bcc_fe else make()  # bcc_fe(1): 2.9 Å cell, atoms see own images
     cutoff = 6.0  # longer than half of every cell height: several images of each atom
     pairs = neighbor_pairs(atoms, cutoff)
     i, j, d = neighbor_list("ijd", atoms, cutoff)
@@ -164,18 +165,18 @@ def test_fast_structure_check_catches_what_check_structure_catches():
     atoms = bcc_fe(2)
     atoms.positions[5] = atoms.positions[2] + [0.2, 0.1, 0.0]
     with pytest.raises(InvalidStructureError, match="apart"):
-        check_structure_fast(atoms)
+        check_structure(atoms)
     bad = bcc_fe(2)
     bad.positions[0, 0] = np.nan
     with pytest.raises(InvalidStructureError, match="NaN"):
-        check_structure_fast(bad)
+        check_structure(bad)
     with pytest.raises(InvalidStructureError, match="no atoms"):
-        check_structure_fast(Atoms())
+        check_structure(Atoms())
     slab = bcc_fe(2)
     slab.pbc = [True, True, False]
     with pytest.raises(InvalidStructureError, match="mixed periodicity"):
-        check_structure_fast(slab)
-    check_structure_fast(random_cluster())
+        check_structure(slab)
+    check_structure(random_cluster())
 
 
 # --------------------------------------------------------------------------- spatial chunks

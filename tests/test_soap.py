@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 from descriptor_checks import (
     assert_compute_sum_matches,
@@ -81,6 +80,7 @@ def test_soap_vjp_matches_finite_differences(small_soap):
     # featomic splines its radial integrals (C1 cubic Hermite), so central differences agree with
     # its analytic derivative to ~1e-7, not to round-off
     assert_vjp_matches_finite_differences(small_soap, fe_vacancy_cell(2), indices=[0, 5], rtol=1e-6)
+    assert_vjp_matches_finite_differences(small_soap, random_cluster(8, radius=3.0), indices=[1, 4], rtol=1e-6)
 
 
 def test_soap_is_element_agnostic_but_checks_species():

@@ -119,12 +119,12 @@ def _predict_frame(
     The annotated copy (per-atom ``local_entropy`` / ``local_formation_entropy``, k_B) is None
     without ``--local``.
     """
-    from ..descriptors.neighbors import check_structure_fast
+    from ..structure import check_structure
     from ..units import KB_EV_PER_K
 
     has_total = model.target != "formation"
     start = time.perf_counter()
-    check_structure_fast(frame)  # NaN, overlaps, cell: before a bulk is built for the frame
+    check_structure(frame)  # NaN, overlaps, cell: before a bulk is built for the frame
     bulk = _bulk_for(frame, args, model, bulk_atoms)
     out = {"index": index, "n_atoms": len(frame), "temperature_K": temperature}
     if has_total:

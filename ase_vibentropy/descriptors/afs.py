@@ -171,7 +171,7 @@ class AFSDescriptor(DescriptorProvider):
             coeffs = self._expansion(g, u)  # (M, (l+1)², n)
             return rows, self._features(coeffs, g).reshape(len(rows), self.dim)
 
-        for rows, values in self._map(work, layout.batches(self.pair_batch)):
+        for rows, values in self._map(work, layout.batches(self.pair_batch, self.n_threads)):
             out[rows] = values
         return out
 
@@ -225,8 +225,10 @@ class AFSDescriptor(DescriptorProvider):
 
     def _expansion(self, g: np.ndarray, u: np.ndarray) -> np.ndarray:
         """c_nλm = Σ_j g_n(r_j) Y_λm(r̂_j), shape (M, (l_max+1)², n_max), from g (M, K, n)."""
-        Y = real_spherical_harmonics(u, self.l_max, axis=1)  # (M, (l+1)², K)
-        return np.matmul(Y, g)
+        # component-major Y keeps every harmonic's row contiguous while it is written; the
+        # transposed view is still a valid strided operand for the batched BLAS product
+        Y = real_spherical_harmonics(u, self.l_max, axis=0)  # ((l+1)², M, K)
+        return np.matmul(Y.transpose(1, 0, 2), g)
 
     def _power(self, coeffs: np.ndarray) -> np.ndarray:
         """p_nλ = Σ_m c_nλm², shape (M, l_max+1, n_max)."""
@@ -254,21 +256,20 @@ class AFSDescriptor(DescriptorProvider):
         def work(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             d, u, slot = layout.gather(rows)
             g, dg = self.radial(d, derivative=True)  # (M, K, n)
-            Y = real_spherical_harmonics(u, self.l_max, axis=1)  # (M, (l+1)², K)
-            H = 2.0 * np.matmul(Y, g) * U_cols  # ∂E/∂c_nλm, (M, (l+1)², n)
-            Ht = H.transpose(0, 2, 1)
+            Y = real_spherical_harmonics(u, self.l_max, axis=0)  # ((l+1)², M, K)
+            H = 2.0 * np.matmul(Y.transpose(1, 0, 2), g) * U_cols  # ∂E/∂c_nλm, (M, (l+1)², n)
             # per slot: a_λm = Σ_n H_nλm g_n(r) (angular part), b_λm = Σ_n H_nλm g'_n(r) (radial)
-            a = np.matmul(g, Ht)  # (M, K, (l+1)²)
-            b = np.matmul(dg, Ht)
-            radial = np.einsum("mkc,mck->mk", b, Y) - (g * dg) @ v
-            tangent = real_spherical_harmonics_vjp(u, self.l_max, a)
+            a = np.matmul(H, g.transpose(0, 2, 1))  # (M, (l+1)², K)
+            b = np.matmul(H, dg.transpose(0, 2, 1))
+            radial = np.einsum("mck,cmk->mk", b, Y) - (g * dg) @ v
+            tangent = real_spherical_harmonics_vjp(u, self.l_max, a, axis=1)
             tangent -= np.sum(tangent * u, axis=-1, keepdims=True) * u
             dE_dD = radial[..., None] * u + tangent / d[..., None]  # (M, K, 3)
             valid = slot >= 0
             return slot[valid], dE_dD[valid]
 
         grad = np.zeros((len(atoms), 3))
-        for p, dE_dD in self._map(work, layout.batches(self.pair_batch)):
+        for p, dE_dD in self._map(work, layout.batches(self.pair_batch, self.n_threads)):
             i, j = pairs.i[p], pairs.j[p]
             for axis in range(3):
                 grad[:, axis] += np.bincount(j, dE_dD[:, axis], minlength=len(atoms))
@@ -309,11 +310,13 @@ class _PaddedPairs:
         self.r_cut = r_cut
         self.n_centers = len(centers)
 
-    def batches(self, pair_batch: int) -> list[np.ndarray]:
-        """Row ranges (into ``centers``) of at most ``pair_batch`` padded slots each."""
+    def batches(self, pair_batch: int, n_threads: int = 1) -> list[np.ndarray]:
+        """Row ranges (into ``centers``) of at most ``pair_batch`` padded slots each, and at
+        least 4 per thread when there are enough centres (so small cells use every core)."""
         if self.k_max == 0:
             return []
-        per_batch = max(1, pair_batch // self.k_max)
+        per_batch = max(1, min(pair_batch // self.k_max, -(-self.n_centers // (4 * n_threads))))
+        per_batch = max(per_batch, min(32, pair_batch // self.k_max))
         return [
             np.arange(lo, min(lo + per_batch, self.n_centers))
             for lo in range(0, self.n_centers, per_batch)

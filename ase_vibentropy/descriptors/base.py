@@ -21,8 +21,8 @@ import numpy as np
 from ase import Atoms
 
 from ..errors import DescriptorError
+from ..structure import check_structure
 from .chunks import iter_spatial_chunks
-from .neighbors import check_structure_fast
 
 
 def canonical_json(value: Any) -> str:
@@ -79,7 +79,7 @@ class DescriptorProvider(ABC):
     # ------------------------------------------------------------------ evaluation
     def check_atoms(self, atoms: Atoms) -> None:
         """Raise a specific error if ``atoms`` cannot be described by this provider."""
-        check_structure_fast(atoms)
+        check_structure(atoms)
         species = self.species
         if species is not None:
             unknown = sorted(set(atoms.get_chemical_symbols()) - set(species))

@@ -133,14 +133,29 @@ class SOAPDescriptor(DescriptorProvider):
         return self._calculator
 
     def _agnostic(self, atoms: Atoms) -> Atoms:
-        """Copy of ``atoms`` with every atom of one type (the descriptor ignores elements)."""
-        copy = Atoms(
+        """Copy of ``atoms`` with every atom of one type (the descriptor ignores elements).
+
+        An isolated structure is placed in a periodic box with more than r_cut of vacuum on
+        every side: no atom sees an image, so the values are unchanged, but featomic then uses
+        its cell list (for pbc=False it searches neighbours pairwise, which measured 2x slower
+        at 5,000 atoms and ran out of memory for the 26,000-atom chunks of a 128,000-atom cell).
+        """
+        if atoms.pbc.any():
+            return Atoms(
+                numbers=np.full(len(atoms), _AGNOSTIC_TYPE),
+                positions=atoms.positions,
+                cell=atoms.cell,
+                pbc=atoms.pbc,
+            )
+        vacuum = self.r_cut + 1.0
+        lo = atoms.positions.min(axis=0)
+        extent = atoms.positions.max(axis=0) - lo
+        return Atoms(
             numbers=np.full(len(atoms), _AGNOSTIC_TYPE),
-            positions=atoms.positions,
-            cell=atoms.cell,
-            pbc=atoms.pbc,
+            positions=atoms.positions - lo + vacuum,
+            cell=np.diag(extent + 2 * vacuum),
+            pbc=True,
         )
-        return copy
 
     def _run(self, atoms: Atoms, centers: np.ndarray, gradients: bool):
         metatensor = import_optional("metatensor", "soap", "the SOAP descriptor")

@@ -153,7 +153,9 @@ def real_spherical_harmonics(
     return out
 
 
-def real_spherical_harmonics_vjp(unit_vectors: np.ndarray, l_max: int, weights: np.ndarray) -> np.ndarray:
+def real_spherical_harmonics_vjp(
+    unit_vectors: np.ndarray, l_max: int, weights: np.ndarray, axis: int = -1
+) -> np.ndarray:
     """Σ_lm weights_lm ∇_u F_lm(u), shape (..., 3), with F_lm the polynomial form of Y_lm.
 
     F_lm(x, y, z) (module docstring) equals Y_lm on the unit sphere; its gradient is not
@@ -167,10 +169,14 @@ def real_spherical_harmonics_vjp(unit_vectors: np.ndarray, l_max: int, weights: 
     l_max
         Largest degree.
     weights
-        Shape (..., (l_max+1)²), component index l² + l + m.
+        Shape (..., (l_max+1)²), component index l² + l + m, or with the component axis at
+        ``axis`` (the other axes matching ``unit_vectors.shape[:-1]``).
+    axis
+        Position of the component axis of ``weights``.
     """
     u = np.asarray(unit_vectors, dtype=float)
     x, y, z = u[..., 0], u[..., 1], u[..., 2]
+    weights = np.moveaxis(weights, axis, 0)
     Q = _legendre_derivative_table(z, l_max)
     C, S = _azimuthal_table(x, y, l_max)
     norm = _normalisation(l_max)
@@ -181,12 +187,12 @@ def real_spherical_harmonics_vjp(unit_vectors: np.ndarray, l_max: int, weights: 
     for l in range(l_max + 1):
         # d/dz Q_l^m = Q_l^{m+1}; d/dx (C_m, S_m) = m (C_{m-1}, S_{m-1});
         # d/dy (C_m, S_m) = m (-S_{m-1}, C_{m-1}).
-        w0 = weights[..., sph_index(l, 0)]
+        w0 = weights[sph_index(l, 0)]
         if l >= 1:
             gz += (norm[l, 0] * w0) * Q[l][1]
         for m in range(1, l + 1):
-            wc = weights[..., sph_index(l, m)] * (sqrt2 * norm[l, m])
-            ws = weights[..., sph_index(l, -m)] * (sqrt2 * norm[l, m])
+            wc = weights[sph_index(l, m)] * (sqrt2 * norm[l, m])
+            ws = weights[sph_index(l, -m)] * (sqrt2 * norm[l, m])
             q = Q[l][m]
             gx += m * q * (wc * C[m - 1] + ws * S[m - 1])
             gy += m * q * (ws * C[m - 1] - wc * S[m - 1])
