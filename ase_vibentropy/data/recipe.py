@@ -45,9 +45,7 @@ from ..errors import RecipeError, UnknownNameError
 try:  # Python >= 3.11
     import tomllib as _toml
 except ImportError:  # pragma: no cover - Python 3.10
-    from .._optional import import_optional
-
-    _toml = import_optional("tomli", "test", "reading TOML recipes on Python 3.10")
+    import tomli as _toml  # a core dependency on Python < 3.11
 
 #: Exploration methods: ``none`` relaxes the built configuration only.
 EXPLORATION_METHODS = ("none", "random", "dimer")
