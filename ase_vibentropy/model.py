@@ -20,14 +20,14 @@ w · (D_i - D_bulk) are available.
 
 ``target="total"`` fits total entropies of whole cells (features Σ D_i and the atom count N).
 
-``target="joint"`` stacks formation rows (ΔD, 0; S_f) with total rows of the perfect-lattice
-cells (Σ D^b, N_b; S_b) and fits one w and c. Total rows of the defect cells add nothing: they are
-exactly the formation row plus N_d/N_b times the bulk row, in features and in targets. The bulk
-rows pin c and the bulk part of w (hence S and local entropies become defined) while the
-formation rows, the quantity of interest, keep their weight in the fit. The shipped models use
-``joint`` because the ASE calculator reports both S and S_f. One w serving both is more
-constrained than a formation-only fit: on a small EMT-Cu test with a 16-component AFS the S_f test
-RMSE rose from 0.37 to 0.51 k_B (docs/model.md); compare both with ``vibentropy crossval``.
+``target="joint"`` uses formation rows (ΔD, 0; S_f) and total rows of the perfect-lattice cells
+(Σ D^b, N_b; S_b) in two exact Bayesian steps: BayesianRidge on the formation rows gives the
+precisions and a posterior of (w, c); that posterior is then conditioned on the total rows
+(:func:`_condition_on_totals`, the batch posterior at fixed precisions). The totals pin c and the
+bulk part of w (so S and local entropies become defined) while S_f keeps the accuracy of a
+formation-only fit; one BayesianRidge over all rows lets the few large totals set the evidence
+and doubles the S_f error (docs/model.md). Total rows of defect cells add nothing: they are
+exactly the formation row plus N_d/N_b times the bulk row. The shipped models use ``joint``.
 
 Predictive standard deviation
 -----------------------------
@@ -121,6 +121,26 @@ def formation_features(
     """
     ratio = np.asarray(n_defect, dtype=float) / np.asarray(n_bulk, dtype=float)
     return np.asarray(defect_sum, dtype=float) - ratio[..., None] * np.asarray(bulk_sum, dtype=float)
+
+
+def _condition_on_totals(
+    mean: np.ndarray, cov: np.ndarray, A_total: np.ndarray, y_total: np.ndarray,
+    noise_variance: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Condition a Gaussian posterior N(mean, cov) of the weights on total-entropy rows.
+
+    The exact Bayesian update for observations y = A w + noise (variance ``noise_variance``,
+    the noise fitted on the formation rows): w moves only along directions the formation data
+    left uncertain, so the formation predictions barely change while c (the per-atom constant,
+    invisible to formation rows) and the bulk part of w are pinned by the totals.
+
+    Shapes: mean (p,), cov (p, p), A_total (m, p), y_total (m,). Returns (mean', cov').
+    """
+    gain_lhs = A_total @ cov @ A_total.T + noise_variance * np.eye(len(A_total))
+    gain = np.linalg.solve(gain_lhs, A_total @ cov).T  # (p, m) = cov A^T (A cov A^T + s I)^-1
+    new_mean = mean + gain @ (y_total - A_total @ mean)
+    new_cov = cov - gain @ A_total @ cov
+    return new_mean, 0.5 * (new_cov + new_cov.T)
 
 
 class LDMLModel(RegressorMixin, BaseEstimator):
@@ -290,8 +310,17 @@ class LDMLModel(RegressorMixin, BaseEstimator):
                 UnderdeterminedFitWarning,
                 stacklevel=2,
             )
+        joint = self.target == "joint" and self.per_atom_constant
+        # A joint fit learns w from the formation rows alone, then conditions that posterior on
+        # the total rows (see _condition_on_totals), so S_f keeps the accuracy of a formation fit.
+        fitted_rows = A[:, -1] == 0.0 if joint else np.ones(len(A), dtype=bool)
+        if joint and fitted_rows.sum() < 2:
+            raise ModelDomainError(
+                "a 'joint' fit needs at least 2 formation rows (n_atoms = 0) besides the "
+                "total-entropy rows: add defect rows or use target='total'"
+            )
         if self.scale_features:
-            scale = np.sqrt(np.mean(A**2, axis=0))
+            scale = np.sqrt(np.mean(A[fitted_rows] ** 2, axis=0))
             scale[scale == 0.0] = 1.0  # e.g. the constant column of formation-only rows
         else:
             scale = np.ones(A.shape[1])
@@ -305,11 +334,17 @@ class LDMLModel(RegressorMixin, BaseEstimator):
             lambda_2=self.lambda_2,
             alpha_init=self.alpha_init,
             lambda_init=self.lambda_init,
-        ).fit(A / scale, y)
+        ).fit(A[fitted_rows] / scale, y[fitted_rows])
+        weights_scaled, sigma_scaled = regressor.coef_, regressor.sigma_
+        if joint:
+            weights_scaled, sigma_scaled = _condition_on_totals(
+                weights_scaled, sigma_scaled, A[~fitted_rows] / scale, y[~fitted_rows],
+                noise_variance=1.0 / regressor.alpha_,
+            )
         # Fold the scaling back: x·w = (x/s)·w_s and x Σ x^T = (x/s) Σ_s (x/s)^T.
-        weights = regressor.coef_ / scale
+        weights = weights_scaled / scale
         self.feature_scale_ = scale
-        self.sigma_ = regressor.sigma_ / np.outer(scale, scale)
+        self.sigma_ = sigma_scaled / np.outer(scale, scale)
         self.alpha_ = float(regressor.alpha_)
         self.lambda_ = float(regressor.lambda_)
         self.n_iter_ = int(regressor.n_iter_)
@@ -411,14 +446,53 @@ class LDMLModel(RegressorMixin, BaseEstimator):
             raise ModelDomainError(f"temperature must be positive (K), got {temperature}")
         return temperature
 
-    def descriptor_sum(self, atoms: Atoms) -> np.ndarray:
-        """Σ_i D_i of ``atoms``, shape (dim,).
+    # ------------------------------------------------------------------ descriptor passes
+    def set_execution(
+        self,
+        workers: int | None = None,
+        scheduler: Any = None,
+        chunk_size: int | None = None,
+        executor: str = "thread",
+    ) -> LDMLModel:
+        """Choose how descriptor passes run (:mod:`ase_vibentropy.parallel`); returns self.
 
-        The last few structures are cached by an exact digest of species, cell, positions and
-        pbc (bulk references and the S / S_f pair of one structure recur in a calculator).
+        Parameters
+        ----------
+        workers
+            Local workers over spatial chunks (None: every CPU this process may use; 1: serial).
+        scheduler
+            Dask scheduler address, ``LocalCluster`` or ``Client``: passes run on that cluster.
+        chunk_size
+            Centre atoms per spatial chunk (None: ``parallel.DEFAULT_CHUNK_SIZE``).
+        executor
+            ``"thread"`` or ``"process"`` for the local workers.
+
+        Not a model parameter: it is not saved in model files and does not change any result
+        (chunked, parallel and Dask passes agree with the serial one to rounding).
         """
-        provider = self.descriptor_provider()
-        digest = hashlib.sha1(provider.hash.encode())
+        from .parallel import DEFAULT_CHUNK_SIZE, EXECUTORS
+
+        if executor not in EXECUTORS:
+            raise UnknownNameError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+        if workers is not None and int(workers) < 1:
+            raise DescriptorError(f"workers must be >= 1 (or None for every CPU), got {workers}")
+        self.__dict__["_execution_settings"] = {
+            "workers": None if workers is None else int(workers),
+            "scheduler": scheduler,
+            "chunk_size": DEFAULT_CHUNK_SIZE if chunk_size is None else int(chunk_size),
+            "executor": executor,
+        }
+        return self
+
+    def _execution(self) -> dict[str, Any]:
+        from .parallel import DEFAULT_CHUNK_SIZE
+
+        default = {"workers": None, "scheduler": None, "chunk_size": DEFAULT_CHUNK_SIZE, "executor": "thread"}
+        return self.__dict__.get("_execution_settings", default)
+
+    def _structure_key(self, atoms: Atoms) -> str:
+        """Exact digest of provider, species, cell, positions and pbc."""
+        digest = hashlib.sha1(self.descriptor_provider().hash.encode())
         for part in (
             np.asarray(atoms.numbers, dtype=np.int64),
             np.asarray(atoms.cell.array, dtype=float),
@@ -426,13 +500,77 @@ class LDMLModel(RegressorMixin, BaseEstimator):
             np.asarray(atoms.pbc, dtype=bool),
         ):
             digest.update(np.ascontiguousarray(part).tobytes())
-        key = digest.hexdigest()
+        return digest.hexdigest()
+
+    def _cached_pass(self, atoms: Atoms, local: bool):
+        """The cached :class:`~ase_vibentropy.parallel.DescriptorPass` of ``atoms`` or None."""
+        entry = self.__dict__.get("_sum_cache", {}).get(self._structure_key(atoms))
+        if entry is None or (local and (entry.projection is None or not np.array_equal(entry.weights, self.coef_))):
+            return None
+        return entry
+
+    def _store_pass(self, atoms: Atoms, result, weights: np.ndarray | None, room: int = 16) -> None:
         cache = self.__dict__.setdefault("_sum_cache", {})
-        if key not in cache:
-            if len(cache) >= 16:
-                cache.pop(next(iter(cache)))  # oldest first
-            cache[key] = np.asarray(provider.compute_sum(atoms), dtype=float)
-        return cache[key].copy()
+        while len(cache) >= max(room, 16):
+            cache.pop(next(iter(cache)))  # oldest first
+        result.weights = None if weights is None else weights.copy()
+        cache[self._structure_key(atoms)] = result
+
+    def prefetch(self, structures: list[Atoms], local: bool = False) -> None:
+        """Run the descriptor passes of ``structures`` now (all at once on a Dask cluster) and
+        cache them, so the structure-level predictions that follow do no descriptor work.
+
+        With ``local``, the passes also keep the per-atom projections w · D_i (N,) that
+        :meth:`local_entropies` and :meth:`local_formation_entropies` need; at most one spatial
+        chunk's descriptors are alive at a time either way.
+        """
+        from .parallel import dask_descriptor_passes, descriptor_pass
+
+        execution = self._execution()
+        weights = self.coef_ if local else None
+        todo = [atoms for atoms in structures if self._cached_pass(atoms, local) is None]
+        if not todo:
+            return
+        provider = self.descriptor_provider()
+        if execution["scheduler"] is not None:
+            results = dask_descriptor_passes(
+                execution["scheduler"], provider, todo, weights=weights, chunk_size=execution["chunk_size"]
+            )
+        else:
+            results = [
+                descriptor_pass(
+                    provider, atoms, weights=weights, chunk_size=execution["chunk_size"],
+                    workers=execution["workers"], executor=execution["executor"],
+                )
+                for atoms in todo
+            ]
+        for atoms, result in zip(todo, results):
+            self._store_pass(atoms, result, weights, room=2 * len(structures))
+
+    def _pass(self, atoms: Atoms, local: bool = False):
+        cached = self._cached_pass(atoms, local)
+        if cached is None:
+            self.prefetch([atoms], local=local)
+            cached = self._cached_pass(atoms, local)
+        return cached
+
+    def descriptor_sum(self, atoms: Atoms) -> np.ndarray:
+        """Σ_i D_i of ``atoms``, shape (dim,).
+
+        Evaluated in spatial chunks (on the workers or cluster of :meth:`set_execution`); a perfect
+        Bravais lattice costs one small cell (Σ D = N D_perfect). The last few structures are
+        cached by an exact digest of species, cell, positions and pbc (bulk references and the
+        S / S_f pair of one structure recur in a calculator).
+        """
+        return np.asarray(self._pass(atoms).total, dtype=float).copy()
+
+    def local_projections(self, atoms: Atoms) -> np.ndarray:
+        """w · D_i for every atom, shape (N,), k_B at the training temperature (no constant c).
+
+        Streamed over spatial chunks: the (N, dim) descriptor array is never formed.
+        """
+        self._check_fitted()
+        return self._pass(atoms, local=True).projection.copy()
 
     # ------------------------------------------------------------------ structure level
     def predict_entropy(
@@ -496,7 +634,7 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         self._check_total_defined()
         self._check_atoms(atoms)
         temperature = self._temperature(temperature)
-        per_atom = self.descriptor_provider().compute(atoms) @ self.coef_ + self.per_atom_constant_
+        per_atom = self.local_projections(atoms) + self.per_atom_constant_
         shift = n_vibrational_modes(atoms) / len(atoms) * np.log(temperature / self.temperature)
         return (per_atom + shift) * KB_EV_PER_K
 
@@ -512,7 +650,7 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         self._check_same_cell(atoms, bulk)
         temperature = self._temperature(temperature)
         mean_bulk = self.descriptor_sum(bulk) / len(bulk)
-        per_atom = (self.descriptor_provider().compute(atoms) - mean_bulk) @ self.coef_
+        per_atom = self.local_projections(atoms) - mean_bulk @ self.coef_
         shift_per_atom = (
             n_vibrational_modes(atoms) / len(atoms) - n_vibrational_modes(bulk) / len(bulk)
         ) * np.log(temperature / self.temperature)

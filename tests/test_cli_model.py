@@ -90,7 +90,9 @@ def test_train_validate_crossval_predict_round_trip(db_path, tmp_path, capsys, r
     assert "featurizing 36 row(s)" in err  # train featurizes what is missing first
     assert model_path.exists() and png.stat().st_size > 1000
     doc = json.loads(model_path.read_text())
-    np.testing.assert_allclose(doc["coef"], W_TRUE, atol=1e-3)
+    # The joint fit takes its ridge prior from the formation rows alone: the prior's shrinkage
+    # leaves a bias of a few 1e-3 on noise-free data.
+    np.testing.assert_allclose(doc["coef"], W_TRUE, atol=5e-3)
     assert doc["per_atom_constant_kB"] == pytest.approx(C_TRUE, abs=1e-3)
     assert doc["training_summary"]["families"] == {"I1": 12, "V1": 12, "V2": 12, "bulk": 4}
     assert (doc["element"], doc["lattice"], doc["a0"]) == ("Cu", "fcc", 3.61)

@@ -74,7 +74,7 @@ def test_fit_recovers_the_weights_of_entropies_linear_in_the_descriptor(joint_mo
 
 def test_scaled_fit_predicts_exactly_what_bayesian_ridge_predicts_on_scaled_columns(data, desc):
     X, y, n = data
-    model = LDMLModel(descriptor=desc, target="joint").fit(X, y, n_atoms=n)
+    model = LDMLModel(descriptor=desc, target="total").fit(X, y, n_atoms=n)
     design = np.column_stack([X, n])
     scale = np.sqrt(np.mean(design**2, axis=0))
     reference = BayesianRidge(fit_intercept=False).fit(design / scale, y)
@@ -87,10 +87,30 @@ def test_scaled_fit_predicts_exactly_what_bayesian_ridge_predicts_on_scaled_colu
 
 def test_unscaled_fit_is_plain_bayesian_ridge_without_intercept(data, desc):
     X, y, n = data
-    model = LDMLModel(descriptor=desc, target="joint", scale_features=False).fit(X, y, n_atoms=n)
+    model = LDMLModel(descriptor=desc, target="total", scale_features=False).fit(X, y, n_atoms=n)
     reference = BayesianRidge(fit_intercept=False).fit(np.column_stack([X, n]), y)
     np.testing.assert_allclose(model.coef_, reference.coef_[:3], rtol=1e-12)
     np.testing.assert_allclose(model.sigma_, reference.sigma_, rtol=1e-12)
+
+
+def test_joint_fit_is_the_batch_gaussian_posterior_with_the_formation_fit_precisions(data, desc):
+    # The joint fit learns alpha, lambda and w on the formation rows, then conditions on the
+    # total rows. With alpha and lambda fixed, the Gaussian posterior mean over all rows at once
+    # is (lambda I + alpha AᵀA)⁻¹ alpha Aᵀ y: the sequential update must reproduce it.
+    X, y, n = data
+    model = LDMLModel(descriptor=desc, target="joint").fit(X, y, n_atoms=n)
+    design = np.column_stack([X, n])
+    formation = n == 0
+    scale = np.sqrt(np.mean(design[formation] ** 2, axis=0))
+    scale[scale == 0.0] = 1.0
+    first = BayesianRidge(fit_intercept=False).fit(design[formation] / scale, y[formation])
+    A = design / scale
+    precision = first.lambda_ * np.eye(A.shape[1]) + first.alpha_ * A.T @ A
+    batch_mean = np.linalg.solve(precision, first.alpha_ * A.T @ y) / scale
+    np.testing.assert_allclose(model.coef_, batch_mean[:-1], rtol=1e-7, atol=1e-9)
+    assert model.per_atom_constant_ == pytest.approx(batch_mean[-1], rel=1e-7)
+    batch_cov = np.linalg.inv(precision) / np.outer(scale, scale)
+    np.testing.assert_allclose(model.sigma_, batch_cov, rtol=1e-6, atol=1e-12 * abs(batch_cov).max())
 
 
 def test_per_atom_constant_cancels_exactly_in_formation_rows(data, desc):
