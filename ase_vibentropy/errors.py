@@ -100,3 +100,7 @@ class RecipeError(VibEntropyError, ValueError):
 
 class DatabaseError(VibEntropyError, ValueError):
     """A database cannot be used (not writable, no labelled rows, ...)."""
+
+
+class InvalidOptionError(VibEntropyError, ValueError):
+    """An option value out of range, or options that cannot be combined (the message says which)."""

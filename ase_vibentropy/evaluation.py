@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone
 
-from .errors import DatabaseError
+from .errors import DatabaseError, InvalidOptionError
 from .features import TrainingSet
 from .model import UnderdeterminedFitWarning
 
@@ -164,9 +164,9 @@ def repeated_random_splits(
 
     fractions = np.asarray(fractions, dtype=float)
     if np.any((fractions <= 0) | (fractions >= 1)):
-        raise ValueError(f"test fractions must lie strictly between 0 and 1, got {fractions.tolist()}")
+        raise InvalidOptionError(f"test fractions must lie strictly between 0 and 1, got {fractions.tolist()}")
     if repeats < 1:
-        raise ValueError(f"repeats must be at least 1, got {repeats}")
+        raise InvalidOptionError(f"repeats must be at least 1, got {repeats}")
     scored = np.flatnonzero(~data.anchor)
     anchors = np.flatnonzero(data.anchor)
     n = len(scored)

@@ -125,6 +125,7 @@ def run_route(n: int, hessian: str, solver: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max-atoms", type=int, default=8192, help="largest cell (default 8192)")
+    parser.add_argument("--min-atoms", type=int, default=0, help="smallest cell (default all)")
     parser.add_argument(
         "--routes", nargs="*", default=None,
         help="subset of routes as HESSIAN/SOLVER, e.g. analytic/logdet:dense-cholesky",
@@ -158,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         n_atoms = 2 * n**3 - 1
         if n_atoms > args.max_atoms:
             break
+        if n_atoms < args.min_atoms:
+            continue
         for route in routes:
             if n_atoms > MAX_ATOMS.get(route, 10**9):
                 continue

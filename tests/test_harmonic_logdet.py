@@ -99,3 +99,16 @@ def test_unknown_logdet_backend_is_rejected(vacancy):
     atoms, hessian = vacancy
     with pytest.raises(UnknownNameError, match="known: auto"):
         log_pdet(hessian, atoms.get_masses(), backend="qr")
+
+
+def test_blocked_dense_cholesky_equals_one_block(vacancy, monkeypatch):
+    import ase_vibentropy.harmonic.logdet as logdet_module
+
+    atoms, hessian = vacancy
+    masses = atoms.get_masses()
+    whole = log_pdet(hessian, masses, backend="dense-cholesky").log_pdet
+    monkeypatch.setattr(logdet_module, "DENSE_CHOLESKY_BLOCK", 20)  # 90 rows: 5 Schur steps
+    blocked = log_pdet(hessian, masses, backend="dense-cholesky").log_pdet
+    assert blocked == pytest.approx(whole, rel=1e-12)
+    with pytest.raises(NotAMinimumError):
+        log_pdet(saddle_hessian(hessian, masses, 1), masses, backend="dense-cholesky")

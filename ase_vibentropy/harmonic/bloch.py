@@ -22,6 +22,7 @@ from ase import Atoms
 
 from ..errors import CellMismatchError
 from .bulk import CUBIC_TOL, cubic_cell_edge
+from .hessian import HessianMatrix
 
 #: Positions must sit on the lattice to this tolerance, Å.
 POSITION_TOL_A = 1e-4
@@ -104,7 +105,7 @@ def decompose_perfect_lattice(atoms: Atoms) -> LatticeDecomposition:
     return LatticeDecomposition(n, cells, basis, n_basis, origin)
 
 
-def _block_rows(hessian, atoms_idx: np.ndarray) -> np.ndarray:
+def _block_rows(hessian: HessianMatrix, atoms_idx: np.ndarray) -> np.ndarray:
     rows = (3 * atoms_idx[:, None] + np.arange(3)[None, :]).reshape(-1)
     if sp.issparse(hessian):
         return sp.csr_matrix(hessian)[rows].toarray()
@@ -121,7 +122,9 @@ def _cell_blocks(rows: np.ndarray, lat: LatticeDecomposition, shift: np.ndarray)
     return phi.reshape(n, n, n, 3 * b, 3 * b)
 
 
-def bloch_omega2(atoms: Atoms, hessian, masses: np.ndarray | None = None) -> np.ndarray:
+def bloch_omega2(
+    atoms: Atoms, hessian: HessianMatrix, masses: np.ndarray | None = None
+) -> np.ndarray:
     """Γ-point spectrum ω² of a perfect cubic supercell by Bloch's theorem, eV/(Å² amu).
 
     Parameters

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from ase import Atoms
 from tqdm.auto import tqdm
 
-from ..errors import InvalidStructureError, UnknownNameError
+from ..errors import InvalidOptionError, InvalidStructureError, UnknownNameError
 from ..structure import check_structure
 
 #: Names accepted by :func:`compute_hessian` (``auto`` = analytic if available, else phonopy).
@@ -129,7 +129,7 @@ def compute_hessian(
     method = resolve_hessian_method(method, calc)
     step = DEFAULT_STEP_A if step is None else float(step)
     if not step > 0:
-        raise ValueError(f"step must be a positive displacement in Å, got {step}")
+        raise InvalidOptionError(f"step must be a positive displacement in Å, got {step}")
     if method == "analytic":
         return analytic_hessian(atoms, calc)
     if method == "phonopy":
@@ -146,7 +146,7 @@ def analytic_hessian(atoms: Atoms, calc: Any) -> sp.csr_matrix:
     )
     n = 3 * len(atoms)
     if hessian.shape != (n, n):
-        raise ValueError(
+        raise InvalidOptionError(
             f"{type(calc).__name__}.get_hessian returned shape {hessian.shape}, expected ({n}, {n})"
         )
     return ((hessian + hessian.T) * 0.5).tocsr()

@@ -25,6 +25,7 @@ import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from ..errors import NotAMinimumError, UnknownNameError
+from .hessian import HessianMatrix
 from .spectrum import mass_weighted_hessian
 
 #: Factorisation back ends of :func:`log_pdet`.
@@ -77,7 +78,9 @@ def _have_cholmod() -> bool:
     return True
 
 
-def reduced_dynamical_matrix(hessian, masses: np.ndarray, atom: int) -> sp.csc_matrix:
+def reduced_dynamical_matrix(
+    hessian: HessianMatrix, masses: np.ndarray, atom: int
+) -> sp.csc_matrix:
     """D with the 3 rows and columns of ``atom`` removed, eV/(Å² amu), sparse (3N-3, 3N-3)."""
     d = mass_weighted_hessian(sp.csr_matrix(hessian), masses)
     keep = np.ones(d.shape[0], dtype=bool)
@@ -91,7 +94,7 @@ def _not_minimum(backend: str, n_negative: int = -1) -> NotAMinimumError:
         f"not a minimum: the {backend} factorisation of the reduced dynamical matrix found "
         f"{count} negative (or zero) pivot(s), i.e. imaginary or extra zero modes; relax the "
         "structure, or use solver='dense' (with allow_imaginary=True) to see the spectrum",
-        n_imaginary=max(n_negative, 1),
+        n_imaginary=max(n_negative, 0),  # 0: this back end cannot count them
     )
 
 
@@ -146,17 +149,54 @@ def _logdet_splu(matrix: sp.csc_matrix) -> float:
     return float(np.sum(np.log(pivots)))
 
 
+#: Largest matrix dimension handed to one LAPACK/BLAS call. The OpenBLAS 0.3.31 bundled with
+#: scipy/numpy here segfaulted in dpotrf at n ~ 24,600 (an 8,191-atom cell; reproduced on a
+#: plain tridiagonal matrix) and in a 16,381 x 8,192 x 16,381 GEMM, while n = 10,365 works:
+#: larger matrices are factorised by Schur complements with panelled updates.
+DENSE_CHOLESKY_BLOCK = 8192
+
+
+def _cholesky_logdet(dense: np.ndarray) -> float:
+    """ln det of a symmetric positive definite array by blocked Cholesky (consumes ``dense``).
+
+    ln det [[A, B], [Bᵀ, C]] = ln det A + ln det (C - Xᵀ X) with X = L_A⁻¹ B, A = L_A L_Aᵀ,
+    peeling :data:`DENSE_CHOLESKY_BLOCK` rows at a time; every step is LAPACK/BLAS level 3.
+    """
+    logdet = 0.0
+    block = DENSE_CHOLESKY_BLOCK
+    while True:
+        n = dense.shape[0]
+        head = min(n, block)
+        # A C-ordered symmetric block read as its transpose is Fortran-ordered: factorised in
+        # place, no copy.
+        factor = scipy.linalg.cholesky(
+            np.ascontiguousarray(dense[:head, :head]).T,
+            lower=True,
+            overwrite_a=True,
+            check_finite=False,
+        )
+        logdet += 2.0 * float(np.sum(np.log(np.diagonal(factor))))
+        if head == n:
+            return logdet
+        x = scipy.linalg.solve_triangular(
+            factor, dense[:head, head:], lower=True, check_finite=False
+        )
+        del factor
+        schur = dense[head:, head:]
+        for start in range(0, schur.shape[1], block):  # panels keep each GEMM below the crash
+            schur[:, start : start + block] -= x.T @ x[:, start : start + block]
+        dense = schur
+
+
 def _logdet_dense_cholesky(matrix: sp.spmatrix) -> float:
-    dense = matrix.toarray()
     try:
-        factor = scipy.linalg.cholesky(dense, lower=True, overwrite_a=True, check_finite=False)
+        return _cholesky_logdet(matrix.toarray())
     except np.linalg.LinAlgError as exc:
         raise _not_minimum("dense Cholesky") from exc
-    return float(2.0 * np.sum(np.log(np.diagonal(factor))))
 
 
 def log_pdet(
-    hessian,
+    hessian: HessianMatrix,
     masses: np.ndarray,
     atom: int | None = None,
     backend: str = "auto",
@@ -186,7 +226,9 @@ def log_pdet(
     Raises
     ------
     NotAMinimumError
-        D_red is not positive definite (imaginary modes, or more than 3 zero modes).
+        D_red is not positive definite (imaginary modes, or more than 3 zero modes). Its
+        ``n_imaginary`` is the count from SuperLU's pivots, or 0 when the back end (Cholesky)
+        cannot count them; ``min_omega2`` is NaN.
     UnknownNameError
         Unknown ``backend``.
     """

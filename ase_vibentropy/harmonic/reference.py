@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 from ase import Atoms
 
-from ..errors import CellMismatchError, UnknownNameError
+from ..errors import CellMismatchError, InvalidOptionError, UnknownNameError
 from ..structure import check_structure, n_zero_modes, periodicity
 from ..units import DEFAULT_TEMPERATURE_K, KB_EV_PER_K
 from .bloch import bloch_omega2, is_perfect_lattice
@@ -106,7 +106,7 @@ class HarmonicResult:
     def entropy_at(self, temperature: float) -> float:
         """Classical S at another temperature, eV/K: S(T0) + n' k_B ln(T/T0) (exact, SPEC §3)."""
         if self.quantum:
-            raise ValueError(
+            raise InvalidOptionError(
                 "only the classical entropy shifts exactly with temperature; recompute the "
                 "quantum entropy with harmonic_entropy(..., temperature=T)"
             )
@@ -119,12 +119,12 @@ def _choose_solver(solver: str, atoms: Atoms, local: bool, quantum: bool, allow:
     needs_spectrum = local or quantum or allow
     if solver == "logdet":
         if needs_spectrum:
-            raise ValueError(
+            raise InvalidOptionError(
                 "solver='logdet' gives only Σ' ln ω²: local entropies, the quantum entropy and "
                 "allow_imaginary need the spectrum; use solver='dense' or 'auto'"
             )
         if periodicity(atoms) != "periodic":
-            raise ValueError(
+            raise InvalidOptionError(
                 "solver='logdet' needs a periodic cell (its null space is the 3 translations); "
                 "use solver='dense' for an isolated cluster"
             )
@@ -133,7 +133,7 @@ def _choose_solver(solver: str, atoms: Atoms, local: bool, quantum: bool, allow:
         return "dense"
     if solver == "bloch":
         if local:
-            raise ValueError(
+            raise InvalidOptionError(
                 "solver='bloch' gives the spectrum, not the eigenvectors local entropies need "
                 "(in a perfect lattice they are all S/N anyway); use solver='dense'"
             )
@@ -213,13 +213,15 @@ def harmonic_entropy(
     """
     start = time.perf_counter()
     check_structure(atoms)
+    if not temperature > 0:
+        raise InvalidOptionError(f"temperature must be positive, in K; got {temperature}")
     given = not isinstance(hessian, str)
     if not given and hessian not in HESSIAN_METHODS:
         raise UnknownNameError(
             f"unknown Hessian source {hessian!r}; known: {', '.join(HESSIAN_METHODS)}"
         )
     if given and relax:
-        raise ValueError(
+        raise InvalidOptionError(
             "relax=True would move the atoms away from the positions of the given Hessian; "
             "relax first (relax_positions), then compute the Hessian"
         )
@@ -234,7 +236,7 @@ def harmonic_entropy(
         matrix, method = hessian, "given"
         n3 = 3 * len(atoms)
         if matrix.shape != (n3, n3):
-            raise ValueError(f"the given Hessian has shape {matrix.shape}, expected ({n3}, {n3})")
+            raise InvalidOptionError(f"the given Hessian has shape {matrix.shape}, expected ({n3}, {n3})")
     else:
         method = resolve_hessian_method(hessian, calc)
         matrix = compute_hessian(

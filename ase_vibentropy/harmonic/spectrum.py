@@ -13,13 +13,14 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from ..errors import NotAMinimumError, ZeroModeError
+from .hessian import HessianMatrix
 
 #: |ω²| below this fraction of max |ω²| counts as zero (numerical noise). Physical modes of the
 #: largest cells used here (16³ bcc cells) stay above ~3e-3 of the maximum.
 DEFAULT_ZERO_TOL = 1e-4
 
 
-def mass_weighted_hessian(hessian, masses: np.ndarray):
+def mass_weighted_hessian(hessian: HessianMatrix, masses: np.ndarray) -> HessianMatrix:
     """D = M^-1/2 H M^-1/2, eV/(Å² amu), same type (dense or sparse) and shape (3N, 3N) as H.
 
     Parameters
@@ -37,11 +38,11 @@ def mass_weighted_hessian(hessian, masses: np.ndarray):
     return hessian * inv_sqrt[:, None] * inv_sqrt[None, :]
 
 
-def _dense(matrix) -> np.ndarray:
+def _dense(matrix: HessianMatrix) -> np.ndarray:
     return matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix, dtype=np.float64)
 
 
-def omega2_spectrum(hessian, masses: np.ndarray) -> np.ndarray:
+def omega2_spectrum(hessian: HessianMatrix, masses: np.ndarray) -> np.ndarray:
     """Squared angular frequencies ω², eV/(Å² amu), shape (3N,), ascending (dense eigvalsh).
 
     Parameters
@@ -56,7 +57,9 @@ def omega2_spectrum(hessian, masses: np.ndarray) -> np.ndarray:
     )
 
 
-def normal_modes(hessian, masses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def normal_modes(
+    hessian: HessianMatrix, masses: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """ω² (3N,) eV/(Å² amu), ascending, and orthonormal eigenvectors ξ (3N, 3N) of D.
 
     Column ν of ξ is mode ν; row 3i+α is its component on atom i, direction α (Eq. 8-11).
