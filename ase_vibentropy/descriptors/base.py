@@ -8,6 +8,15 @@ Subclasses implement :meth:`DescriptorProvider._compute_centers` (descriptors of
 centre atoms, every atom acting as a neighbour) and, where they have analytic gradients,
 :meth:`DescriptorProvider.vjp`. Local descriptors get a bounded-memory :meth:`compute_sum`
 for free: the cell is cut into spatial chunks, each evaluated with a halo of ``cutoff``.
+
+Perfect-lattice shortcut
+------------------------
+In a perfect Bravais lattice every atom has the same environment, so a local descriptor gives
+Σ_i D_i = N D_perfect, with D_perfect the descriptor of one atom of that lattice, computed on a
+small cell of the same primitive vectors. The bulk reference of a formation entropy (Eq. 15) is
+such a lattice and has as many atoms as the defect cell: the shortcut makes its sum cost one small
+cell instead of a second pass over 10^6 atoms. :func:`bravais_basis` proves the structure is a
+lattice before it is used (see there); anything else takes the ordinary route.
 """
 
 from __future__ import annotations
@@ -21,8 +30,12 @@ import numpy as np
 from ase import Atoms
 
 from ..errors import DescriptorError
-from ..structure import check_structure
-from .chunks import iter_spatial_chunks
+from ..structure import check_structure, periodicity
+from .chunks import iter_spatial_chunks, rows_times
+
+#: Largest distance, Å, of an atom from the lattice point it is taken for by the perfect-lattice
+#: shortcut. The descriptors are smooth, so this moves Σ D by ~1e-9 relative at most.
+LATTICE_TOLERANCE_A = 1e-8
 
 
 def canonical_json(value: Any) -> str:
@@ -101,13 +114,22 @@ class DescriptorProvider(ABC):
         self.check_atoms(atoms)
         return self._compute_centers(atoms, np.arange(len(atoms)))
 
-    def compute_sum(self, atoms: Atoms, chunk_size: int = 20_000) -> np.ndarray:
+    def compute_sum(
+        self, atoms: Atoms, chunk_size: int = 20_000, lattice_shortcut: bool = True
+    ) -> np.ndarray:
         """Σ_i D_i, shape (dim,), without holding the (N, dim) array for large N.
 
         Local providers evaluate spatial chunks of about ``chunk_size`` centre atoms, each with a
-        halo of :attr:`cutoff`, so peak memory is set by one chunk's neighbour list.
+        halo of :attr:`cutoff`, so peak memory is set by one chunk's neighbour list. With
+        ``lattice_shortcut``, a perfect Bravais lattice of more than ``chunk_size`` atoms costs
+        one small cell (:func:`perfect_lattice_sum`). For parallel and Dask passes see
+        :mod:`ase_vibentropy.parallel`.
         """
         self.check_atoms(atoms)
+        if lattice_shortcut and len(atoms) > chunk_size:
+            total = perfect_lattice_sum(self, atoms, checked=True)
+            if total is not None:
+                return total
         if not self.is_local or len(atoms) <= chunk_size:
             return self._compute_centers(atoms, np.arange(len(atoms))).sum(axis=0)
         total = np.zeros(self.dim)
@@ -135,3 +157,93 @@ class DescriptorProvider(ABC):
         if w.shape != (self.dim,):
             raise DescriptorError(f"weights must have shape ({self.dim},), got {w.shape}")
         return w
+
+
+# --------------------------------------------------------------------------- perfect lattices
+def bravais_basis(atoms: Atoms, tol: float = LATTICE_TOLERANCE_A) -> np.ndarray | None:
+    """Primitive vectors (3, 3), Å (rows), if ``atoms`` is a perfect one-element Bravais lattice.
+
+    Returns None otherwise (isolated structures, several elements, defects, displacements larger
+    than ``tol`` Å, a lattice with a basis).
+
+    The proof, O(N): take g_1, g_2, g_3, the shortest independent vectors from atom 0 to the
+    others (successive minima, a basis of any 3D lattice). Accept when (i) the cell vectors are
+    integer combinations of the g_k, so the g-lattice G contains the cell's lattice and G / cell
+    has |det C| / |det g| points, (ii) that count is N, and (iii) every atom lies within ``tol``
+    of a point of G. The atoms are distinct modulo the cell (``check_structure`` refuses
+    overlaps), so N of them on N points fill G: the structure is that lattice, and every atom
+    has the same environment.
+    """
+    if periodicity(atoms) != "periodic" or len(np.unique(atoms.numbers)) != 1:
+        return None
+    n_atoms = len(atoms)
+    cell = atoms.cell.array
+    if n_atoms == 1:
+        return cell.copy()
+    frac = rows_times(atoms.positions, np.linalg.inv(cell))
+    rel = frac - frac[0]
+    rel -= np.round(rel)
+    cart = rows_times(rel, cell)
+    length2 = np.einsum("ij,ij->i", cart, cart)
+    length2[0] = np.inf
+    n_candidates = min(n_atoms - 1, 64)
+    candidates = np.argpartition(length2, n_candidates - 1)[:n_candidates]
+    candidates = candidates[np.argsort(length2[candidates], kind="stable")]
+    picked: list[int] = []
+    scale = np.sqrt(length2[candidates[0]])
+    for c in candidates:
+        trial = cart[picked + [c]]
+        if np.linalg.matrix_rank(trial, tol=1e-6 * scale) == len(picked) + 1:
+            picked.append(int(c))
+            if len(picked) == 3:
+                break
+    if len(picked) < 3:
+        return None
+    g_frac = rel[picked]
+    g_cart = cart[picked]
+    det = abs(np.linalg.det(g_frac))
+    if det == 0 or abs(det * n_atoms - 1.0) > 1e-6:
+        return None
+    cell_in_g = np.linalg.inv(g_frac)  # rows: cell vectors in the g basis
+    if np.abs(cell_in_g - np.round(cell_in_g)).max() > 1e-6:
+        return None
+    coords = rows_times(rel, cell_in_g)
+    off = rows_times(coords - np.round(coords), g_cart)
+    if np.einsum("ij,ij->i", off, off).max() > tol * tol:
+        return None
+    return g_cart
+
+
+def perfect_lattice_descriptor(provider: DescriptorProvider, basis: np.ndarray, number: int) -> np.ndarray:
+    """D_perfect, shape (dim,): the descriptor of one atom of the Bravais lattice ``basis`` (3, 3) Å
+    of element ``number``, evaluated on a small periodic cell (the primitive cell repeated until
+    every plane spacing exceeds twice the cut-off)."""
+    heights = 1.0 / np.linalg.norm(np.linalg.inv(basis).T, axis=1)
+    repeats = np.maximum(1, np.ceil(2.0 * provider.cutoff / heights)).astype(int)
+    small = Atoms(numbers=[number], positions=[[0.0, 0.0, 0.0]], cell=basis, pbc=True).repeat(repeats)
+    return provider._compute_centers(small, np.array([0]))[0]
+
+
+def perfect_lattice_sum(
+    provider: DescriptorProvider, atoms: Atoms, checked: bool = False
+) -> np.ndarray | None:
+    """Σ_i D_i = N D_perfect, shape (dim,), when ``atoms`` is a perfect Bravais lattice and the
+    provider is local; None otherwise (then compute the sum directly).
+
+    Parameters
+    ----------
+    provider
+        Descriptor provider; only local ones (:attr:`DescriptorProvider.is_local`) qualify.
+    atoms
+        Candidate structure.
+    checked
+        ``atoms`` already passed :meth:`DescriptorProvider.check_atoms`.
+    """
+    if not provider.is_local or not np.isfinite(provider.cutoff):
+        return None
+    if not checked:
+        provider.check_atoms(atoms)
+    basis = bravais_basis(atoms)
+    if basis is None:
+        return None
+    return len(atoms) * perfect_lattice_descriptor(provider, basis, int(atoms.numbers[0]))

@@ -1,0 +1,275 @@
+"""Prediction at scale against the exact routes (issue 8 benchmark).
+
+For bcc Fe cells of about N = 10^3 ... 10^6 atoms with vacancies (Mendelev 2003 EAM, a0 =
+2.855324 Å; one vacancy per 10^5 sites, at least one, at seeded random sites), prints seconds and
+peak memory of
+
+- ``predict``: S, S_f and both standard deviations from an LDML model with the default
+  AFS(20,10) descriptor (bulk reference by the perfect-lattice shortcut), on ``--workers`` cores;
+- ``logdet``: the exact S of the defect cell by the log-determinant route (analytic Hessian +
+  one factorisation, SPEC §4), where feasible (``--logdet-max``);
+- ``dense``: the exact S by the dense route (analytic Hessian + eigvalsh), where feasible
+  (``--dense-max``);
+
+plus the speed-ups of prediction over both exact routes, and writes a log-log PNG of time
+against N. The exact routes time the defect cell only (their bulk reference would add as much
+again), so the speed-ups are lower bounds. Each (N, route) runs in a fresh subprocess, whose
+``ru_maxrss`` is its peak memory. The model is ``pretrained/fe-mendelev2003-afs.json`` when it
+exists, else an LDML model with default AFS fitted on a few synthetic rows (same cost).
+
+Usage::
+
+    python benchmarks/scaling.py --sizes 1000 10000 100000 1000000 --workers 2 --png scaling.png
+    python benchmarks/scaling.py --sizes 1000000 --cli   # also `vibentropy predict --local` and
+                                                         # the ASE calculator, end to end
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+A0 = 2.855324  # Å, Mendelev 2003 Fe (SPEC §8)
+SHIPPED = os.path.join(os.path.dirname(__file__), "..", "ase_vibentropy", "pretrained", "fe-mendelev2003-afs.json")
+
+
+def defect_cell(n_atoms_target: int, seed: int = 0):
+    """bcc Fe cube of n³ conventional cells (2 n³ ≈ ``n_atoms_target``) with vacancies."""
+    import numpy as np
+    from ase.build import bulk
+
+    n = max(2, round((n_atoms_target / 2) ** (1 / 3)))
+    atoms = bulk("Fe", "bcc", a=A0, cubic=True).repeat((n, n, n))
+    n_vac = max(1, len(atoms) // 100_000)
+    rng = np.random.default_rng(seed)
+    del atoms[np.sort(rng.choice(len(atoms), n_vac, replace=False))]
+    return atoms
+
+
+def synthetic_model_file(directory: str) -> str:
+    """The shipped Fe model if present, else an LDML(AFS(20,10)) model fitted on synthetic rows."""
+    if os.path.exists(SHIPPED):
+        return os.path.abspath(SHIPPED)
+    import numpy as np
+    from ase.build import bulk
+
+    from ase_vibentropy.descriptors import get
+    from ase_vibentropy.model import LDMLModel, formation_features
+    from ase_vibentropy.model_io import save_model
+
+    afs = get("afs")
+    rng = np.random.default_rng(1)
+    rows, y, n_atoms = [], [], []
+    for n in (2, 3):
+        perfect = bulk("Fe", "bcc", a=A0, cubic=True).repeat((n, n, n))
+        for k in range(3):
+            rattled = perfect.copy()
+            rattled.rattle(0.03, seed=k)
+            rows.append(afs.compute_sum(rattled))
+            y.append(3 * len(rattled) * 2.0 + rng.normal())
+            n_atoms.append(len(rattled))
+            defect = rattled.copy()
+            del defect[k]
+            rows.append(formation_features(afs.compute_sum(defect), len(defect), rows[-1], len(rattled)))
+            y.append(3.0 + rng.normal())
+            n_atoms.append(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LDMLModel(descriptor="afs", target="joint", element="Fe", lattice="bcc", a0=A0)
+        model.fit(np.array(rows), np.array(y), n_atoms=np.array(n_atoms))
+    path = os.path.join(directory, "synthetic-afs.json")
+    save_model(model, path)
+    return path
+
+
+# --------------------------------------------------------------------------- child routes
+def run_predict(n_atoms: int, model_path: str, workers: int) -> dict:
+    from ase_vibentropy.harmonic import bulk_for_cell
+    from ase_vibentropy.model_io import load_model
+    from ase_vibentropy.units import KB_EV_PER_K
+
+    model = load_model(model_path).set_execution(workers=workers)
+    # warm-up on a 16-atom cell: first-call costs (shared libraries, thread pools) are paid
+    # once per process, not per structure
+    model.predict_entropy(defect_cell(16))
+    atoms = defect_cell(n_atoms)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    bulk = bulk_for_cell(atoms, "bcc", A0, "Fe")
+    s, s_std = model.predict_entropy(atoms, return_std=True)
+    sf, sf_std = model.predict_formation_entropy(atoms, bulk, return_std=True)
+    seconds = time.perf_counter() - start
+    return {"n_atoms": len(atoms), "seconds": seconds, "cpu_seconds": time.process_time() - cpu_start, "S_kB": s / KB_EV_PER_K, "Sf_kB": sf / KB_EV_PER_K,
+            "S_std_kB": s_std / KB_EV_PER_K, "Sf_std_kB": sf_std / KB_EV_PER_K}
+
+
+def run_exact(n_atoms: int, solver: str) -> dict:
+    from ase_vibentropy.harmonic import harmonic_entropy
+    from ase_vibentropy.potentials import get_potential
+
+    atoms = defect_cell(n_atoms)
+    calc = get_potential("fe-mendelev2003").hessian_calculator()
+    start, cpu_start = time.perf_counter(), time.process_time()
+    # unrelaxed vacancies are minima of this potential (benchmarks/reference_scaling.py); the
+    # timing is of the Hessian and the solver, not of a relaxation
+    result = harmonic_entropy(atoms, calc, hessian="analytic", solver=solver, fmax=None)
+    return {"n_atoms": len(atoms), "seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu_start, "S_kB": result.entropy_kB}
+
+
+def run_cli(n_atoms: int, model_path: str, workers: int, directory: str) -> dict:
+    """`vibentropy predict FILE --lattice bcc --local OUT` on one frame, including file I/O."""
+    from ase.io import write
+
+    path = os.path.join(directory, f"cell-{n_atoms}.extxyz")
+    atoms = defect_cell(n_atoms)
+    write(path, atoms, format="extxyz")
+    out = os.path.join(directory, f"local-{n_atoms}.extxyz")
+    from ase_vibentropy.cli.main import main
+
+    start, cpu_start = time.perf_counter(), time.process_time()
+    code = main(["predict", path, "--model", model_path, "--lattice", "bcc", "--workers", str(workers),
+                 "--local", out, "--json"])
+    return {"n_atoms": len(atoms), "seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu_start, "exit": code}
+
+
+def run_calculator(n_atoms: int, model_path: str, workers: int) -> dict:
+    """The ASE calculator (bulk='auto'): S, its std and S_f of one defect cell."""
+    from ase_vibentropy.calculator import VibEntropyCalculator
+    from ase_vibentropy.model_io import load_model
+
+    model = load_model(model_path).set_execution(workers=workers)
+    atoms = defect_cell(n_atoms)
+    atoms.calc = VibEntropyCalculator(model, bulk="auto", std_warning_kB=None, fmax_warning=None)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    s = atoms.calc.get_property("vibrational_entropy", atoms)
+    atoms.calc.get_property("vibrational_entropy_std", atoms)
+    sf = atoms.calc.get_property("formation_entropy", atoms)
+    return {"n_atoms": len(atoms), "seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu_start, "S_eV_per_K": s, "Sf_eV_per_K": sf}
+
+
+def child(route: str, n_atoms: int, model_path: str, workers: int, directory: str) -> None:
+    if route == "predict":
+        row = run_predict(n_atoms, model_path, workers)
+    elif route == "cli":
+        row = run_cli(n_atoms, model_path, workers, directory)
+    elif route == "calculator":
+        row = run_calculator(n_atoms, model_path, workers)
+    else:
+        row = run_exact(n_atoms, route)
+    row["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    row["route"] = route
+    print("RESULT " + json.dumps(row), flush=True)
+
+
+def measure(route: str, n_atoms: int, model_path: str, workers: int, directory: str) -> dict | None:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", route, str(n_atoms), model_path, str(workers), directory],
+        capture_output=True, text=True, check=False,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        reason = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        print(f"  {route} at N={n_atoms} failed: {reason}", flush=True)
+        return None
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def plot(rows: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for route, marker in (("predict", "o"), ("logdet", "s"), ("dense", "^")):
+        pts = sorted((r["n_atoms"], r["seconds"]) for r in rows if r["route"] == route)
+        if pts:
+            ax.loglog(*zip(*pts), marker=marker, label=route)
+    ax.set_xlabel("atoms N")
+    ax.set_ylabel("wall time (s)")
+    ax.set_title("bcc Fe with vacancies: LDML prediction vs exact routes")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000, 1_000_000])
+    parser.add_argument("--workers", type=int, default=2, help="cores for the prediction")
+    parser.add_argument("--dense-max", type=int, default=2000, help="largest N for the dense route")
+    parser.add_argument("--logdet-max", type=int, default=2000,
+                        help="largest N for the log-det route (it scales ~N², SPEC §4)")
+    parser.add_argument("--png", default="scaling.png", help="log-log plot of time against N")
+    parser.add_argument("--cli", action="store_true", help="also time `vibentropy predict --local` end to end")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        route, n_atoms, model_path, workers, directory = args.child
+        child(route, int(n_atoms), model_path, int(workers), directory)
+        return 0
+    print(f"load average before: {os.getloadavg()}, cpus: {os.cpu_count()}")
+    rows = []
+    with tempfile.TemporaryDirectory() as directory:
+        model_path = synthetic_model_file(directory)
+        print(f"model: {model_path}")
+        header = (f"{'N':>8} {'predict/s':>10} {'MB':>6} {'logdet/s':>9} {'MB':>6} {'dense/s':>8} {'MB':>6} "
+                  f"{'x logdet':>9} {'x dense':>8} {'us/atom':>8} {'cpu us/atom':>11}")
+        print(header)
+        print("-" * len(header))
+        for size in args.sizes:
+            got = {"predict": measure("predict", size, model_path, args.workers, directory)}
+            if size <= args.logdet_max:
+                got["logdet"] = measure("logdet", size, model_path, args.workers, directory)
+            if size <= args.dense_max:
+                got["dense"] = measure("dense", size, model_path, args.workers, directory)
+            rows += [r for r in got.values() if r]
+
+            def cell(route: str, key: str, spec: str) -> str:
+                r = got.get(route)
+                return format(r[key], spec) if r else "-"
+
+            p = got["predict"]
+            ratio = {k: (format(got[k]["seconds"] / p["seconds"], ".0f") if got.get(k) and p else "-")
+                     for k in ("logdet", "dense")}
+            per_atom = format(1e6 * p["seconds"] / p["n_atoms"], ".1f") if p else "-"
+            cpu_per_atom = format(1e6 * p["cpu_seconds"] / p["n_atoms"], ".1f") if p else "-"
+            n_shown = p["n_atoms"] if p else size
+            print(f"{n_shown:>8} {cell('predict', 'seconds', '.2f'):>10} {cell('predict', 'peak_mb', '.0f'):>6} "
+                  f"{cell('logdet', 'seconds', '.2f'):>9} {cell('logdet', 'peak_mb', '.0f'):>6} "
+                  f"{cell('dense', 'seconds', '.2f'):>8} {cell('dense', 'peak_mb', '.0f'):>6} "
+                  f"{ratio['logdet']:>9} {ratio['dense']:>8} {per_atom:>8} {cpu_per_atom:>11}", flush=True)
+        if args.cli:
+            for size in args.sizes:
+                r = measure("cli", size, model_path, args.workers, directory)
+                if r:
+                    print(f"vibentropy predict --local, N={r['n_atoms']}: {r['seconds']:.2f} s wall, "
+                          f"{r['cpu_seconds']:.2f} s CPU (incl. reading and writing extxyz), "
+                          f"peak {r['peak_mb']:.0f} MB", flush=True)
+                r = measure("calculator", size, model_path, args.workers, directory)
+                if r:
+                    print(f"VibEntropyCalculator S, std, S_f, N={r['n_atoms']}: {r['seconds']:.2f} s wall, "
+                          f"{r['cpu_seconds']:.2f} s CPU, peak {r['peak_mb']:.0f} MB", flush=True)
+    for p in (r for r in rows if r["route"] == "predict"):
+        print(f"  N={p['n_atoms']}: S = {p['S_kB']:.3f} ± {p['S_std_kB']:.3f} k_B, "
+              f"S_f = {p['Sf_kB']:.3f} ± {p['Sf_std_kB']:.3f} k_B")
+    print(f"load average after: {os.getloadavg()}  (wall times scale with the machine's load; "
+          "CPU seconds, summed over threads, do not)")
+    if args.png and rows:
+        plot(rows, args.png)
+        print(f"plot: {args.png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
