@@ -14,7 +14,7 @@ the vibrational entropy of the LDML surrogate (Lapointe et al., PRM 4, 063802, 2
 
 Entropy properties (units in brackets): ``vibrational_entropy`` (eV/K), ``local_entropies``
 ((N,) eV/K), ``vibrational_entropy_std`` (eV/K, Bayesian predictive standard deviation),
-``formation_entropy`` (eV/K, Eq. 3, needs a bulk reference) and ``vibrational_free_energy``
+``formation_entropy`` and ``formation_entropy_std`` (eV/K, Eq. 3, need a bulk reference) and ``vibrational_free_energy``
 (-T S_vib, eV). ASE's file writers drop properties they do not know: call
 :func:`store_entropy_results` to copy them into ``atoms.info`` / ``atoms.arrays`` before writing.
 """
@@ -49,7 +49,11 @@ ENTROPY_PROPERTIES = (
     "vibrational_free_energy",
     "local_entropies",
     "formation_entropy",
+    "formation_entropy_std",
 )
+
+#: Properties that need a bulk reference.
+_FORMATION_PROPERTIES = ("formation_entropy", "formation_entropy_std")
 
 #: Wrapped-calculator properties that the free-energy mode replaces or cannot provide.
 _FREE_ENERGY_REPLACED = ("energy", "free_energy", "forces", "stress")
@@ -279,7 +283,9 @@ class VibEntropyCalculator(Calculator):
         base = self._base_properties()
         if self.mode == "free_energy":
             base = [p for p in base if p not in _FREE_ENERGY_UNAVAILABLE]
-        entropy = [p for p in ENTROPY_PROPERTIES if p != "formation_entropy" or self.bulk is not None]
+        entropy = [
+            p for p in ENTROPY_PROPERTIES if p not in _FORMATION_PROPERTIES or self.bulk is not None
+        ]
         return base + entropy
 
     def todict(self, skip_default: bool = True) -> dict[str, Any]:
@@ -306,9 +312,9 @@ class VibEntropyCalculator(Calculator):
         return super().get_property(name, atoms, allow_calculation)
 
     def _unavailable(self, name: str) -> PropertyNotImplementedError:
-        if name == "formation_entropy":
+        if name in _FORMATION_PROPERTIES:
             return UnavailablePropertyError(
-                "formation_entropy needs a bulk reference: pass bulk='auto' (perfect lattice of the "
+                f"{name} needs a bulk reference: pass bulk='auto' (perfect lattice of the "
                 "model's lattice and a0 in the same cell) or bulk=<Atoms of the perfect cell>"
             )
         if self.mode == "free_energy" and name in _FREE_ENERGY_UNAVAILABLE:
@@ -400,13 +406,14 @@ class VibEntropyCalculator(Calculator):
         elif name == "local_entropies":
             local = model.local_entropies(atoms, temperature=self.temperature)
             self.results["local_entropies"] = np.asarray(local, dtype=float)
-        elif name == "formation_entropy":
+        elif name in _FORMATION_PROPERTIES:
             bulk = self._bulk_reference(atoms)
             value, std = model.predict_formation_entropy(
                 atoms, bulk, temperature=self.temperature, return_std=True
             )
             self._warn_uncertainty("the formation entropy", float(std))
             self.results["formation_entropy"] = float(value)
+            self.results["formation_entropy_std"] = float(std)
 
     def _ensure_total_entropy(self, atoms: Atoms) -> None:
         if "vibrational_entropy" in self.results:
@@ -496,8 +503,8 @@ def store_entropy_results(
     (cached results are reused).
 
     Keys written: ``atoms.info['vibrational_entropy']`` (eV/K), ``['vibrational_entropy_std']``
-    (eV/K), ``['vibrational_free_energy']`` (-T S_vib, eV), ``['formation_entropy']`` (eV/K, only
-    when the calculator has a bulk reference), ``['entropy_temperature']`` (K), and
+    (eV/K), ``['vibrational_free_energy']`` (-T S_vib, eV), ``['formation_entropy']`` and
+    ``['formation_entropy_std']`` (eV/K, only when the calculator has a bulk reference), ``['entropy_temperature']`` (K), and
     ``atoms.arrays['local_entropies']`` ((N,) eV/K, unless ``local=False``).
 
     Returns
@@ -514,7 +521,7 @@ def store_entropy_results(
         )
     stored: dict[str, Any] = {}
     for key in ("vibrational_entropy", "vibrational_entropy_std", "vibrational_free_energy",
-                "formation_entropy"):
+                "formation_entropy", "formation_entropy_std"):
         if key in calc.implemented_properties:
             stored[key] = float(calc.get_property(key, atoms))
     stored["entropy_temperature"] = calc.temperature
@@ -532,6 +539,7 @@ INFO_KEYS = (
     "vibrational_entropy_std",
     "vibrational_free_energy",
     "formation_entropy",
+    "formation_entropy_std",
     "entropy_temperature",
 )
 

@@ -130,6 +130,19 @@ def test_formation_entropy_is_defect_minus_scaled_bulk_entropy(model, vacancy):
     assert Sf == pytest.approx(S_d - len(vacancy) / len(perfect) * S_b, rel=1e-10)  # Eq. 3
 
 
+def test_formation_entropy_std_is_the_posterior_std_of_the_eq15_features(model, vacancy):
+    from ase.units import kB
+
+    perfect = cu_cell()
+    calc = VibEntropyCalculator(model, bulk=perfect)
+    std = calc.get_property("formation_entropy_std", vacancy.copy())
+    provider = model.descriptor_provider()
+    features = provider.compute(vacancy).sum(0) - len(vacancy) / len(perfect) * provider.compute(perfect).sum(0)
+    x = np.append(features, 0.0)  # the per-atom constant cancels in formation rows (Eq. 15)
+    expected_kB = np.sqrt(x @ model.sigma_ @ x + 1.0 / model.alpha_)
+    assert std / kB == pytest.approx(expected_kB, rel=1e-8)
+
+
 def test_formation_entropy_with_automatic_bulk_uses_the_model_lattice(model, vacancy):
     explicit = VibEntropyCalculator(model, bulk=cu_cell()).get_property("formation_entropy", vacancy.copy())
     auto = VibEntropyCalculator(model, bulk="auto").get_property("formation_entropy", vacancy.copy())
