@@ -311,24 +311,34 @@ def _make_fe_mendelev2003() -> Potential:
     )
 
 
-def _make_emt_cu() -> Potential:
-    from ase.calculators.emt import EMT
+def _ase_fcc_potential(
+    name: str, element: str, calculator: Callable[[], Calculator], a0_guess: float, description: str
+) -> Potential:
+    """An fcc potential served by an ASE calculator: forces and Hessian both by finite differences.
 
-    element = "Cu"
+    ``calculator`` builds a fresh calculator; ``a0_guess`` (Å) seeds the lattice-constant search.
+    """
     return Potential(
-        name="emt-cu",
+        name=name,
         element=element,
         lattice="fcc",
-        a0=equilibrium_cubic_a0(EMT, element, "fcc", guess=3.6),
+        a0=equilibrium_cubic_a0(calculator, element, "fcc", guess=a0_guess),
         mass=float(atomic_masses[atomic_numbers[element]]),
-        description=(
-            "fcc Cu, ASE effective-medium theory (Jacobsen et al., Surf. Sci. 366, 394, 1996)"
-        ),
+        description=description,
         analytic_hessian=False,
         extra=None,
         fd_step=1e-3,
-        _force_factory=EMT,
-        _hessian_factory=EMT,
+        _force_factory=calculator,
+        _hessian_factory=calculator,
+    )
+
+
+def _make_emt_cu() -> Potential:
+    from ase.calculators.emt import EMT
+
+    return _ase_fcc_potential(
+        "emt-cu", "Cu", EMT, 3.6,
+        "fcc Cu, ASE effective-medium theory (Jacobsen et al., Surf. Sci. 366, 394, 1996)",
     )
 
 
@@ -342,21 +352,9 @@ def _lennard_jones_ar() -> Calculator:
 
 
 def _make_lj_ar() -> Potential:
-    element = "Ar"
-    return Potential(
-        name="lj-ar",
-        element=element,
-        lattice="fcc",
-        a0=equilibrium_cubic_a0(_lennard_jones_ar, element, "fcc", guess=5.26),
-        mass=float(atomic_masses[atomic_numbers[element]]),
-        description=(
-            "fcc Ar, Lennard-Jones ε = 0.0104 eV, σ = 3.40 Å, smooth cut-off 2σ-3σ (ASE)"
-        ),
-        analytic_hessian=False,
-        extra=None,
-        fd_step=1e-3,
-        _force_factory=_lennard_jones_ar,
-        _hessian_factory=_lennard_jones_ar,
+    return _ase_fcc_potential(
+        "lj-ar", "Ar", _lennard_jones_ar, 5.26,
+        "fcc Ar, Lennard-Jones ε = 0.0104 eV, σ = 3.40 Å, smooth cut-off 2σ-3σ (ASE)",
     )
 
 

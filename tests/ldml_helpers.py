@@ -5,7 +5,10 @@
 * :func:`register_descriptor`: make it reachable as ``descriptors.get("radial-poly-test")``.
 * :func:`synthetic_database`: a tiny ase.db of EMT-Cu-like cells (fcc, 2x2x2 cubic) whose
   entropies are exactly linear in that descriptor, S = w*·Σ D + c* N, so S_f = S_d - (N_d/N_b) S_b
-  holds by construction.
+  holds by construction. The CLI tests use ``W_TRUE``, ``C_TRUE`` for w*, c* and get a fresh copy
+  from the ``db_path`` fixture of ``conftest.py``.
+* :func:`only_subcommands` / :func:`run_cli`: run ``vibentropy`` in-process on a chosen set of
+  sub-commands and capture its exit code, stdout and stderr.
 """
 
 from __future__ import annotations
@@ -22,6 +25,12 @@ from ase_vibentropy.descriptors.base import DescriptorProvider
 
 A0_CU = 3.61
 TEST_DESCRIPTOR = "radial-poly-test"
+
+#: w* (k_B per descriptor unit, dim 4) and c* (k_B per atom) of the CLI tests' synthetic database.
+W_TRUE = np.array([0.6, -1.1, 1.8, 0.4])
+C_TRUE = 2.2
+#: ``vibentropy`` options selecting the test descriptor with len(W_TRUE) components.
+TEST_DESC_ARGS = ["--descriptor", TEST_DESCRIPTOR, "--param", f"dim={len(W_TRUE)}"]
 
 
 class RadialPolyDescriptor(DescriptorProvider):
@@ -140,3 +149,19 @@ def synthetic_database(path, w: np.ndarray, c: float, rng: np.random.Generator, 
             temperature=300.0,
         )
     return db
+
+
+def only_subcommands(monkeypatch, names: tuple[str, ...]) -> None:
+    """Build the CLI parser from ``names`` only, isolating them from sub-commands being written."""
+    import ase_vibentropy.cli.main as cli_main
+
+    monkeypatch.setattr(cli_main, "SUBCOMMAND_MODULES", tuple(names))
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    """Run ``vibentropy *argv`` in-process: (exit code, stdout, stderr)."""
+    from ase_vibentropy.cli.main import main
+
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import warnings
@@ -27,17 +26,19 @@ from ase.io import read, write
 from calculator_helpers import SMALL_AFS
 from ldml_helpers import (
     A0_CU,
-    TEST_DESCRIPTOR,
+    C_TRUE,
+    TEST_DESC_ARGS,
+    W_TRUE,
     RadialPolyDescriptor,
     cu_bulk,
     defect_cells,
     linear_entropy_kB,
+    only_subcommands,
     register_descriptor,
-    synthetic_database,
+    run_cli,
 )
 
 from ase_vibentropy.calculator import FarFromMinimumWarning, VibEntropyCalculator
-from ase_vibentropy.cli.main import main
 from ase_vibentropy.descriptors import get as get_descriptor
 from ase_vibentropy.errors import (
     CellMismatchError,
@@ -60,18 +61,11 @@ from ase_vibentropy.model_io import load_model, save_model
 from ase_vibentropy.potentials import get_potential
 from ase_vibentropy.structure import read_structures
 
-W_TRUE = np.array([0.6, -1.1, 1.8, 0.4])
-C_TRUE = 2.2
-TEST_DESC = ["--descriptor", TEST_DESCRIPTOR, "--param", "dim=4"]
-
-
 # ---------------------------------------------------------------------------------- fixtures
 @pytest.fixture(autouse=True)
 def finished_commands_only(monkeypatch):
     """Build the CLI parser from finished sub-commands only (others are being written)."""
-    import ase_vibentropy.cli.main as cli_main
-
-    monkeypatch.setattr(cli_main, "SUBCOMMAND_MODULES", ("predict", "reference", "featurize", "train"))
+    only_subcommands(monkeypatch, ("predict", "reference", "featurize", "train"))
 
 
 @pytest.fixture(scope="module")
@@ -95,22 +89,6 @@ def model_file(tmp_path_factory, cu_model) -> str:
     return str(save_model(cu_model, tmp_path_factory.mktemp("model") / "cu.json"))
 
 
-@pytest.fixture(scope="module")
-def template_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("template") / "cu.db"
-    synthetic_database(path, W_TRUE, C_TRUE, np.random.default_rng(11))
-    return path
-
-
-@pytest.fixture
-def db_path(tmp_path, monkeypatch, template_db):
-    """A fresh copy of the 36-row synthetic Cu database, with its test descriptor registered."""
-    register_descriptor(monkeypatch)
-    path = tmp_path / "cu.db"
-    shutil.copy(template_db, path)
-    return path
-
-
 def vacancy() -> Atoms:
     atoms = cu_bulk(2)
     del atoms[0]
@@ -119,12 +97,6 @@ def vacancy() -> Atoms:
 
 def entropy_of(atoms: Atoms, model: LDMLModel) -> float:
     return VibEntropyCalculator(model).get_property("vibrational_entropy", atoms)
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def assert_one_error_line(code: int, err: str, *words: str) -> str:
@@ -253,7 +225,7 @@ def test_corrupt_json_in_a_model_file_is_refused_on_the_command_line(model_file,
     broken = tmp_path / "corrupt.json"
     broken.write_text(open(model_file).read().replace('"coef": [', '"coef": [}', 1))
     write(tmp_path / "v.extxyz", vacancy())
-    code, out, err = run(capsys, "predict", tmp_path / "v.extxyz", "--model", broken)
+    code, out, err = run_cli(capsys, "predict", tmp_path / "v.extxyz", "--model", broken)
     assert_one_error_line(code, err, "corrupt.json", "not valid JSON", "re-save")
     assert out == ""  # nothing half-printed before the model was known to be good
 
@@ -286,7 +258,7 @@ def test_non_positive_cutoff_is_refused():
 def test_fewer_than_one_radial_function_is_refused_also_by_featurize(db_path, capsys):
     with pytest.raises(DescriptorError, match="n_max must be an integer >= 1"):
         get_descriptor("afs", n_max=0, l_max=2, r_cut=4.5)
-    code, _, err = run(capsys, "featurize", db_path, "--descriptor", "afs", "--param", "n_max=0", "--quiet")
+    code, _, err = run_cli(capsys, "featurize", db_path, "--descriptor", "afs", "--param", "n_max=0", "--quiet")
     assert_one_error_line(code, err, "n_max must be an integer >= 1")
 
 
@@ -294,7 +266,7 @@ def test_fewer_than_one_radial_function_is_refused_also_by_featurize(db_path, ca
 def test_unreadable_structure_file_is_one_error_line(model_file, tmp_path, capsys):
     garbage = tmp_path / "frames.xyz"
     garbage.write_text("this is not an xyz file\n")
-    code, out, err = run(capsys, "predict", garbage, "--model", model_file)
+    code, out, err = run_cli(capsys, "predict", garbage, "--model", model_file)
     assert_one_error_line(code, err, "cannot read structure file", "frames.xyz", "format ase.io reads")
     with pytest.raises(StructureFileError, match="is a directory"):
         read_structures(tmp_path)
@@ -322,7 +294,7 @@ def test_predict_prints_earlier_frames_before_the_error_on_a_bad_frame(model_fil
     frames = tmp_path / "traj.extxyz"
     write(frames, [vacancy(), cu_bulk(2), bad, vacancy()])
     local = tmp_path / "local.extxyz"
-    code, out, err = run(capsys, "predict", frames, "--model", model_file, "--json", "--local", local)
+    code, out, err = run_cli(capsys, "predict", frames, "--model", model_file, "--json", "--local", local)
     assert_one_error_line(code, err, "frame 2 of", "frames 0-1 were printed above", "NaN", "fix")
     printed = [json.loads(line) for line in out.splitlines()]
     assert [p["index"] for p in printed] == [0, 1]
@@ -341,7 +313,7 @@ def test_cell_that_is_not_a_supercell_of_the_lattice_stops_predict_at_that_frame
     odd.set_cell(odd.cell * 1.3, scale_atoms=True)  # edge 2.6 a0: no whole number of fcc cells
     frames = tmp_path / "cells.extxyz"
     write(frames, [vacancy(), odd])
-    code, out, err = run(capsys, "predict", frames, "--model", model_file, "--lattice", "fcc", "--json")
+    code, out, err = run_cli(capsys, "predict", frames, "--model", model_file, "--lattice", "fcc", "--json")
     assert_one_error_line(code, err, "frame 1", "not a whole number of fcc cells", "pass the bulk")
     (first,) = [json.loads(line) for line in out.splitlines()]
     assert first["index"] == 0 and first["Sf_kB"] is not None
@@ -350,7 +322,7 @@ def test_cell_that_is_not_a_supercell_of_the_lattice_stops_predict_at_that_frame
 def test_bulk_file_with_another_cell_is_one_error_line(model_file, tmp_path, capsys):
     write(tmp_path / "v.extxyz", vacancy())
     write(tmp_path / "b.extxyz", cu_bulk(2, strain=0.01))
-    code, out, err = run(
+    code, out, err = run_cli(
         capsys, "predict", tmp_path / "v.extxyz", "--model", model_file, "--bulk", tmp_path / "b.extxyz"
     )
     assert_one_error_line(code, err, "frame 0", "same cell", "bulk_for_cell")
@@ -378,7 +350,7 @@ def test_imaginary_modes_stop_reference_after_printing_the_minima_before(tmp_pat
     frames = tmp_path / "frames.extxyz"
     write(frames, [perfect, saddle])
     local = tmp_path / "local.extxyz"
-    code, out, err = run(
+    code, out, err = run_cli(
         capsys, "reference", frames, "--potential", "emt-cu", "--hessian", "phonopy", "--json",
         "--local", local,
     )
@@ -394,7 +366,7 @@ def test_unrelaxed_frame_is_refused_by_reference_naming_the_fix(tmp_path, capsys
     atoms = bulk("Cu", "fcc", a=get_potential("emt-cu").a0, cubic=True).repeat(2)
     atoms.positions[0] += (0.15, 0.0, 0.0)
     write(tmp_path / "u.extxyz", atoms)
-    code, out, err = run(capsys, "reference", tmp_path / "u.extxyz", "--potential", "emt-cu", "--json")
+    code, out, err = run_cli(capsys, "reference", tmp_path / "u.extxyz", "--potential", "emt-cu", "--json")
     assert_one_error_line(code, err, "frame 0", "not relaxed", "--relax")
     assert out == ""
 
@@ -418,7 +390,7 @@ def test_database_that_is_not_writable_fails_before_any_featurization(db_path, c
     try:
         with pytest.raises(DatabaseError, match=r"not writable.*(chmod|copy|writable folder)"):
             featurize_database(db_path, RadialPolyDescriptor(dim=4), progress=False)
-        code, _, err = run(capsys, "featurize", db_path, *TEST_DESC, "--quiet")
+        code, _, err = run_cli(capsys, "featurize", db_path, *TEST_DESC_ARGS, "--quiet")
         assert_one_error_line(code, err, "cu.db", "not writable")
     finally:
         make_writable(db_path)
@@ -435,7 +407,7 @@ def test_generate_into_a_database_path_that_cannot_be_written_is_one_error_line(
     recipe.write_text('potential = "emt-cu"\nsizes = [2]\n\n[families.V1]\ncount = 1\n')
     a_file = tmp_path / "results"
     a_file.write_text("a file, not a folder")
-    code, out, err = run(
+    code, out, err = run_cli(
         capsys, "generate", recipe, "--db", a_file / "cu.db", "--workers", "1", "--no-progress"
     )
     assert_one_error_line(code, err, "database", "writable folder")
@@ -443,7 +415,7 @@ def test_generate_into_a_database_path_that_cannot_be_written_is_one_error_line(
 
 def test_model_output_path_that_cannot_be_written_fails_before_training(db_path, tmp_path, capsys):
     target = tmp_path / "no-such-folder" / "model.json"
-    code, _, err = run(capsys, "train", db_path, *TEST_DESC, "-o", target, "--quiet")
+    code, _, err = run_cli(capsys, "train", db_path, *TEST_DESC_ARGS, "-o", target, "--quiet")
     assert_one_error_line(code, err, "no-such-folder", "does not exist", "create it")
     # Checked first: not even the featurization started.
     assert len(missing_rows(db_path, RadialPolyDescriptor(dim=4).hash)) == 36
@@ -464,7 +436,7 @@ def test_featurize_stopped_by_a_bad_row_keeps_the_rows_done_and_resumes(tmp_path
     ids += [db.write(a, family="V1", element="Cu") for a in good[2:]]
     desc = RadialPolyDescriptor(dim=4)
 
-    code, _, err = run(capsys, "featurize", path, *TEST_DESC, "--quiet")
+    code, _, err = run_cli(capsys, "featurize", path, *TEST_DESC_ARGS, "--quiet")
     assert_one_error_line(code, err, f"row {bad_id}", "0.200 Å apart", "2 row(s) featurized before it",
                           "rerun")
     assert missing_rows(path, desc.hash) == [bad_id, *ids[2:]]
@@ -486,7 +458,7 @@ def test_database_without_labelled_rows_cannot_be_trained_on(tmp_path, monkeypat
     db = ase.db.connect(str(path))
     for _, _, atoms in defect_cells(np.random.default_rng(4))[:3]:
         db.write(atoms, family="V1", element="Cu", lattice="fcc", a0=A0_CU)
-    code, _, err = run(capsys, "train", path, *TEST_DESC, "-o", tmp_path / "m.json", "--quiet")
+    code, _, err = run_cli(capsys, "train", path, *TEST_DESC_ARGS, "-o", tmp_path / "m.json", "--quiet")
     assert_one_error_line(code, err, "no row of the database has the labels", "Sf_kB or S_kB")
     assert not (tmp_path / "m.json").exists()
 
@@ -494,8 +466,8 @@ def test_database_without_labelled_rows_cannot_be_trained_on(tmp_path, monkeypat
 def test_fewer_rows_than_parameters_warns_about_the_prior_and_still_trains(db_path, tmp_path, capsys):
     # 3 divacancy rows at one strain + their perfect-lattice row = 4 rows for 4 + 1 parameters.
     out_file = tmp_path / "small.json"
-    code, out, err = run(
-        capsys, "train", db_path, *TEST_DESC, "--select", "family=V2,strain=0.0", "-o", out_file,
+    code, out, err = run_cli(
+        capsys, "train", db_path, *TEST_DESC_ARGS, "--select", "family=V2,strain=0.0", "-o", out_file,
         "--quiet",
     )
     assert code == 0

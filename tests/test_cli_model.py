@@ -7,65 +7,37 @@ The database holds fcc Cu cells whose entropies are exactly linear in a test des
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 from ase.io import read, write
 from ldml_helpers import (
-    TEST_DESCRIPTOR,
+    C_TRUE,
+    TEST_DESC_ARGS,
+    W_TRUE,
     RadialPolyDescriptor,
     cu_bulk,
     defect_cells,
     linear_entropy_kB,
+    only_subcommands,
     register_descriptor,
-    synthetic_database,
+    run_cli,
 )
 
 from ase_vibentropy.cli.main import main
 from ase_vibentropy.features import featurize_database, load_training_set
 
-W_TRUE = np.array([0.6, -1.1, 1.8, 0.4])
-C_TRUE = 2.2
-DESC = ["--descriptor", TEST_DESCRIPTOR, "--param", "dim=4"]
-
 
 @pytest.fixture(autouse=True)
 def model_commands_only(monkeypatch):
     """Build the parser from this issue's sub-commands only, isolating them from the others."""
-    import ase_vibentropy.cli.main as cli_main
-
-    monkeypatch.setattr(
-        cli_main, "SUBCOMMAND_MODULES", ("predict", "featurize", "train", "validate", "crossval")
-    )
-
-
-@pytest.fixture(scope="module")
-def template_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("template") / "cu.db"
-    synthetic_database(path, W_TRUE, C_TRUE, np.random.default_rng(11))
-    return path
-
-
-@pytest.fixture
-def db_path(tmp_path, monkeypatch, template_db):
-    """A fresh copy of the 36-row synthetic database, with the test descriptor registered."""
-    register_descriptor(monkeypatch)
-    path = tmp_path / "cu.db"
-    shutil.copy(template_db, path)
-    return path
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    only_subcommands(monkeypatch, ("predict", "featurize", "train", "validate", "crossval"))
 
 
 def test_featurize_stores_sums_and_skips_rows_already_done(db_path, capsys):
     import ase.db
 
-    code, out, _ = run(capsys, "featurize", db_path, *DESC, "--quiet")
+    code, out, _ = run_cli(capsys, "featurize", db_path, *TEST_DESC_ARGS, "--quiet")
     assert code == 0 and "featurized 36 row(s), skipped 0" in out
     desc = RadialPolyDescriptor(dim=4)
     db = ase.db.connect(str(db_path))
@@ -77,14 +49,14 @@ def test_featurize_stores_sums_and_skips_rows_already_done(db_path, capsys):
     sums = dict(row.data["descriptor_sums"])
     sums[desc.hash] = np.full(4, 7.0)
     db.update(5, data={"descriptor_sums": sums})
-    code, out, _ = run(capsys, "featurize", db_path, *DESC, "--quiet")
+    code, out, _ = run_cli(capsys, "featurize", db_path, *TEST_DESC_ARGS, "--quiet")
     assert "featurized 0 row(s), skipped 36" in out
     assert np.array_equal(db.get(id=5).data["descriptor_sums"][desc.hash], np.full(4, 7.0))
 
 
 def test_train_validate_crossval_predict_round_trip(db_path, tmp_path, capsys, rng):
     model_path, png = tmp_path / "model.json", tmp_path / "parity.png"
-    code, out, err = run(capsys, "train", db_path, *DESC, "--target", "joint", "-o", model_path,
+    code, out, err = run_cli(capsys, "train", db_path, *TEST_DESC_ARGS, "--target", "joint", "-o", model_path,
                          "--plot", png, "--quiet")
     assert code == 0, err
     assert "featurizing 36 row(s)" in err  # train featurizes what is missing first
@@ -97,12 +69,12 @@ def test_train_validate_crossval_predict_round_trip(db_path, tmp_path, capsys, r
     assert doc["training_summary"]["families"] == {"I1": 12, "V1": 12, "V2": 12, "bulk": 4}
     assert (doc["element"], doc["lattice"], doc["a0"]) == ("Cu", "fcc", 3.61)
 
-    code, out, _ = run(capsys, "validate", db_path, "--model", model_path, "--json")
+    code, out, _ = run_cli(capsys, "validate", db_path, "--model", model_path, "--json")
     report = json.loads(out)
     assert code == 0 and report["overall"]["n"] == 36 and report["overall"]["rmse_kB"] < 1e-3
     assert set(report["by_family"]) == {"V1", "V2", "I1"}
 
-    code, out, _ = run(capsys, "crossval", db_path, *DESC, "--fractions", "0.2", "0.8",
+    code, out, _ = run_cli(capsys, "crossval", db_path, *TEST_DESC_ARGS, "--fractions", "0.2", "0.8",
                        "--repeats", "3", "--json", "--plot", tmp_path / "cv.png")
     cv = json.loads(out)
     assert code == 0 and cv["fractions"] == [0.2, 0.8] and cv["repeats"] == 3
@@ -114,7 +86,7 @@ def test_train_validate_crossval_predict_round_trip(db_path, tmp_path, capsys, r
     structure = tmp_path / "frames.extxyz"
     write(structure, frames)
     local = tmp_path / "local.extxyz"
-    code, out, err = run(capsys, "predict", structure, "--model", model_path, "--lattice", "fcc",
+    code, out, err = run_cli(capsys, "predict", structure, "--model", model_path, "--lattice", "fcc",
                          "--json", "--local", local)
     assert code == 0, err
     results = [json.loads(line) for line in out.splitlines()]
@@ -135,7 +107,7 @@ def test_train_validate_crossval_predict_round_trip(db_path, tmp_path, capsys, r
 
     # The same bulk given as a file, and at another temperature (exact shift of S_f).
     write(tmp_path / "bulk.extxyz", bulk)
-    code, out, _ = run(capsys, "predict", structure, "--model", model_path, "--bulk",
+    code, out, _ = run_cli(capsys, "predict", structure, "--model", model_path, "--bulk",
                        tmp_path / "bulk.extxyz", "--temperature", "600", "--json")
     hot = [json.loads(line) for line in out.splitlines()]
     for r300, r600, atoms in zip(results, hot, frames):
@@ -145,10 +117,10 @@ def test_train_validate_crossval_predict_round_trip(db_path, tmp_path, capsys, r
 
 def test_formation_model_predicts_sf_but_no_total(db_path, tmp_path, capsys, rng):
     model_path = tmp_path / "f.json"
-    assert run(capsys, "train", db_path, *DESC, "--target", "formation", "-o", model_path, "--quiet")[0] == 0
+    assert run_cli(capsys, "train", db_path, *TEST_DESC_ARGS, "--target", "formation", "-o", model_path, "--quiet")[0] == 0
     structure = tmp_path / "v.extxyz"
     write(structure, defect_cells(rng)[0][2])
-    code, out, _ = run(capsys, "predict", structure, "--model", model_path, "--lattice", "fcc", "--json")
+    code, out, _ = run_cli(capsys, "predict", structure, "--model", model_path, "--lattice", "fcc", "--json")
     r = json.loads(out)
     assert code == 0 and r["S_kB"] is None and np.isfinite(r["Sf_kB"])
 
@@ -159,7 +131,7 @@ def test_predict_without_model_names_the_missing_default(tmp_path, capsys, monke
     monkeypatch.setattr(model_io, "shipped_models", lambda: [])
     monkeypatch.setattr(model_io, "DEFAULT_MODEL", "no-such-default-model")
     write(tmp_path / "a.extxyz", cu_bulk(2))
-    code, _, err = run(capsys, "predict", tmp_path / "a.extxyz")
+    code, _, err = run_cli(capsys, "predict", tmp_path / "a.extxyz")
     assert code == 2 and "no-such-default-model" in err and "--model" in err
 
 
@@ -193,7 +165,7 @@ def test_training_rows_at_another_temperature_are_shifted_exactly(db_path):
 
 def test_train_on_a_missing_database_is_a_clear_error(tmp_path, capsys, monkeypatch):
     register_descriptor(monkeypatch)
-    code, _, err = run(capsys, "train", tmp_path / "none.db", *DESC, "-o", tmp_path / "m.json")
+    code, _, err = run_cli(capsys, "train", tmp_path / "none.db", *TEST_DESC_ARGS, "-o", tmp_path / "m.json")
     assert code == 2 and "does not exist" in err
 
 
@@ -252,7 +224,7 @@ def test_isolated_clusters_enter_joint_fits_as_total_rows_shifted_with_3n_minus_
 
 def test_formation_model_without_a_bulk_reference_is_a_clear_error(db_path, tmp_path, capsys, rng):
     model_path = tmp_path / "f.json"
-    assert run(capsys, "train", db_path, *DESC, "--target", "formation", "-o", model_path, "--quiet")[0] == 0
+    assert run_cli(capsys, "train", db_path, *TEST_DESC_ARGS, "--target", "formation", "-o", model_path, "--quiet")[0] == 0
     write(tmp_path / "v.extxyz", defect_cells(rng)[0][2])
-    code, _, err = run(capsys, "predict", tmp_path / "v.extxyz", "--model", model_path)
+    code, _, err = run_cli(capsys, "predict", tmp_path / "v.extxyz", "--model", model_path)
     assert code == 2 and "--lattice" in err and "formation entropies only" in err

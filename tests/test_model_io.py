@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,6 +18,25 @@ from ase_vibentropy.errors import (
 )
 from ase_vibentropy.model import LDMLModel
 from ase_vibentropy.model_io import FORMAT_VERSION, load_model, save_model, shipped_models
+
+_DELETE = object()
+
+
+def model_file_with(model, tmp_path, keys: list[str], value: Any = _DELETE) -> Path:
+    """Save ``model`` to ``tmp_path/m.json``, then set the JSON entry at ``keys`` to ``value``
+    (delete it if no value is given): a hand-damaged model file."""
+    path = save_model(model, tmp_path / "m.json")
+    doc = json.loads(path.read_text())
+    *parents, last = keys
+    node = doc
+    for key in parents:
+        node = node[key]
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    path.write_text(json.dumps(doc))
+    return path
 
 
 @pytest.fixture
@@ -78,37 +99,25 @@ def test_json_that_is_not_a_model_is_refused(tmp_path):
 
 
 def test_missing_field_is_reported_by_name(fitted, tmp_path):
-    path = save_model(fitted[0], tmp_path / "m.json")
-    doc = json.loads(path.read_text())
-    del doc["sigma"]
-    path.write_text(json.dumps(doc))
+    path = model_file_with(fitted[0], tmp_path, ["sigma"])
     with pytest.raises(ModelFileError, match="'sigma'"):
         load_model(path)
 
 
 def test_newer_format_version_is_refused(fitted, tmp_path):
-    path = save_model(fitted[0], tmp_path / "m.json")
-    doc = json.loads(path.read_text())
-    doc["format_version"] = FORMAT_VERSION + 1
-    path.write_text(json.dumps(doc))
+    path = model_file_with(fitted[0], tmp_path, ["format_version"], FORMAT_VERSION + 1)
     with pytest.raises(ModelVersionError, match="upgrade ase-vibentropy"):
         load_model(path)
 
 
 def test_descriptor_hash_mismatch_is_refused(fitted, tmp_path):
-    path = save_model(fitted[0], tmp_path / "m.json")
-    doc = json.loads(path.read_text())
-    doc["descriptor"]["hash"] = "0" * 16
-    path.write_text(json.dumps(doc))
+    path = model_file_with(fitted[0], tmp_path, ["descriptor", "hash"], "0" * 16)
     with pytest.raises(DescriptorMismatchError, match="retrain"):
         load_model(path)
 
 
 def test_unknown_descriptor_plugin_is_named(fitted, tmp_path):
-    path = save_model(fitted[0], tmp_path / "m.json")
-    doc = json.loads(path.read_text())
-    doc["descriptor"]["name"] = "no-such-descriptor"
-    path.write_text(json.dumps(doc))
+    path = model_file_with(fitted[0], tmp_path, ["descriptor", "name"], "no-such-descriptor")
     with pytest.raises(ModelFileError, match="plug-in 'no-such-descriptor'"):
         load_model(path)
 

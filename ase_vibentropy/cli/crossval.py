@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from .featurize import add_descriptor_arguments, ensure_featurized, provider_from_args
+from .featurize import (
+    add_database_command,
+    add_descriptor_arguments,
+    ensure_featurized,
+    provider_from_args,
+)
 
 DESCRIPTION = """For each test fraction p, split the labelled rows of DB at random REPEATS times,
 fit on the rest and report train and test RMSE/MAE (k_B) as mean ± std. Perfect-lattice rows of
@@ -54,11 +59,11 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """Add the ``crossval`` sub-command."""
-    parser = subparsers.add_parser(
-        "crossval", help="repeated random-split cross-validation", description=DESCRIPTION,
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_database_command(
+        subparsers, "crossval", run, help="repeated random-split cross-validation",
+        description=DESCRIPTION, epilog=EPILOG,
+        db_help="ase.db file with S_kB / Sf_kB labels",
     )
-    parser.add_argument("db", metavar="DB", help="ase.db file with S_kB / Sf_kB labels")
     add_descriptor_arguments(parser)
     parser.add_argument(
         "--target", choices=("formation", "total", "joint"), default="joint", help="what to fit (default joint)"
@@ -73,4 +78,3 @@ def register(subparsers) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--select", metavar="QUERY", help="ase.db selection")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 DESCRIPTION = """Compute Σ_i D_i of every row (and of its perfect-lattice reference) for one
@@ -27,6 +28,27 @@ def parse_params(assignments: list[str] | None) -> dict[str, Any]:
         except json.JSONDecodeError:
             params[key.strip()] = value
     return params
+
+
+def add_database_command(
+    subparsers,
+    name: str,
+    handler: Callable[[argparse.Namespace], int],
+    *,
+    help: str,
+    description: str,
+    epilog: str,
+    db_help: str,
+) -> argparse.ArgumentParser:
+    """Add sub-command ``name`` that reads an ase.db (positional ``DB``, help ``db_help``) and is
+    carried out by ``handler(args) -> exit code``; return its parser for the remaining options."""
+    parser = subparsers.add_parser(
+        name, help=help, description=description, epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("db", metavar="DB", help=db_help)
+    parser.set_defaults(func=handler)
+    return parser
 
 
 def add_descriptor_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,12 +96,11 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """Add the ``featurize`` sub-command."""
-    parser = subparsers.add_parser(
-        "featurize", help="store descriptor sums in a database", description=DESCRIPTION,
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_database_command(
+        subparsers, "featurize", run, help="store descriptor sums in a database",
+        description=DESCRIPTION, epilog=EPILOG,
+        db_help="ase.db file (rows per docs/architecture.md)",
     )
-    parser.add_argument("db", metavar="DB", help="ase.db file (rows per docs/architecture.md)")
     add_descriptor_arguments(parser)
     parser.add_argument("--chunk-size", type=int, default=20_000, help="centre atoms per chunk")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=run)

@@ -31,8 +31,8 @@ SUBCOMMAND_MODULES = (
 )
 
 EPILOG = """examples:
-  vibentropy predict examples/fe_vacancy_6a0.extxyz --lattice bcc
-  vibentropy reference defect.extxyz --potential fe-mendelev2003 --lattice bcc --json
+  vibentropy predict examples/data/fe_vacancy_8a0.extxyz --lattice bcc
+  vibentropy reference examples/data/fe_vacancy_8a0.extxyz --potential fe-mendelev2003 --lattice bcc --json
   vibentropy train fe.db --descriptor afs --target formation -o model.json
 Run 'vibentropy COMMAND --help' for the options of one command."""
 

@@ -6,7 +6,12 @@ import argparse
 import sys
 import warnings
 
-from .featurize import add_descriptor_arguments, ensure_featurized, provider_from_args
+from .featurize import (
+    add_database_command,
+    add_descriptor_arguments,
+    ensure_featurized,
+    provider_from_args,
+)
 
 DESCRIPTION = """Fit S = w · Σ_i D_i (+ c N) by Bayesian ridge regression on the rows of DB and
 write a model file. --target joint (default, what shipped models use) fits formation entropies
@@ -74,11 +79,11 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """Add the ``train`` sub-command."""
-    parser = subparsers.add_parser(
-        "train", help="fit an LDML model on a database", description=DESCRIPTION,
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_database_command(
+        subparsers, "train", run, help="fit an LDML model on a database",
+        description=DESCRIPTION, epilog=EPILOG,
+        db_help="ase.db file with S_kB / Sf_kB labels",
     )
-    parser.add_argument("db", metavar="DB", help="ase.db file with S_kB / Sf_kB labels")
     add_descriptor_arguments(parser)
     parser.add_argument(
         "--target", choices=("formation", "total", "joint"), default="joint",
@@ -89,4 +94,3 @@ def register(subparsers) -> None:
     parser.add_argument("--temperature", type=float, metavar="K", help="training temperature (default: the rows')")
     parser.add_argument("--select", metavar="QUERY", help="ase.db selection, e.g. 'n_cells=8'")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=run)

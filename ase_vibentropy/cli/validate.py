@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .featurize import ensure_featurized
+from .featurize import add_database_command, ensure_featurized
 
 DESCRIPTION = """Predict the labelled rows of DB with a trained model and report RMSE and MAE
 (k_B) overall and per defect family. Train on one database and validate on another for the
@@ -60,14 +60,13 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """Add the ``validate`` sub-command."""
-    parser = subparsers.add_parser(
-        "validate", help="errors of a model on a database", description=DESCRIPTION,
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_database_command(
+        subparsers, "validate", run, help="errors of a model on a database",
+        description=DESCRIPTION, epilog=EPILOG,
+        db_help="ase.db file with S_kB / Sf_kB labels",
     )
-    parser.add_argument("db", metavar="DB", help="ase.db file with S_kB / Sf_kB labels")
     parser.add_argument("--model", required=True, metavar="MODEL", help="model file or shipped name")
     parser.add_argument("--plot", metavar="PNG", help="write a parity plot with error bars")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--select", metavar="QUERY", help="ase.db selection, e.g. 'family=V1'")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=run)

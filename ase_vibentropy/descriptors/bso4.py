@@ -141,6 +141,24 @@ def u_offsets(twojmax: int) -> np.ndarray:
     return np.concatenate([[0], np.cumsum([(j + 1) ** 2 for j in range(twojmax + 1)])])
 
 
+def _nonzero_couplings(j1: int, j2: int, j: int) -> list[list[tuple[int, int, float]]]:
+    """For each m = 0..j (index into u^j, doubled-j convention), the ``(m1, m2, C)`` with
+    m1 = 0..j1, m2 = m - m1 + (j1 + j2 - j)/2 in 0..j2 and Clebsch-Gordan coefficient C ≠ 0."""
+    shift = (j1 + j2 - j) // 2
+    out = []
+    for m in range(j + 1):
+        row = []
+        for m1 in range(j1 + 1):
+            m2 = m - m1 + shift
+            if not 0 <= m2 <= j2:
+                continue
+            c = clebsch_gordan(j1, 2 * m1 - j1, j2, 2 * m2 - j2, j, 2 * m - j)
+            if c != 0.0:
+                row.append((m1, m2, c))
+        out.append(row)
+    return out
+
+
 @lru_cache(maxsize=8)
 def _triple_terms(
     twojmax: int,
@@ -160,7 +178,8 @@ def _triple_terms(
     for j1, j2, j in diagonal_triples(twojmax):
         starts.append(len(coef))
         terms: dict[tuple[int, int, int], float] = {}
-        shift = (j1 + j2 - j) // 2
+        # The same couplings serve the row (ma) and column (mb) indices of u^j.
+        couplings = _nonzero_couplings(j1, j2, j)
         size = (j + 1) ** 2
         for ma in range(j + 1):
             for mb in range(j + 1):
@@ -169,20 +188,8 @@ def _triple_terms(
                 if flat > mirror:
                     continue
                 weight = 2.0 if flat < mirror else 1.0
-                for ma1 in range(j1 + 1):
-                    ma2 = ma - ma1 + shift
-                    if not 0 <= ma2 <= j2:
-                        continue
-                    ca = clebsch_gordan(j1, 2 * ma1 - j1, j2, 2 * ma2 - j2, j, 2 * ma - j)
-                    if ca == 0.0:
-                        continue
-                    for mb1 in range(j1 + 1):
-                        mb2 = mb - mb1 + shift
-                        if not 0 <= mb2 <= j2:
-                            continue
-                        cb = clebsch_gordan(j1, 2 * mb1 - j1, j2, 2 * mb2 - j2, j, 2 * mb - j)
-                        if cb == 0.0:
-                            continue
+                for ma1, ma2, ca in couplings[ma]:
+                    for mb1, mb2, cb in couplings[mb]:
                         first = off[j1] + ma1 * (j1 + 1) + mb1
                         second = off[j2] + ma2 * (j2 + 1) + mb2
                         key = (min(first, second), max(first, second), off[j] + flat)

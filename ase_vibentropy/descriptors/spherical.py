@@ -69,6 +69,15 @@ def _azimuthal_table(x: np.ndarray, y: np.ndarray, l_max: int) -> tuple[list, li
     return C, S
 
 
+def _polynomial_tables(unit_vectors: np.ndarray, l_max: int) -> tuple:
+    """``(x, Q, C, S, norm)`` for unit vectors of shape (..., 3): x = u[..., 0], the tables of
+    :func:`_legendre_derivative_table` (in z) and :func:`_azimuthal_table` (in x, y), and
+    :func:`_normalisation`, shape (l_max+1, l_max+1)."""
+    u = np.asarray(unit_vectors, dtype=float)
+    x, y, z = u[..., 0], u[..., 1], u[..., 2]
+    return x, _legendre_derivative_table(z, l_max), *_azimuthal_table(x, y, l_max), _normalisation(l_max)
+
+
 @lru_cache(maxsize=32)
 def _normalised_recurrence(l_max: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scalars of the recurrence for Q̄_l^m = s_m N_lm Q_l^m (s_0 = 1, s_m = sqrt 2).
@@ -174,12 +183,8 @@ def real_spherical_harmonics_vjp(
     axis
         Position of the component axis of ``weights``.
     """
-    u = np.asarray(unit_vectors, dtype=float)
-    x, y, z = u[..., 0], u[..., 1], u[..., 2]
+    x, Q, C, S, norm = _polynomial_tables(unit_vectors, l_max)
     weights = np.moveaxis(weights, axis, 0)
-    Q = _legendre_derivative_table(z, l_max)
-    C, S = _azimuthal_table(x, y, l_max)
-    norm = _normalisation(l_max)
     sqrt2 = math.sqrt(2.0)
     gx = np.zeros_like(x)
     gy = np.zeros_like(x)
@@ -219,11 +224,7 @@ def complex_spherical_harmonics(unit_vectors: np.ndarray, l_max: int) -> np.ndar
     ndarray, complex
         Shape (..., (l_max+1)²), component index l² + l + m.
     """
-    u = np.asarray(unit_vectors, dtype=float)
-    x, y, z = u[..., 0], u[..., 1], u[..., 2]
-    Q = _legendre_derivative_table(z, l_max)
-    C, S = _azimuthal_table(x, y, l_max)
-    norm = _normalisation(l_max)
+    x, Q, C, S, norm = _polynomial_tables(unit_vectors, l_max)
     out = np.empty(x.shape + ((l_max + 1) ** 2,), dtype=complex)
     for l in range(l_max + 1):
         for m in range(l + 1):

@@ -6,7 +6,8 @@ One command gives every Fe number of docs/REPRODUCTION.md:
         --descriptors afs bso4 --repeats 100 --ship
 
 For each descriptor it featurizes the database (resumable), then through the `vibentropy` CLI:
-  1. trains a joint model on every labelled row (train RMSE/MAE, parity PNG);
+  1. trains a joint model on every labelled row (train RMSE/MAE, parity PNG), and on the
+     8a0 clusters without (paper's Fig. 2) and with (Fig. 3) the strained copies;
   2. cross-validates over test fractions 0.1..0.9 (`--repeats` random splits each; PNG);
   3. transfer tests: trained on the cluster families only, validated on the random-damage
      rows; trained on the 6a0 cells only, validated on the 8a0 cells (parity PNGs);
@@ -98,6 +99,17 @@ def main(argv: list[str] | None = None) -> int:
             "crossval", args.db, "--descriptor", name, "--target", "joint",
             "--repeats", args.repeats, "--json", "--quiet",
             "--plot", args.out / f"fe_{name}_crossval.png"))
+        subsets = {}
+        for label, selection in (
+            ("fig2_8a0_clusters_unstrained", f"n_cells=8,strain=0,{CLUSTERS}"),
+            ("fig3_8a0_clusters_all_strains", f"n_cells=8,{CLUSTERS}"),
+        ):
+            partial = args.out / f"fe_{name}_{label}_model.json"
+            run_cli("train", args.db, "--descriptor", name, "--target", "joint", "-o", partial,
+                    "--select", selection, "--quiet")
+            subsets[label] = json.loads(run_cli(
+                "validate", args.db, "--model", partial, "--select", selection, "--json", "--quiet"))
+            partial.unlink()
         transfers = {}
         for label, train_sel, test_sel in (
             ("clusters_to_random", CLUSTERS, RANDOM),
@@ -111,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--plot", args.out / f"fe_{name}_{label}_parity.png"))
             partial.unlink()
         summary = {"descriptor": name, "database": str(args.db), "train": train,
-                   "crossval": crossval, "transfer": transfers}
+                   "train_subsets": subsets, "crossval": crossval, "transfer": transfers}
         (args.out / f"fe_{name}.json").write_text(json.dumps(summary, indent=1))
         print(f"{name}: train RMSE {train['overall']['rmse_kB']:.3f} k_B; transfer "
               + ", ".join(f"{k} {v['overall']['rmse_kB']:.3f}" for k, v in transfers.items()))
