@@ -74,3 +74,19 @@ def test_bloch_refuses_a_hessian_without_translational_symmetry():
     broken[3 * far, 3 * far] *= 1.1
     with pytest.raises(CellMismatchError, match="not invariant"):
         bloch_omega2(atoms, broken)
+
+
+def test_a_relaxed_defect_cell_is_not_taken_for_a_perfect_lattice():
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from ase.optimize import BFGS
+
+    from ase_vibentropy.harmonic.bloch import is_perfect_lattice
+
+    perfect = bulk("Cu", "fcc", a=3.59, cubic=True) * (3, 3, 3)
+    assert is_perfect_lattice(perfect)
+    vacancy = perfect.copy()
+    del vacancy[0]
+    vacancy.calc = EMT()
+    BFGS(vacancy, logfile=None).run(fmax=1e-3, steps=50)
+    assert not is_perfect_lattice(vacancy)

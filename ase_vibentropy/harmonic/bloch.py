@@ -173,12 +173,15 @@ def bloch_omega2(
 
 
 def is_perfect_lattice(atoms: Atoms) -> bool:
-    """True if ``atoms`` is a perfect supercell of a cubic conventional cell (cheap, O(N))."""
+    """True if ``atoms`` is a perfect n³ supercell, n >= 2, of a cubic conventional cell (O(N)).
+
+    A single "cell" holding every atom (n = 1) matches any structure in a cubic box, e.g. a
+    relaxed defect cell; it is not reported as a perfect lattice.
+    """
     try:
-        decompose_perfect_lattice(atoms)
+        return decompose_perfect_lattice(atoms).n >= 2
     except CellMismatchError:
         return False
-    return True
 
 
 __all__ = ["CUBIC_TOL", "bloch_omega2", "decompose_perfect_lattice", "is_perfect_lattice"]
