@@ -280,9 +280,9 @@ def equilibrium_cubic_a0(
 
 
 def _matscipy_eam(path_factory: Callable[[], str], kind: str) -> Calculator:
-    from matscipy.calculators.eam import EAM
+    from .eam import SparseHessianEAM
 
-    return EAM(path_factory(), kind=kind)
+    return SparseHessianEAM(path_factory(), kind=kind)
 
 
 _FE_FILE = "Fe_mm.eam.fs"

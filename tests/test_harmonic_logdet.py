@@ -112,3 +112,59 @@ def test_blocked_dense_cholesky_equals_one_block(vacancy, monkeypatch):
     assert blocked == pytest.approx(whole, rel=1e-12)
     with pytest.raises(NotAMinimumError):
         log_pdet(saddle_hessian(hessian, masses, 1), masses, backend="dense-cholesky")
+
+
+def spring_network_hessian(scaled_positions, cell, cutoff, rng):
+    """Periodic central-spring network, eV/Å², (3N, 3N): random stiffness on every pair closer
+    than ``cutoff``; PSD with exactly the 3 translations as null space when it is rigid."""
+    from ase import Atoms
+    from ase.neighborlist import neighbor_list
+
+    atoms = Atoms("H" * len(scaled_positions), scaled_positions=scaled_positions, cell=cell,
+                  pbc=True)
+    first, second, vectors = neighbor_list("ijD", atoms, cutoff)
+    keep = first < second
+    first, second, vectors = first[keep], second[keep], vectors[keep]
+    unit = vectors / np.linalg.norm(vectors, axis=1)[:, None]
+    stiffness = rng.uniform(1.0, 2.0, len(first))
+    hessian = np.zeros((3 * len(atoms), 3 * len(atoms)))
+    for a, b, u, k in zip(first, second, unit, stiffness):  # plain loops: an independent build
+        block = k * np.outer(u, u)
+        for p, q, sign in ((a, a, 1), (b, b, 1), (a, b, -1), (b, a, -1)):
+            hessian[3 * p : 3 * p + 3, 3 * q : 3 * q + 3] += sign * block
+    return hessian
+
+
+def test_slab_dissection_leaves_the_two_halves_uncoupled(rng):
+    from ase_vibentropy.harmonic.logdet import slab_dissection
+
+    lattice = bulk("Fe", "bcc", a=2.86, cubic=True).repeat((10, 2, 2))
+    hessian = spring_network_hessian(lattice.get_scaled_positions(), lattice.cell, 4.1, rng)
+    lower, upper, separator = slab_dissection(hessian, lattice.get_scaled_positions())
+    assert np.array_equal(np.sort(np.concatenate([lower, upper, separator])), np.arange(len(lattice)))
+    assert abs(len(lower) - len(upper)) <= 0.1 * len(lattice)
+    blocks = abs(hessian).reshape(len(lattice), 3, len(lattice), 3).sum(axis=(1, 3))
+    assert not blocks[np.ix_(lower, upper)].any()
+    assert len(separator) < 0.5 * len(lattice)
+
+
+def test_dissection_log_det_equals_dense_eigenvalue_sum(rng):
+    lattice = bulk("Fe", "bcc", a=2.86, cubic=True).repeat((10, 2, 2))
+    lattice.rattle(0.05, seed=3)
+    hessian = spring_network_hessian(lattice.get_scaled_positions(), lattice.cell, 4.1, rng)
+    masses = rng.uniform(20.0, 200.0, len(lattice))
+    result = log_pdet(hessian, masses, backend="dissection",
+                      scaled_positions=lattice.get_scaled_positions())
+    assert result.backend == "dissection"
+    assert result.log_pdet == pytest.approx(dense_log_pdet(hessian, masses), rel=1e-10)
+    with pytest.raises(NotAMinimumError):
+        log_pdet(saddle_hessian(hessian, masses, 2), masses, backend="dissection",
+                 scaled_positions=lattice.get_scaled_positions())
+
+
+def test_dissection_needs_positions(vacancy):
+    from ase_vibentropy.errors import InvalidOptionError
+
+    atoms, hessian = vacancy
+    with pytest.raises(InvalidOptionError, match="scaled_positions"):
+        log_pdet(hessian, atoms.get_masses(), backend="dissection")

@@ -254,7 +254,7 @@ def harmonic_entropy(
         periodic=periodicity(atoms) == "periodic",
     )
     if solver == "logdet":
-        result = log_pdet(matrix, masses)
+        result = log_pdet(matrix, masses, scaled_positions=atoms.get_scaled_positions(wrap=False))
         entropy = classical_entropy_from_log_pdet(result.log_pdet, result.n_modes, temperature)
         return HarmonicResult(
             entropy=entropy,
