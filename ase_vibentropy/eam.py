@@ -1,7 +1,8 @@
 """matscipy's EAM calculator with a vectorised sparse analytic Hessian.
 
-Energies and forces are matscipy's own (same splines, same neighbour list); only
-``get_hessian`` is replaced. For an embedded-atom model
+Same splines and neighbour list as matscipy; for a single-element potential the energies,
+forces, virial and Hessian are evaluated from the piecewise-polynomial form of those splines
+(equal to FITPACK's evaluation up to round-off, ~10x faster). For an embedded-atom model
 
     E = Σ_i F(ρ_i) + ½ Σ_{i≠j} φ(r_ij),   ρ_i = Σ_{j≠i} f(r_ij),
 
@@ -69,6 +70,48 @@ class SparseHessianEAM(EAM):
 
     Takes the same arguments as :class:`matscipy.calculators.eam.EAM`.
     """
+
+    def energy_virial_and_forces(
+        self,
+        atomic_numbers_i: np.ndarray,
+        i_n: np.ndarray,
+        j_n: np.ndarray,
+        dr_nc: np.ndarray,
+        abs_dr_n: np.ndarray,
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        """Energy (eV), virial (6,) eV in Voigt order and forces (N, 3) eV/Å from a neighbour
+        list (``i_n``, ``j_n``, vectors ``dr_nc`` from i to j in Å, lengths ``abs_dr_n``)."""
+        if len(self._db_atomic_numbers) != 1:
+            return super().energy_virial_and_forces(atomic_numbers_i, i_n, j_n, dr_nc, abs_dr_n)
+        unknown = set(np.unique(atomic_numbers_i)) - set(self._db_atomic_numbers)
+        if unknown:
+            raise RuntimeError(
+                f"elements with atomic numbers {sorted(unknown)} have no EAM parametrization in "
+                f"this file (it has {list(self._db_atomic_numbers)})"
+            )
+        n_atoms = len(atomic_numbers_i)
+        density, embedding_energy, pair_times_r = self._piecewise_cubics()
+        f_n, df_n, _ = density(abs_dr_n)
+        rho_i = np.bincount(i_n, weights=f_n, minlength=n_atoms)
+        embed_i, d_embed_i, _ = embedding_energy(rho_i)
+        rep_n, d_rep_n, _ = pair_times_r(abs_dr_n)
+        phi_n = rep_n / abs_dr_n
+        dphi_n = (d_rep_n - phi_n) / abs_dr_n
+        energy = 0.5 * float(np.sum(phi_n)) + float(np.sum(embed_i))
+        # Each ordered pair carries half of dE/dr of its bond (the reversed pair the other half).
+        half_bond_n = 0.5 * ((d_embed_i[i_n] + d_embed_i[j_n]) * df_n + dphi_n)
+        pull_nc = -(half_bond_n / abs_dr_n)[:, None] * dr_nc
+        forces_ic = np.stack(
+            [
+                np.bincount(j_n, weights=pull_nc[:, c], minlength=n_atoms)
+                - np.bincount(i_n, weights=pull_nc[:, c], minlength=n_atoms)
+                for c in range(3)
+            ],
+            axis=1,
+        )
+        voigt = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+        virial_v = -np.array([np.dot(dr_nc[:, a], pull_nc[:, b]) for a, b in voigt])
+        return energy, virial_v, forces_ic
 
     def get_hessian(
         self, atoms: Atoms, format: str = "sparse", divide_by_masses: bool = False

@@ -56,3 +56,16 @@ def test_dynamical_matrix_option_divides_by_the_masses(rng):
     dynamical = calc.get_hessian(atoms, format="dense", divide_by_masses=True)
     inv_sqrt_mass = 1.0 / np.sqrt(np.repeat(atoms.get_masses(), 3))
     np.testing.assert_allclose(dynamical, hessian * np.outer(inv_sqrt_mass, inv_sqrt_mass))
+
+
+def test_energy_forces_and_stress_equal_matscipys(rng):
+    atoms = rattled_fe_vacancy(3, rng)
+    results = []
+    for calculator in (EAM, SparseHessianEAM):
+        work = atoms.copy()
+        work.calc = calculator(fe_mm_file(), kind="eam/fs")
+        results.append((work.get_potential_energy(), work.get_forces(), work.get_stress()))
+    (e_ref, f_ref, s_ref), (e_fast, f_fast, s_fast) = results
+    assert e_fast == pytest.approx(e_ref, rel=1e-13)
+    np.testing.assert_allclose(f_fast, f_ref, rtol=0, atol=1e-11)
+    np.testing.assert_allclose(s_fast, s_ref, rtol=0, atol=1e-12)
