@@ -259,3 +259,35 @@ def test_descriptor_sums_of_defect_and_bulk_are_stored_under_the_provider_hash(t
         assert np.allclose(stored, provider.compute_sum(row.toatoms()), rtol=1e-12, atol=1e-12)
     assert np.array_equal(rows["V1"].data["bulk_descriptor_sums"][provider.hash],
                           rows["bulk"].data["descriptor_sums"][provider.hash])
+
+
+def test_distinct_minima_are_counted_across_jobs_by_energy_and_inertia(tmp_path):
+    from ase_vibentropy.data.builders import perfect_lattice
+    from ase_vibentropy.data.store import LabelledRow, connect, distinct_configurations, write_job
+
+    lattice = perfect_lattice("Cu", "fcc", 3.6, 2)
+    keys = dict(element="Cu", lattice="fcc", a0=3.6, n_cells=2, strain=0.0, n_imaginary=0)
+    vacancy = lattice.copy()
+    del vacancy[0]
+    # <100> dumbbells on site 5: along x, the same rotated to y, and a longer one along x
+    # (another inertia fingerprint at the same energy)
+    dumbbell_x, dumbbell_y = lattice.copy(), lattice.copy()
+    centre = lattice.positions[5].copy()
+    dumbbell_x.positions[5] = centre - [0.9, 0.0, 0.0]
+    dumbbell_x.append("Cu")
+    dumbbell_x.positions[-1] = centre + [0.9, 0.0, 0.0]
+    dumbbell_y.positions[5] = centre - [0.0, 0.9, 0.0]
+    dumbbell_y.append("Cu")
+    dumbbell_y.positions[-1] = centre + [0.0, 0.9, 0.0]
+    dumbbell_long = dumbbell_x.copy()
+    dumbbell_long.positions[[5, -1]] = [centre - [1.2, 0, 0], centre + [1.2, 0, 0]]
+    db = connect(tmp_path / "d.db")
+    rows = [  # (structure, family, energy/eV): two jobs find the vacancy, one the same dumbbell twice
+        (vacancy, "V1", -10.000), (vacancy, "V1", -10.004), (vacancy, "V1", -10.3),
+        (dumbbell_x, "I1", -5.0), (dumbbell_y, "I1", -5.0), (dumbbell_long, "I1", -5.0),
+    ]
+    for k, (atoms, family, energy) in enumerate(rows):
+        write_job(db, [LabelledRow(atoms, energy, {**keys, "family": family})], f"job{k}")
+    counts = distinct_configurations(db)
+    assert counts["V1"] == {"rows": 3, "distinct": 2}  # within 1e-2 eV: one configuration
+    assert counts["I1"] == {"rows": 3, "distinct": 2}  # rotated copy merged, longer one kept

@@ -29,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--plot", metavar="PNG", default=None,
                         help="write histograms of defect counts and S_f (needs the plot extra)")
     parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    parser.add_argument("--distinct", action="store_true",
+                        help="also count distinct minima across jobs (energy + inertia rule)")
     parser.set_defaults(func=run)
 
 
@@ -66,9 +68,14 @@ def _plot(stats: dict, path: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the statistics of ``args.db``; exit code 0."""
-    from ..data.store import connect, database_statistics
+    from ..data.store import connect, database_statistics, distinct_configurations
 
-    stats = database_statistics(connect(args.db, create=False))
+    db = connect(args.db, create=False)
+    stats = database_statistics(db)
+    if args.distinct:
+        distinct = distinct_configurations(db, progress=not args.json)
+        for name, entry in stats["families"].items():
+            entry["n_distinct"] = distinct.get(name, {}).get("distinct")
     if args.plot:
         _plot(stats, args.plot)
     if args.json:
@@ -77,12 +84,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.db}: {stats['n_rows']} rows, {stats['n_minima']} minima, "
           f"{stats['n_non_minima']} non-minima (stored without entropies)")
-    print(f"{'family':<10}{'rows':>7}{'minima':>8}{'Sf min':>9}{'Sf max':>9}{'Sf mean':>9}"
-          f"{'max V':>7}{'max I':>7}")
+    distinct_header = f"{'distinct':>9}" if args.distinct else ""
+    print(f"{'family':<10}{'rows':>7}{'minima':>8}{distinct_header}{'Sf min':>9}{'Sf max':>9}"
+          f"{'Sf mean':>9}{'max V':>7}{'max I':>7}")
     for name, entry in stats["families"].items():
-        print(f"{name:<10}{entry['count']:>7}{entry['n_minima']:>8}{_fmt(entry['Sf_min_kB']):>9}"
-              f"{_fmt(entry['Sf_max_kB']):>9}{_fmt(entry['Sf_mean_kB']):>9}"
-              f"{entry['n_vac_max']:>7}{entry['n_int_max']:>7}")
+        distinct_cell = f"{entry.get('n_distinct') or '-':>9}" if args.distinct else ""
+        print(f"{name:<10}{entry['count']:>7}{entry['n_minima']:>8}{distinct_cell}"
+              f"{_fmt(entry['Sf_min_kB']):>9}{_fmt(entry['Sf_max_kB']):>9}"
+              f"{_fmt(entry['Sf_mean_kB']):>9}{entry['n_vac_max']:>7}{entry['n_int_max']:>7}")
     print(f"\n{'family':<10}{'n_cells':>8}{'strain':>9}{'rows':>7}")
     for cell in stats["cells"]:
         print(f"{cell['family']:<10}{cell['n_cells']:>8}{cell['strain']:>+9.4f}{cell['count']:>7}")

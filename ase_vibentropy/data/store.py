@@ -159,3 +159,44 @@ def database_statistics(db) -> dict[str, Any]:
         "n_vac": n_vac,
         "n_int": n_int,
     }
+
+
+def distinct_configurations(db, progress: bool = False) -> dict[str, dict[str, int]]:
+    """Distinct minima per family, by the pipeline's de-duplication rule across all jobs.
+
+    Rows of one family, cell size and strain are the same configuration when their energies
+    agree within 1e-2 eV and, if they hold interstitials, their inertia fingerprints agree
+    (:func:`~ase_vibentropy.data.analysis.deduplicate`); explorers de-duplicate within a job,
+    this counts across jobs. Non-minima and perfect-lattice rows are left out.
+
+    Returns
+    -------
+    dict
+        {family: {"rows": minima rows, "distinct": distinct configurations}}.
+    """
+    from tqdm.auto import tqdm
+
+    from .analysis import deduplicate, inertia_fingerprint
+    from .builders import apply_strain, perfect_lattice
+
+    groups: dict[tuple[str, int, float], list[tuple[float, float | None]]] = {}
+    references: dict[tuple[str, str, float, int, float], Atoms] = {}
+    rows = [row for row in db.select("n_imaginary=0", include_data=False)
+            if row.get("family", "bulk") != "bulk"]
+    for row in tqdm(rows, disable=not progress, desc="fingerprints", unit="row"):
+        strain = round(float(row.get("strain", 0.0)), 8)
+        lattice_key = (row.element, row.lattice, float(row.a0), int(row.n_cells), strain)
+        if lattice_key not in references:
+            references[lattice_key] = apply_strain(perfect_lattice(*lattice_key[:4]), strain)
+        atoms = row.toatoms()
+        fingerprint = inertia_fingerprint(atoms, references[lattice_key])
+        groups.setdefault((row.family, int(row.n_cells), strain), []).append(
+            (float(row.energy), fingerprint))
+    out: dict[str, dict[str, int]] = {}
+    for (family, _, _), members in sorted(groups.items()):
+        energies, fingerprints = zip(*members)
+        kept, _ = deduplicate(energies, fingerprints)
+        entry = out.setdefault(family, {"rows": 0, "distinct": 0})
+        entry["rows"] += len(members)
+        entry["distinct"] += len(kept)
+    return out
