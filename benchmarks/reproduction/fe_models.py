@@ -74,6 +74,13 @@ def merge_databases(sources: list[Path], merged: Path) -> None:
                           data=row.get("data", {}))
 
 
+def count_rows(db: Path, selection: str) -> int:
+    """Defect rows (not perfect lattices) of ``db`` matching ``selection``."""
+    import ase.db
+
+    return ase.db.connect(str(db)).count(f"{selection},family!=bulk")
+
+
 def descriptor_params(name: str) -> list[str]:
     """``--param`` arguments of the shipped model of descriptor ``name``."""
     return [arg for assignment in SHIPPED_PARAMS.get(name, []) for arg in ("--param", assignment)]
@@ -160,6 +167,10 @@ def evaluate_descriptor(name: str, db: Path, cluster_sel: str, random_sel: str, 
         ("clusters_to_random", cluster_sel, random_sel),
         ("6a0_to_8a0", "n_cells=6", "n_cells=8"),
     ):
+        empty = [sel for sel in (train_sel, test_sel) if not count_rows(db, sel)]
+        if empty:
+            transfers[label] = {"skipped": f"no rows in {empty[0]}"}
+            continue
         partial = args.out / f"fe_{name}_{label}_model.json"
         run_cli("train", db, "--descriptor", name, *params, "--target", "joint", "-o", partial,
                 "--select", train_sel, "--quiet")
@@ -203,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                    "cluster_selection": cluster_sel, "random_selection": random_sel, **result}
         (args.out / f"fe_{name}.json").write_text(json.dumps(summary, indent=1))
         print(f"{name}: train RMSE {result['train']['overall']['rmse_kB']:.3f} k_B; transfer "
-              + ", ".join(f"{k} {v['overall']['rmse_kB']:.3f}" for k, v in result["transfer"].items()))
+              + ", ".join(f"{k} {v['overall']['rmse_kB']:.3f}" for k, v in result["transfer"].items()
+                          if "overall" in v))
         if args.ship:
             shutil.copyfile(model, PRETRAINED / model.name)
             tables = HERE / "data"
