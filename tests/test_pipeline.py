@@ -201,6 +201,11 @@ def test_db_stats_counts_rows_per_family_and_draws_the_histograms(local_db, tmp_
     assert sum(f["count"] for f in stats["families"].values()) == summary.n_rows
     assert stats["families"]["V1"]["count"] == 2
     assert png.stat().st_size > 1000
+    # core-hours: each job's one-core wall time, counted once per job however many rows it wrote
+    per_job = {r.job_id: r.job_seconds for r in _rows(path)}
+    assert all(seconds > 0 for seconds in per_job.values())
+    assert stats["n_jobs_timed"] == len(per_job)
+    assert stats["core_hours"] == pytest.approx(sum(per_job.values()) / 3600.0)
 
 
 def test_generate_cli_reports_a_bad_recipe_field(tmp_path, capsys):

@@ -98,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
     if stats["Sf_range_kB"] is not None:
         low, high = stats["Sf_range_kB"]
         print(f"\nS_f range over defect rows: {low:.2f} .. {high:.2f} k_B")
+    if stats["n_jobs_timed"]:
+        print(f"{stats['core_hours']:.2f} core-hours in the {stats['n_jobs_timed']} jobs that "
+              "recorded their time")
     if args.plot:
         print(f"histograms written to {args.plot}")
     return 0

@@ -476,7 +476,7 @@ def generate(
                     summary.n_failed += 1
                     summary.failures[job.job_id] = f"{type(outcome).__name__}: {outcome}"
                     continue
-                write_job(db, outcome.rows, outcome.job_id)
+                write_job(db, outcome.rows, outcome.job_id, outcome.seconds)
                 done.add(outcome.job_id)
                 summary.n_run += 1
                 summary.n_rows += len(outcome.rows)

@@ -74,11 +74,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def write_job(db, rows: list[LabelledRow], job_id: str) -> list[int]:
+def write_job(db, rows: list[LabelledRow], job_id: str, seconds: float | None = None) -> list[int]:
     """Write all ``rows`` of one job in a single transaction; return the new row ids.
 
     Every row gets ``job_id`` and ``job_n_rows`` (the job's row count, so a reader can check
-    that each job is complete and present once).
+    that each job is complete and present once), and ``job_seconds`` (the job's wall time in
+    its one-core worker, s) when ``seconds`` is given.
     """
     if not rows:
         raise DatabaseError(f"job {job_id} produced no rows; nothing would mark it finished")
@@ -89,6 +90,8 @@ def write_job(db, rows: list[LabelledRow], job_id: str) -> list[int]:
             atoms.calc = SinglePointCalculator(atoms, energy=float(row.energy))
             kvp = {k: _plain(v) for k, v in row.key_value_pairs.items()}
             kvp.update(job_id=job_id, job_n_rows=len(rows))
+            if seconds is not None:
+                kvp["job_seconds"] = float(seconds)
             ids.append(db.write(atoms, key_value_pairs=kvp, data=row.data))
     return ids
 
@@ -112,15 +115,19 @@ def database_statistics(db) -> dict[str, Any]:
         ``n_rows``, ``n_minima`` (rows with ``n_imaginary == 0``), ``n_non_minima``,
         ``families`` {family: {count, n_minima, Sf_min_kB, Sf_max_kB, Sf_mean_kB,
         n_vac_max, n_int_max}}, ``cells`` [{family, n_cells, strain, count}],
-        ``Sf_range_kB`` [min, max] over defect rows (None when there are none), and the
-        per-row arrays ``Sf_kB``, ``family``, ``n_vac``, ``n_int`` (lists) for plotting.
+        ``Sf_range_kB`` [min, max] over defect rows (None when there are none),
+        ``n_jobs_timed`` and ``core_hours`` (Σ ``job_seconds`` over the jobs that recorded it),
+        and the per-row arrays ``Sf_kB``, ``family``, ``n_vac``, ``n_int`` (lists) for plotting.
     """
     families: dict[str, dict[str, Any]] = {}
     cells: dict[tuple[str, int, float], int] = {}
     sf, fam, n_vac, n_int = [], [], [], []
+    job_seconds: dict[str, float] = {}
     n_rows = n_non_minima = 0
     for row in db.select(include_data=False):
         n_rows += 1
+        if row.get("job_seconds") is not None:
+            job_seconds[row.job_id] = float(row.job_seconds)
         family = str(row.get("family", "?"))
         entry = families.setdefault(family, {"count": 0, "n_minima": 0, "Sf": [], "n_vac_max": 0,
                                              "n_int_max": 0})
@@ -154,6 +161,8 @@ def database_statistics(db) -> dict[str, Any]:
             for (f, n, s), c in sorted(cells.items())
         ],
         "Sf_range_kB": [min(sf), max(sf)] if sf else None,
+        "n_jobs_timed": len(job_seconds),
+        "core_hours": sum(job_seconds.values()) / 3600.0,
         "Sf_kB": sf,
         "family": fam,
         "n_vac": n_vac,
