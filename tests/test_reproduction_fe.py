@@ -57,6 +57,7 @@ def test_fe_reproduction_command_on_a_subset(split_databases, tmp_path):
     n_random = ase.db.connect(str(random)).count()
     assert merged_db.count() == n_clusters + n_random  # every row once, tagged by source
     assert summary["transfer"]["6a0_to_8a0"] == {"skipped": "no rows in n_cells=6"}
+    assert "skipped" in summary["transfer"]["6a0_8a0_to_10a0_clusters"]
     assert merged_db.count("source=fe_random") == n_random
     assert summary["random_selection"] == "source=fe_random"
 

@@ -19,7 +19,8 @@ through the `vibentropy` CLI:
      8a0 clusters without (paper's Fig. 2) and with (Fig. 3) the strained copies;
   2. cross-validates over test fractions 0.1..0.9 (`--repeats` random splits each; PNG);
   3. transfer tests: trained on the cluster families only, validated on the random-damage
-     rows; trained on the 6a0 cells only, validated on the 8a0 cells (parity PNGs);
+     rows; trained on the 6a0 cells only, validated on the 8a0 cells; trained on the 6a0 and
+     8a0 clusters, validated on the 10a0 clusters (parity PNGs);
 and writes `results/fe_<descriptor>.json`. With `--ship` the full-data models are copied to
 `ase_vibentropy/pretrained/fe-mendelev2003-<descriptor>.json`, and the descriptor sums,
 targets and metadata of every row to `benchmarks/reproduction/data/fe_shipped_<descriptor>.npz` (a table anyone
@@ -166,6 +167,7 @@ def evaluate_descriptor(name: str, db: Path, cluster_sel: str, random_sel: str, 
     for label, train_sel, test_sel in (
         ("clusters_to_random", cluster_sel, random_sel),
         ("6a0_to_8a0", "n_cells=6", "n_cells=8"),
+        ("6a0_8a0_to_10a0_clusters", f"n_cells<10,{cluster_sel}", f"n_cells=10,{cluster_sel}"),
     ):
         empty = [sel for sel in (train_sel, test_sel) if not count_rows(db, sel)]
         if empty:
