@@ -293,6 +293,8 @@ def test_distinct_minima_are_counted_across_jobs_by_energy_and_inertia(tmp_path)
     ]
     for k, (atoms, family, energy) in enumerate(rows):
         write_job(db, [LabelledRow(atoms, energy, {**keys, "family": family})], f"job{k}")
-    counts = distinct_configurations(db)
-    assert counts["V1"] == {"rows": 3, "distinct": 2}  # within 1e-2 eV: one configuration
-    assert counts["I1"] == {"rows": 3, "distinct": 2}  # rotated copy merged, longer one kept
+    distinct = distinct_configurations(db)
+    assert distinct.counts["V1"] == {"rows": 3, "distinct": 2}  # within 1e-2 eV: one configuration
+    assert distinct.counts["I1"] == {"rows": 3, "distinct": 2}  # rotated copy merged, longer one kept
+    # the first of each configuration is kept: rows 1 (vacancy), 3 (deeper vacancy), 4 and 6
+    assert distinct.row_ids == [1, 3, 4, 6] and distinct.duplicate_ids == [2, 5]

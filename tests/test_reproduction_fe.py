@@ -55,10 +55,17 @@ def test_fe_reproduction_command_on_a_subset(split_databases, tmp_path):
     merged_db = ase.db.connect(str(merged.with_name("merged_afs.db")))
     n_clusters = ase.db.connect(str(clusters)).count()
     n_random = ase.db.connect(str(random)).count()
-    assert merged_db.count() == n_clusters + n_random  # every row once, tagged by source
+    # every row once, tagged by source, less the repeats of a configuration: random placement
+    # builds the single dumbbell twice per cell (I1 count 2), and the two copies are one minimum
+    removed = summary["merge"]["duplicates_removed"]
+    assert summary["merge"]["rows"] == n_clusters + n_random
+    assert merged_db.count() == n_clusters + n_random - removed
+    i1 = list(ase.db.connect(str(clusters)).select("family=I1"))
+    assert len(i1) == 2 and abs(i1[0].energy - i1[1].energy) < 1e-6
+    assert merged_db.count("family=I1") == 1
+    assert merged_db.count("source=fe_random,family=bulk") == 1
     assert summary["transfer"]["6a0_to_8a0"] == {"skipped": "no rows in n_cells=6"}
     assert "skipped" in summary["transfer"]["6a0_8a0_to_10a0_clusters"]
-    assert merged_db.count("source=fe_random") == n_random
     assert summary["random_selection"] == "source=fe_random"
 
     # The transfer test scores exactly the random-damage defect rows.

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     db = connect(args.db, create=False)
     stats = database_statistics(db)
     if args.distinct:
-        distinct = distinct_configurations(db, progress=not args.json)
+        distinct = distinct_configurations(db, progress=not args.json).counts
         for name, entry in stats["families"].items():
             entry["n_distinct"] = distinct.get(name, {}).get("distinct")
     if args.plot:

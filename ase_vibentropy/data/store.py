@@ -170,42 +170,62 @@ def database_statistics(db) -> dict[str, Any]:
     }
 
 
-def distinct_configurations(db, progress: bool = False) -> dict[str, dict[str, int]]:
+@dataclass
+class DistinctMinima:
+    """Outcome of :func:`distinct_configurations`.
+
+    Attributes
+    ----------
+    row_ids : list[int]
+        Ids of the first row of every distinct configuration, ascending.
+    duplicate_ids : list[int]
+        Ids of the rows that repeat an earlier one.
+    counts : dict
+        {family: {"rows": minima rows, "distinct": distinct configurations}}.
+    """
+
+    row_ids: list[int]
+    duplicate_ids: list[int]
+    counts: dict[str, dict[str, int]]
+
+
+def distinct_configurations(db, progress: bool = False) -> DistinctMinima:
     """Distinct minima per family, by the pipeline's de-duplication rule across all jobs.
 
     Rows of one family, cell size and strain are the same configuration when their energies
     agree within 1e-2 eV and, if they hold interstitials, their inertia fingerprints agree
     (:func:`~ase_vibentropy.data.analysis.deduplicate`); explorers de-duplicate within a job,
-    this counts across jobs. Non-minima and perfect-lattice rows are left out.
-
-    Returns
-    -------
-    dict
-        {family: {"rows": minima rows, "distinct": distinct configurations}}.
+    this works across jobs (random placement finds the same small clusters again and again).
+    Non-minima and perfect-lattice rows are left out. The first row (lowest id) of each
+    configuration is the one kept.
     """
     from tqdm.auto import tqdm
 
     from .analysis import deduplicate, inertia_fingerprint
     from .builders import apply_strain, perfect_lattice
 
-    groups: dict[tuple[str, int, float], list[tuple[float, float | None]]] = {}
+    groups: dict[tuple[str, int, float], list[tuple[int, float, float | None]]] = {}
     references: dict[tuple[str, str, float, int, float], Atoms] = {}
-    rows = [row for row in db.select("n_imaginary=0", include_data=False)
+    rows = [row for row in db.select("n_imaginary=0", include_data=False, sort="id")
             if row.get("family", "bulk") != "bulk"]
     for row in tqdm(rows, disable=not progress, desc="fingerprints", unit="row"):
         strain = round(float(row.get("strain", 0.0)), 8)
         lattice_key = (row.element, row.lattice, float(row.a0), int(row.n_cells), strain)
         if lattice_key not in references:
             references[lattice_key] = apply_strain(perfect_lattice(*lattice_key[:4]), strain)
-        atoms = row.toatoms()
-        fingerprint = inertia_fingerprint(atoms, references[lattice_key])
+        fingerprint = inertia_fingerprint(row.toatoms(), references[lattice_key])
         groups.setdefault((row.family, int(row.n_cells), strain), []).append(
-            (float(row.energy), fingerprint))
-    out: dict[str, dict[str, int]] = {}
+            (row.id, float(row.energy), fingerprint))
+    kept_ids: list[int] = []
+    duplicate_ids: list[int] = []
+    counts: dict[str, dict[str, int]] = {}
     for (family, _, _), members in sorted(groups.items()):
-        energies, fingerprints = zip(*members)
+        ids, energies, fingerprints = zip(*members)
         kept, _ = deduplicate(energies, fingerprints)
-        entry = out.setdefault(family, {"rows": 0, "distinct": 0})
+        kept_set = {ids[k] for k in kept}
+        kept_ids.extend(kept_set)
+        duplicate_ids.extend(i for i in ids if i not in kept_set)
+        entry = counts.setdefault(family, {"rows": 0, "distinct": 0})
         entry["rows"] += len(members)
         entry["distinct"] += len(kept)
-    return out
+    return DistinctMinima(sorted(kept_ids), sorted(duplicate_ids), counts)

@@ -7,7 +7,7 @@ One command gives every Fe number of docs/REPRODUCTION.md:
         --descriptors afs bso4 --repeats 100 --ship
 
 Several databases are merged into ``--merged`` (rebuilt on every run, each row tagged with
-``source`` = the stem of its database file); rows of ``--random-db`` (default: the file named
+``source`` = the stem of its database file, repeated configurations removed); rows of ``--random-db`` (default: the file named
 ``fe_random.db``) form the random-damage database of the paper's Fig. 6b, every other row
 of a cluster family the cluster database. ``--descriptor-db NAME=DB...`` restricts a
 descriptor to some of the databases (the wavelet scattering descriptor costs ~3 s per 1024-atom
@@ -62,17 +62,31 @@ def run_cli(*argv: str) -> str:
     return buffer.getvalue()
 
 
-def merge_databases(sources: list[Path], merged: Path) -> None:
+def merge_databases(sources: list[Path], merged: Path) -> dict:
     """Copy every row (structure, key-value pairs, data) of ``sources`` into a fresh ``merged``
-    database, adding the key ``source`` = file stem."""
+    database, adding the key ``source`` = file stem, then delete the rows that repeat an
+    earlier configuration (same family, cell and strain, energy within 1e-2 eV, same inertia
+    fingerprint): a repeated configuration would sit on both sides of a random split.
+
+    Returns {"rows": rows copied, "duplicates_removed": n, "distinct": {family: counts}}.
+    """
     import ase.db
 
+    from ase_vibentropy.data.store import distinct_configurations
+
     merged.unlink(missing_ok=True)
+    n_rows = 0
     with ase.db.connect(str(merged)) as out:
         for path in sources:
             for row in ase.db.connect(str(path)).select():
                 out.write(row.toatoms(), key_value_pairs={**row.key_value_pairs, "source": path.stem},
                           data=row.get("data", {}))
+                n_rows += 1
+    db = ase.db.connect(str(merged))
+    distinct = distinct_configurations(db)
+    db.delete(distinct.duplicate_ids)
+    return {"rows": n_rows, "duplicates_removed": len(distinct.duplicate_ids),
+            "distinct": distinct.counts}
 
 
 def count_rows(db: Path, selection: str) -> int:
@@ -208,11 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         for source in sources:
             run_cli("featurize", source, "--descriptor", name, *descriptor_params(name), "--quiet")
         merged = args.merged.with_name(f"{args.merged.stem}_{name}{args.merged.suffix}")
-        merge_databases(sources, merged)
+        merge = merge_databases(sources, merged)
         cluster_sel, random_sel = selections(sources, args.random_db)
         result = evaluate_descriptor(name, merged, cluster_sel, random_sel, args)
         model = result.pop("model")
-        summary = {"descriptor": name, "databases": [str(p) for p in sources],
+        summary = {"descriptor": name, "databases": [str(p) for p in sources], "merge": merge,
                    "cluster_selection": cluster_sel, "random_selection": random_sel, **result}
         (args.out / f"fe_{name}.json").write_text(json.dumps(summary, indent=1))
         print(f"{name}: train RMSE {result['train']['overall']['rmse_kB']:.3f} k_B; transfer "
