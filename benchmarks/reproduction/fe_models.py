@@ -17,7 +17,8 @@ For each descriptor it featurizes the source databases (resumable: the sums stay
 through the `vibentropy` CLI:
   1. trains a joint model on every labelled row (train RMSE/MAE, parity PNG), and on the
      8a0 clusters without (paper's Fig. 2) and with (Fig. 3) the strained copies;
-  2. cross-validates over test fractions 0.1..0.9 (`--repeats` random splits each; PNG);
+  2. cross-validates over test fractions 0.1..0.9 (`--repeats` random splits each; PNG) on
+     every row, on the cluster rows, and on the 8a0 cluster rows (the paper's Fig. 3 cells);
   3. transfer tests: trained on the cluster families only, validated on the random-damage
      rows; trained on the 6a0 cells only, validated on the 8a0 cells; trained on the 6a0 and
      8a0 clusters, validated on the 10a0 clusters (parity PNGs);
@@ -161,6 +162,7 @@ def evaluate_descriptor(name: str, db: Path, cluster_sel: str, random_sel: str, 
     for label, selection, png in (
         ("all", None, f"fe_{name}_crossval.png"),
         ("clusters", cluster_sel, f"fe_{name}_clusters_crossval.png"),
+        ("clusters_8a0", f"n_cells=8,{cluster_sel}", f"fe_{name}_clusters_8a0_crossval.png"),
     ):
         crossval[label] = json.loads(run_cli(
             "crossval", db, "--descriptor", name, *params, "--target", "joint",
