@@ -90,16 +90,10 @@ class SparseHessianEAM(EAM):
                 f"this file (it has {list(self._db_atomic_numbers)})"
             )
         n_atoms = len(atomic_numbers_i)
-        density, embedding_energy, pair_times_r = self._piecewise_cubics()
-        f_n, df_n, _ = density(abs_dr_n)
-        rho_i = np.bincount(i_n, weights=f_n, minlength=n_atoms)
-        embed_i, d_embed_i, _ = embedding_energy(rho_i)
-        rep_n, d_rep_n, _ = pair_times_r(abs_dr_n)
-        phi_n = rep_n / abs_dr_n
-        dphi_n = (d_rep_n - phi_n) / abs_dr_n
-        energy = 0.5 * float(np.sum(phi_n)) + float(np.sum(embed_i))
+        t = self._terms(i_n, abs_dr_n, n_atoms)
+        energy = 0.5 * float(np.sum(t["phi"])) + float(np.sum(t["embed"]))
         # Each ordered pair carries half of dE/dr of its bond (the reversed pair the other half).
-        half_bond_n = 0.5 * ((d_embed_i[i_n] + d_embed_i[j_n]) * df_n + dphi_n)
+        half_bond_n = 0.5 * ((t["d_embed"][i_n] + t["d_embed"][j_n]) * t["df"] + t["dphi"])
         pull_nc = -(half_bond_n / abs_dr_n)[:, None] * dr_nc
         forces_ic = np.stack(
             [
@@ -145,24 +139,31 @@ class SparseHessianEAM(EAM):
             )
         return self._cubics
 
+    def _terms(self, i_n: np.ndarray, r_n: np.ndarray, n_atoms: int) -> dict[str, np.ndarray]:
+        """Per-bond f, f', f'', φ, φ', φ'' (at the bond lengths ``r_n``, Å) and per-atom F(ρ),
+        F'(ρ), F''(ρ) of a neighbour list with centres ``i_n``."""
+        density, embedding_energy, pair_times_r = self._piecewise_cubics()
+        f_n, df_n, ddf_n = density(r_n)
+        rho_i = np.bincount(i_n, weights=f_n, minlength=n_atoms)
+        embed_i, d_embed_i, dd_embed_i = embedding_energy(rho_i)
+        # The file tabulates r·φ(r); recover φ, φ' and φ'' of the pair energy itself.
+        rep_n, d_rep_n, dd_rep_n = pair_times_r(r_n)
+        phi_n = rep_n / r_n
+        dphi_n = (d_rep_n - phi_n) / r_n
+        ddphi_n = (dd_rep_n - 2.0 * dphi_n) / r_n
+        return {"df": df_n, "ddf": ddf_n, "phi": phi_n, "dphi": dphi_n, "ddphi": ddphi_n,
+                "embed": embed_i, "d_embed": d_embed_i, "dd_embed": dd_embed_i}
+
     def _sparse_hessian(self, atoms: Atoms) -> sp.csr_matrix:
         n_atoms = len(atoms)
         i_n, j_n, dr_nc, r_n = neighbour_list("ijDd", atoms, self._db_cutoff)
         unit_nc = dr_nc / r_n[:, None]
 
-        density, embedding_energy, pair_times_r = self._piecewise_cubics()
-        f_n, df_n, ddf_n = density(r_n)
-        rho_i = np.bincount(i_n, weights=f_n, minlength=n_atoms)
-        _, d_embed_i, dd_embed_i = embedding_energy(rho_i)
-        # The file tabulates r·φ(r); recover φ' and φ'' of the pair energy itself.
-        rep_n, d_rep_n, dd_rep_n = pair_times_r(r_n)
-        phi_n = rep_n / r_n
-        dphi_n = (d_rep_n - phi_n) / r_n
-        ddphi_n = (dd_rep_n - 2.0 * dphi_n) / r_n
-
+        t = self._terms(i_n, r_n, n_atoms)
+        df_n, d_embed_i, dd_embed_i = t["df"], t["d_embed"], t["dd_embed"]
         embed_sum_n = d_embed_i[i_n] + d_embed_i[j_n]
-        d_psi_n = dphi_n + embed_sum_n * df_n
-        dd_psi_n = ddphi_n + embed_sum_n * ddf_n
+        d_psi_n = t["dphi"] + embed_sum_n * df_n
+        dd_psi_n = t["ddphi"] + embed_sum_n * t["ddf"]
 
         outer_ncc = unit_nc[:, :, None] * unit_nc[:, None, :]
         bond_ncc = dd_psi_n[:, None, None] * outer_ncc + (d_psi_n / r_n)[:, None, None] * (
