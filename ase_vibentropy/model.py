@@ -124,23 +124,43 @@ def formation_features(
 
 
 def _condition_on_totals(
-    mean: np.ndarray, cov: np.ndarray, A_total: np.ndarray, y_total: np.ndarray,
-    noise_variance: float,
+    X_formation: np.ndarray, y_formation: np.ndarray, A_total: np.ndarray, y_total: np.ndarray,
+    noise_precision: float, weight_precision: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Condition a Gaussian posterior N(mean, cov) of the weights on total-entropy rows.
+    """Posterior of the weights given the formation rows and then the total-entropy rows.
 
-    The exact Bayesian update for observations y = A w + noise (variance ``noise_variance``,
-    the noise fitted on the formation rows): w moves only along directions the formation data
-    left uncertain, so the formation predictions barely change while c (the per-atom constant,
-    invisible to formation rows) and the bulk part of w are pinned by the totals.
+    With the precisions fixed at the values BayesianRidge fitted on the formation rows alone
+    (alpha = ``noise_precision``, lambda = ``weight_precision``), conditioning the formation
+    posterior on the totals is the same as the batch Gaussian posterior over all rows:
 
-    Shapes: mean (p,), cov (p, p), A_total (m, p), y_total (m,). Returns (mean', cov').
+        Σ' = (lambda I + alpha (XᵀX + AᵀA))⁻¹,    w' = alpha Σ' (Xᵀy + Aᵀy_t).
+
+    w moves only along directions the formation data left uncertain, so the formation
+    predictions barely change while c (the per-atom constant, invisible to formation rows) and
+    the bulk part of w are pinned by the totals. Both come from one SVD of the stacked
+    whitened system [sqrt(alpha) X; sqrt(alpha) A; sqrt(lambda) I], which stays accurate when
+    the formation rows are interpolated (alpha huge) and the totals are nearly proportional
+    (perfect lattices of several cell sizes); the gain form cov Aᵀ(A cov Aᵀ + I/alpha)⁻¹ loses
+    all precision there.
+
+    Shapes: X_formation (n, p), y_formation (n,), A_total (m, p), y_total (m,).
+    Returns (mean (p,), cov (p, p)).
     """
-    gain_lhs = A_total @ cov @ A_total.T + noise_variance * np.eye(len(A_total))
-    gain = np.linalg.solve(gain_lhs, A_total @ cov).T  # (p, m) = cov A^T (A cov A^T + s I)^-1
-    new_mean = mean + gain @ (y_total - A_total @ mean)
-    new_cov = cov - gain @ A_total @ cov
-    return new_mean, 0.5 * (new_cov + new_cov.T)
+    n_params = X_formation.shape[1]
+    stacked = np.vstack([
+        np.sqrt(noise_precision) * X_formation,
+        np.sqrt(noise_precision) * A_total,
+        np.sqrt(weight_precision) * np.eye(n_params),
+    ])
+    rhs = np.concatenate([
+        np.sqrt(noise_precision) * y_formation,
+        np.sqrt(noise_precision) * y_total,
+        np.zeros(n_params),
+    ])
+    u, singular, vt = np.linalg.svd(stacked, full_matrices=False)
+    mean = vt.T @ ((u.T @ rhs) / singular)
+    cov = (vt.T / singular**2) @ vt
+    return mean, 0.5 * (cov + cov.T)
 
 
 class LDMLModel(RegressorMixin, BaseEstimator):
@@ -338,8 +358,9 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         weights_scaled, sigma_scaled = regressor.coef_, regressor.sigma_
         if joint:
             weights_scaled, sigma_scaled = _condition_on_totals(
-                weights_scaled, sigma_scaled, A[~fitted_rows] / scale, y[~fitted_rows],
-                noise_variance=1.0 / regressor.alpha_,
+                A[fitted_rows] / scale, y[fitted_rows], A[~fitted_rows] / scale,
+                y[~fitted_rows], noise_precision=regressor.alpha_,
+                weight_precision=regressor.lambda_,
             )
         # Fold the scaling back: x·w = (x/s)·w_s and x Σ x^T = (x/s) Σ_s (x/s)^T.
         weights = weights_scaled / scale

@@ -113,6 +113,38 @@ def test_joint_fit_is_the_batch_gaussian_posterior_with_the_formation_fit_precis
     np.testing.assert_allclose(model.sigma_, batch_cov, rtol=1e-6, atol=1e-12 * abs(batch_cov).max())
 
 
+def test_conditioning_on_totals_stays_exact_when_the_formation_rows_are_interpolated():
+    # More weights than formation rows (the fit interpolates: alpha huge) and perfect-lattice
+    # totals of three cell sizes that are exactly proportional: the regime of a 91-dimensional
+    # descriptor trained on a small subset. Reference: the batch posterior mean and covariance
+    # solved in 60-digit arithmetic.
+    import mpmath
+
+    from ase_vibentropy.model import _condition_on_totals
+
+    rng = np.random.default_rng(7)
+    n_params = 12
+    X = np.column_stack([rng.normal(size=(5, n_params - 1)), np.zeros(5)])
+    y = rng.normal(size=5)
+    bulk_row = np.append(rng.normal(size=n_params - 1), 1.0)
+    sizes = np.array([54.0, 128.0, 250.0])
+    A = sizes[:, None] * bulk_row
+    y_total = 3.1 * sizes
+    alpha, lam = 1e12, 1e-3
+    mean, cov = _condition_on_totals(X, y, A, y_total, noise_precision=alpha, weight_precision=lam)
+
+    mpmath.mp.dps = 60
+    design = mpmath.matrix(np.vstack([X, A]).tolist())
+    targets = mpmath.matrix(np.concatenate([y, y_total]).tolist())
+    precision = lam * mpmath.eye(n_params) + alpha * design.T * design
+    exact_cov = precision**-1
+    exact_mean = exact_cov * (alpha * design.T * targets)
+    exact_mean = np.array([float(v) for v in exact_mean])
+    exact_cov = np.array(exact_cov.tolist(), dtype=float)
+    np.testing.assert_allclose(mean, exact_mean, rtol=1e-6, atol=1e-9 * abs(exact_mean).max())
+    np.testing.assert_allclose(cov, exact_cov, rtol=1e-5, atol=1e-9 * abs(exact_cov).max())
+
+
 def test_per_atom_constant_cancels_exactly_in_formation_rows(data, desc):
     X, y, n = data
     formation = n == 0

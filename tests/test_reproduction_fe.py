@@ -76,7 +76,7 @@ def test_fe_reproduction_command_on_a_subset(split_databases, tmp_path):
     # The full-data fit beats the constant predictor (RMSE = the plain std of the targets).
     targets = [row.Sf_kB for row in merged_db.select("family!=bulk,n_imaginary=0")]
     assert summary["train"]["overall"]["rmse_kB"] < np.std(targets)
-    for kind in ("all", "clusters", "clusters_8a0"):
+    for kind in ("all", "clusters", "clusters_8a0", "clusters_unstrained"):
         curve = summary["crossval"][kind]
         assert len(curve["fractions"]) == 9
         assert np.all(np.isfinite(curve["test_rmse_mean"]))

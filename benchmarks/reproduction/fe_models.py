@@ -163,6 +163,7 @@ def evaluate_descriptor(name: str, db: Path, cluster_sel: str, random_sel: str, 
         ("all", None, f"fe_{name}_crossval.png"),
         ("clusters", cluster_sel, f"fe_{name}_clusters_crossval.png"),
         ("clusters_8a0", f"n_cells=8,{cluster_sel}", f"fe_{name}_clusters_8a0_crossval.png"),
+        ("clusters_unstrained", f"strain=0,{cluster_sel}", f"fe_{name}_clusters_unstrained_crossval.png"),
     ):
         crossval[label] = json.loads(run_cli(
             "crossval", db, "--descriptor", name, *params, "--target", "joint",
