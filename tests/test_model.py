@@ -145,6 +145,24 @@ def test_conditioning_on_totals_stays_exact_when_the_formation_rows_are_interpol
     np.testing.assert_allclose(cov, exact_cov, rtol=1e-5, atol=1e-9 * abs(exact_cov).max())
 
 
+def test_a_component_that_counts_atoms_does_not_turn_round_off_into_weights():
+    # A descriptor component equal to a constant per atom (scattering's l = 0 components) has
+    # formation features D_d - (N_d/N_b) D_b that are zero up to round-off (~1e-13). Scaled to
+    # unit size, that round-off used to become a feature with weights of 1e40 and S_f of 1e20.
+    X, y, n = joint_rows(RadialPolyDescriptor(dim=3), np.random.default_rng(3), noise=1e-3)
+    formation = n == 0
+    rng = np.random.default_rng(4)
+    # two such components (one per wavelet scale), each with its own round-off
+    counts = [np.where(formation, 1e-13 * rng.standard_normal(len(n)), n / np.sqrt(4 * np.pi))
+              for _ in range(2)]
+    X5 = np.column_stack([X, *counts])
+    model = LDMLModel(descriptor=RadialPolyDescriptor(dim=5), target="joint").fit(X5, y, n_atoms=n)
+    # the data are exactly linear in the three real components (plus 1e-3 noise)
+    assert np.all(np.isfinite(model.coef_)) and np.abs(model.coef_[3:]).max() < 1e3
+    np.testing.assert_allclose(model.predict(X5[formation], n_atoms=n[formation]), y[formation], atol=0.02)
+    np.testing.assert_allclose(model.coef_[:3], W_TRUE, rtol=0.02)
+
+
 def test_per_atom_constant_cancels_exactly_in_formation_rows(data, desc):
     X, y, n = data
     formation = n == 0

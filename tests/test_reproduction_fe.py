@@ -65,7 +65,7 @@ def test_fe_reproduction_command_on_a_subset(split_databases, tmp_path):
     assert merged_db.count("family=I1") == 1
     assert merged_db.count("source=fe_random,family=bulk") == 1
     assert summary["transfer"]["6a0_to_8a0"] == {"skipped": "no rows in n_cells=6"}
-    assert "skipped" in summary["transfer"]["6a0_8a0_to_10a0_clusters"]
+    assert "skipped" in summary["transfer"]["6a0_8a0_to_10a0_12a0_clusters"]
     assert summary["random_selection"] == "source=fe_random"
 
     # The transfer test scores exactly the random-damage defect rows.

@@ -184,7 +184,7 @@ def evaluate_descriptor(name: str, db: Path, cluster_sel: str, random_sel: str, 
     for label, train_sel, test_sel in (
         ("clusters_to_random", cluster_sel, random_sel),
         ("6a0_to_8a0", "n_cells=6", "n_cells=8"),
-        ("6a0_8a0_to_10a0_clusters", f"n_cells<10,{cluster_sel}", f"n_cells=10,{cluster_sel}"),
+        ("6a0_8a0_to_10a0_12a0_clusters", f"n_cells<10,{cluster_sel}", f"n_cells>=10,{cluster_sel}"),
     ):
         empty = [sel for sel in (train_sel, test_sel) if not count_rows(db, sel)]
         if empty:
