@@ -200,3 +200,57 @@ def _block_matrix(
     ).tocsr()
     matrix.sum_duplicates()
     return matrix
+
+
+def _table_splines(spacing: float, table: np.ndarray, stride: int) -> object:
+    """Interpolating cubic splines through every ``stride``-th point of a tabulated function
+    (nested lists for tables of several elements or pairs, as matscipy builds them)."""
+    table = np.asarray(table)
+    if table.ndim > 1:
+        return [_table_splines(spacing, row, stride) for row in table]
+    grid = np.arange(len(table)) * spacing
+    keep = np.arange(0, len(table), stride)
+    if keep[-1] != len(table) - 1:
+        keep = np.append(keep, len(table) - 1)  # keep the cut-off end of the table
+    return InterpolatedUnivariateSpline(grid[keep], table[keep])
+
+
+def resampled_eam(filename: str, kind: str, stride: int) -> SparseHessianEAM:
+    """EAM calculator whose splines pass through every ``stride``-th point of the file's tables.
+
+    A setfl file stores F(ρ), f(r) and r φ(r) on fine grids with ~10 significant digits; an
+    interpolating cubic spline through every point turns that rounding into noise in the second
+    derivatives (about 0.2 % of φ'' at the first-neighbour distance of ``Fe_mm.eam.fs``, whose
+    grid is 5.3e-4 Å). Energies and forces hardly notice, but the Hessian does: the perfect-lattice
+    entropy per atom of that file jitters by ~1e-3 k_B under strains of 1e-5, and a defect that
+    strains a fixed cell homogeneously (by ~ΔV/V) picks up N times that jitter in S_f
+    (docs/REPRODUCTION.md, "Spline noise"). Interpolating every 4th-16th point removes the noise
+    while changing the functions by far less than their own fitting accuracy.
+
+    Parameters
+    ----------
+    filename
+        setfl file (``eam/alloy`` or ``eam/fs``).
+    kind
+        ``"eam/alloy"`` or ``"eam/fs"``, as for matscipy's ``read_eam``.
+    stride
+        Keep every ``stride``-th table point (>= 1; 1 is matscipy's own interpolation).
+
+    Returns
+    -------
+    SparseHessianEAM
+        Energies eV, forces eV/Å, Hessian eV/Å².
+    """
+    from matscipy.calculators.eam.io import read_eam
+
+    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
+        raise ValueError(f"stride must be an integer >= 1, got {stride!r}")
+    _, parameters, F, f, rep = read_eam(filename, kind=kind)
+    return SparseHessianEAM(
+        atomic_numbers=parameters.atomic_numbers,
+        F=_table_splines(parameters.density_grid_spacing, F, stride),
+        f=_table_splines(parameters.distance_grid_spacing, f, stride),
+        rep=_table_splines(parameters.distance_grid_spacing, rep, stride),
+        cutoff=parameters.cutoff,
+        kind=kind,
+    )

