@@ -83,3 +83,32 @@ def test_fe_reproduction_command_on_a_subset(split_databases, tmp_path):
     for png in ("fe_afs_train_parity.png", "fe_afs_crossval.png", "fe_afs_clusters_crossval.png",
                 "fe_afs_clusters_to_random_parity.png"):
         assert (out / png).stat().st_size > 1000
+
+
+@pytest.mark.lammps
+def test_relabelling_with_the_same_potential_reproduces_the_stored_labels(tmp_path):
+    """relabel.py relaxes each stored minimum again and recomputes S and S_f; with the potential
+    that labelled the rows (the pipeline's own numbers are the independent reference) nothing
+    may change beyond the 1e-5 eV/Å relaxation tolerance."""
+    spec = importlib.util.spec_from_file_location("relabel_script", REPRO / "relabel.py")
+    relabel = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(relabel)
+    whole = tmp_path / "whole.db"
+    with lzma.open(SHIPPED_DB) as src, open(whole, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    source = tmp_path / "source.db"
+    with ase.db.connect(str(source)) as out:
+        rows = list(ase.db.connect(str(whole)).select("n_cells=6,strain=0,family=bulk"))
+        for family in ("V1", "V2", "I1"):
+            rows += list(ase.db.connect(str(whole)).select(f"n_cells=6,strain=0,family={family}", limit=1))
+        for row in rows:
+            out.write(row.toatoms(), key_value_pairs=row.key_value_pairs)
+    dest = tmp_path / "dest.db"
+    argv = [str(source), str(dest), "--potential", "fe-mendelev2003", "--workers", "1"]
+    assert relabel.main(argv) == 0
+    assert relabel.main(argv) == 0  # resumes: nothing left to do, nothing written twice
+    new = {row.key_value_pairs["family"]: row for row in ase.db.connect(str(dest)).select()}
+    assert len(new) == len(rows)
+    for row in rows:
+        assert new[row.family].Sf_kB == pytest.approx(row.Sf_kB, abs=2e-3)
+        assert new[row.family].S_kB == pytest.approx(row.S_kB, rel=1e-6)
