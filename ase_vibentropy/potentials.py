@@ -287,11 +287,9 @@ def equilibrium_cubic_a0(
 
 
 def _matscipy_eam(path_factory: Callable[[], str], kind: str, stride: int = 1) -> Calculator:
-    from .eam import SparseHessianEAM, resampled_eam
+    from .eam import resampled_eam
 
-    if stride == 1:
-        return SparseHessianEAM(path_factory(), kind=kind)
-    return resampled_eam(path_factory(), kind, stride)
+    return resampled_eam(path_factory(), kind, stride)  # stride 1: matscipy's own splines
 
 
 #: Table stride of ``fe-mendelev2003-smooth`` (splines through every 8th point of the file).

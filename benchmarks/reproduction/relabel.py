@@ -54,8 +54,7 @@ def relabel_row(task: tuple) -> tuple[str, LabelledRow, float]:
     except NotAMinimumError as exc:
         kvp["n_imaginary"] = max(1, int(exc.n_imaginary))
     energy = float(relaxed.get_potential_energy())
-    plain = relaxed.copy()
-    return job_id, LabelledRow(plain, energy, kvp), time.perf_counter() - start
+    return job_id, LabelledRow(relaxed.copy(), energy, kvp), time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> int:
