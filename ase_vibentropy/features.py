@@ -286,6 +286,8 @@ class TrainingSet:
                 out[f"{kind}_range_kB"] = [float(self.y[sel].min()), float(self.y[sel].max())]
         if "n_atoms_range" in self.extra:
             out["n_atoms_range"] = [int(v) for v in self.extra["n_atoms_range"]]
+        if self.extra.get("potential"):
+            out["potential"] = str(self.extra["potential"])
         if self.extra.get("n_skipped_not_minimum"):
             out["n_skipped_not_minimum"] = int(self.extra["n_skipped_not_minimum"])
         return out
@@ -328,12 +330,14 @@ def load_training_set(
         ase.db selection string or None (all rows).
 
     Rows with ``n_imaginary > 0`` (not minima) are left out and counted in
-    ``extra["n_skipped_not_minimum"]``.
+    ``extra["n_skipped_not_minimum"]``; the rows' reference potential (their ``potential`` key)
+    is kept in ``extra["potential"]`` and reaches the model's training summary.
 
     Raises
     ------
     DatabaseError
-        No usable row, or rows not featurized for this hash (run ``vibentropy featurize``).
+        No usable row, rows not featurized for this hash (run ``vibentropy featurize``), or rows
+        labelled with different reference potentials.
     """
     from .model import TARGETS
 
@@ -352,6 +356,12 @@ def load_training_set(
             )
         temperature = temps.pop() if temps else 300.0
     temperature = float(temperature)
+    potentials = sorted({str(r.potential) for r in rows if r.get("potential") is not None})
+    if len(potentials) > 1:
+        raise DatabaseError(
+            f"rows were labelled with several reference potentials {potentials}: their entropies "
+            "are different physics; select one (e.g. --select potential=NAME)"
+        )
 
     X, y, n_col, kind, family, row_id, anchor, sizes = [], [], [], [], [], [], [], []
     bulk_seen: set[bytes] = set()
@@ -435,5 +445,6 @@ def load_training_set(
         element=_unique([_row_element(r) for r in rows]),
         lattice=_unique([r.get("lattice") for r in rows]),
         a0=_unique([r.get("a0") for r in rows]),
-        extra={"n_atoms_range": [min(sizes), max(sizes)], "n_skipped_not_minimum": n_not_minimum},
+        extra={"n_atoms_range": [min(sizes), max(sizes)], "n_skipped_not_minimum": n_not_minimum,
+               "potential": potentials[0] if potentials else None},
     )

@@ -163,6 +163,25 @@ def test_training_rows_at_another_temperature_are_shifted_exactly(db_path):
     assert len(fewer) == 35 and fewer.summary()["n_skipped_not_minimum"] == 1
 
 
+def test_rows_of_two_reference_potentials_do_not_mix_and_the_potential_reaches_the_summary(db_path):
+    import ase.db
+
+    from ase_vibentropy.errors import DatabaseError
+
+    desc = RadialPolyDescriptor(dim=4)
+    featurize_database(db_path, desc, progress=False)
+    db = ase.db.connect(str(db_path))
+    ids = [row.id for row in db.select()]
+    for row_id in ids:
+        db.update(row_id, potential="cu-a")
+    assert load_training_set(db_path, desc.hash, "joint").summary()["potential"] == "cu-a"
+    db.update(ids[0], potential="cu-b")
+    with pytest.raises(DatabaseError, match=r"several reference potentials \['cu-a', 'cu-b'\]"):
+        load_training_set(db_path, desc.hash, "joint")
+    only_a = load_training_set(db_path, desc.hash, "joint", selection="potential=cu-a")
+    assert len(only_a) > 0 and only_a.summary()["potential"] == "cu-a"
+
+
 def test_train_on_a_missing_database_is_a_clear_error(tmp_path, capsys, monkeypatch):
     register_descriptor(monkeypatch)
     code, _, err = run_cli(capsys, "train", tmp_path / "none.db", *TEST_DESC_ARGS, "-o", tmp_path / "m.json")

@@ -111,8 +111,8 @@ def export_table(db_path: Path, descriptor: str, out: Path) -> None:
 
     provider = descriptors.get(descriptor, **parse_params(SHIPPED_PARAMS.get(descriptor)))
     columns: dict[str, list] = {key: [] for key in (
-        "row_id", "source", "family", "n_atoms", "n_cells", "strain", "n_vac", "n_int", "energy_eV",
-        "S_kB", "Sf_kB", "S_bulk_kB", "n_bulk", "D_sum", "D_bulk_sum")}
+        "row_id", "source", "potential", "family", "n_atoms", "n_cells", "strain", "n_vac", "n_int",
+        "energy_eV", "S_kB", "Sf_kB", "S_bulk_kB", "n_bulk", "D_sum", "D_bulk_sum")}
     for row in ase.db.connect(str(db_path)).select("n_imaginary=0"):
         if row.get("family") == "bulk" or row.get("Sf_kB") is None:
             continue
@@ -120,7 +120,7 @@ def export_table(db_path: Path, descriptor: str, out: Path) -> None:
         columns["source"].append(row.get("source", db_path.stem))
         columns["family"].append(row.family)
         columns["n_atoms"].append(row.natoms)
-        for key in ("n_cells", "strain", "n_vac", "n_int", "S_kB", "Sf_kB", "S_bulk_kB", "n_bulk"):
+        for key in ("potential", "n_cells", "strain", "n_vac", "n_int", "S_kB", "Sf_kB", "S_bulk_kB", "n_bulk"):
             columns[key].append(row.get(key))
         columns["energy_eV"].append(row.energy)
         columns["D_sum"].append(row.data["descriptor_sums"][provider.hash])
