@@ -203,7 +203,7 @@ def label_structure(
     row, is_minimum
         The row (without job keys) and False when imaginary modes were found.
     """
-    from ..harmonic import harmonic_entropy
+    from ..harmonic import formation_entropy_value, harmonic_entropy
     from ..potentials import get_potential
 
     potential = get_potential(recipe.potential)
@@ -251,7 +251,7 @@ def label_structure(
                 S_bulk_kB=bulk.entropy_kB,
                 n_bulk=bulk.n_atoms,
                 # Eq. 3 at the same volume and strain (SPEC §3).
-                Sf_kB=result.entropy_kB - len(relaxed) / bulk.n_atoms * bulk.entropy_kB,
+                Sf_kB=formation_entropy_value(result.entropy_kB, len(relaxed), bulk.entropy_kB, bulk.n_atoms),
             )
     ws = wigner_seitz(relaxed, reference_lattice)
     kvp.update(

@@ -75,10 +75,10 @@ def shift_classical_entropy(
 def formation_entropy_value(
     entropy_defect: float, n_defect: int, entropy_bulk: float, n_bulk: int
 ) -> float:
-    """S_f = S_d - (N_d/N_b) S_b (Eq. 3), eV/K, with the mode-count term kept (SPEC §3).
+    """S_f = S_d - (N_d/N_b) S_b (Eq. 3), with the mode-count term kept (SPEC §3).
 
-    ``entropy_defect`` and ``entropy_bulk`` in eV/K, of cells with ``n_defect`` and ``n_bulk``
-    atoms filling the same cell.
+    ``entropy_defect`` and ``entropy_bulk`` of cells with ``n_defect`` and ``n_bulk`` atoms
+    filling the same cell, both in eV/K or both in k_B; S_f comes out in the same unit.
     """
     return float(entropy_defect - (n_defect / n_bulk) * entropy_bulk)
 

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from ase_vibentropy.data.store import LabelledRow, connect, distinct_configurations, finished_job_ids, write_job
 from ase_vibentropy.errors import NotAMinimumError
+from ase_vibentropy.harmonic import formation_entropy_value
 
 
 @lru_cache(maxsize=1)
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                 elif kvp["n_imaginary"] == 0:
                     s_bulk, n_bulk = bulk_entropy[(kvp["n_cells"], round(kvp["strain"], 6))]
                     kvp.update(S_bulk_kB=s_bulk, n_bulk=n_bulk,
-                               Sf_kB=kvp["S_kB"] - len(row.atoms) / n_bulk * s_bulk)
+                               Sf_kB=formation_entropy_value(kvp["S_kB"], len(row.atoms), s_bulk, n_bulk))
                 write_job(dest, [row], job_id, seconds)
     return 0
 
