@@ -183,6 +183,30 @@ def measure(route: str, n_atoms: int, model_path: str, workers: int, directory: 
     return json.loads(lines[-1][len("RESULT "):])
 
 
+def arithmetic_counts(n_atoms: int) -> dict:
+    """Floating-point operations of the two routes for the N = ``n_atoms`` defect cell.
+
+    - descriptor: the AFS expansion c_nλm = Σ_j g_n(r_ij) Y_λm(r̂_ij), 2 n_max (l_max+1)²
+      flops per directed pair, the cheapest exact formulation we know (the triplet form costs
+      n_max (l_max+1) per unordered neighbour pair of every centre, 2.3x more here); the
+      radial functions, harmonics and squares are left out, so this undercounts prediction.
+    - dense: Householder tridiagonalisation of the 3N x 3N Hessian, (4/3)(3N)³ flops, the
+      leading term of ``eigvalsh``; the Hessian itself is left out, so this undercounts too.
+
+    Their ratio is the speed-up prediction would reach if both ran at the same flop rate.
+    """
+    from ase_vibentropy.descriptors import get
+    from ase_vibentropy.descriptors.neighbors import neighbor_pairs
+    import numpy as np
+
+    atoms = defect_cell(n_atoms)
+    afs = get("afs")
+    n_pairs = len(neighbor_pairs(atoms, afs.r_cut, np.arange(len(atoms))).d)
+    descriptor = 2.0 * n_pairs * afs.n_max * (afs.l_max + 1) ** 2
+    dense = 4.0 / 3.0 * (3 * len(atoms)) ** 3
+    return {"n_atoms": len(atoms), "n_pairs": n_pairs, "descriptor_flops": descriptor, "dense_flops": dense}
+
+
 def plot(rows: list[dict], path: str) -> None:
     import matplotlib
 
@@ -260,6 +284,18 @@ def main(argv: list[str] | None = None) -> int:
                 if r:
                     print(f"VibEntropyCalculator S, std, S_f, N={r['n_atoms']}: {r['seconds']:.2f} s wall, "
                           f"{r['cpu_seconds']:.2f} s CPU, peak {r['peak_mb']:.0f} MB", flush=True)
+    smallest = min(args.sizes)
+    if smallest <= args.dense_max:
+        counts = arithmetic_counts(smallest)
+        timed = {r["route"]: r["seconds"] for r in rows if r["n_atoms"] == counts["n_atoms"]}
+        print(f"arithmetic at N={counts['n_atoms']} ({counts['n_pairs']} directed pairs within r_cut): "
+              f"AFS expansion {counts['descriptor_flops'] / 1e9:.3f} GFLOP, dense tridiagonalisation "
+              f"{counts['dense_flops'] / 1e9:.1f} GFLOP; at equal flop rates the speed-up is at most "
+              f"{counts['dense_flops'] / counts['descriptor_flops']:.0f}x")
+        for route, key in (("predict", "descriptor_flops"), ("dense", "dense_flops")):
+            if route in timed:
+                print(f"  {route}: {counts[key] / timed[route] / 1e9:.1f} GFLOP/s counted "
+                      f"({'lower bound: more work than counted' if route == 'predict' else 'leading term only'})")
     for p in (r for r in rows if r["route"] == "predict"):
         print(f"  N={p['n_atoms']}: S = {p['S_kB']:.3f} ± {p['S_std_kB']:.3f} k_B, "
               f"S_f = {p['Sf_kB']:.3f} ± {p['Sf_std_kB']:.3f} k_B")

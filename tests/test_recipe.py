@@ -34,9 +34,9 @@ def _with(path: str, value):
     return data
 
 
-@pytest.mark.parametrize("name", ["cu_emt_small.toml", "fe_clusters.toml", "fe_random.toml"])
-def test_shipped_recipes_are_valid(name):
-    recipe = load_recipe(RECIPES / name)
+@pytest.mark.parametrize("path", sorted(RECIPES.glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_recipes_are_valid(path):
+    recipe = load_recipe(path)
     assert recipe.families and recipe.sizes
     assert len(make_jobs(recipe)) > 0
 
