@@ -64,9 +64,11 @@ def test_fe_reproduction_command_on_a_subset(split_databases, tmp_path):
     assert len(i1) == 2 and abs(i1[0].energy - i1[1].energy) < 1e-6
     assert merged_db.count("family=I1") == 1
     assert merged_db.count("source=fe_random,family=bulk") == 1
+    assert merged_db.count("role=random") == merged_db.count("source=fe_random")
+    assert merged_db.count("role=clusters") == merged_db.count("source=fe_clusters")
     assert summary["transfer"]["6a0_to_8a0"] == {"skipped": "no rows in n_cells=6"}
     assert "skipped" in summary["transfer"]["6a0_8a0_to_10a0_12a0_clusters"]
-    assert summary["random_selection"] == "source=fe_random"
+    assert summary["random_selection"] == "role=random"
 
     # The transfer test scores exactly the random-damage defect rows.
     transfer = summary["transfer"]["clusters_to_random"]

@@ -7,9 +7,10 @@ One command gives every Fe number of docs/REPRODUCTION.md:
         --descriptors afs bso4 --repeats 100 --ship
 
 Several databases are merged into ``--merged`` (rebuilt on every run, each row tagged with
-``source`` = the stem of its database file, repeated configurations removed); rows of ``--random-db`` (default: the file named
-``fe_random.db``) form the random-damage database of the paper's Fig. 6b, every other row
-of a cluster family the cluster database. ``--descriptor-db NAME=DB...`` restricts a
+``source`` = the stem of its database file and ``role`` = ``random`` or ``clusters``, repeated
+configurations removed); rows of the ``--random-db`` files (default: those named
+``fe_random.db`` and ``fe_random_dense.db``) form the random-damage database of the paper's
+Fig. 6b, every other row of a cluster family the cluster database. ``--descriptor-db NAME=DB...`` restricts a
 descriptor to some of the databases (the wavelet scattering descriptor costs ~3 s per 1024-atom
 cell, so it is trained on a subset).
 
@@ -63,9 +64,10 @@ def run_cli(*argv: str) -> str:
     return buffer.getvalue()
 
 
-def merge_databases(sources: list[Path], merged: Path) -> dict:
+def merge_databases(sources: list[Path], merged: Path, random_dbs: list[str]) -> dict:
     """Copy every row (structure, key-value pairs, data) of ``sources`` into a fresh ``merged``
-    database, adding the key ``source`` = file stem, then delete the rows that repeat an
+    database, adding the keys ``source`` = file stem and ``role`` = ``random`` (a database
+    named in ``random_dbs``) or ``clusters``, then delete the rows that repeat an
     earlier configuration (same family, cell and strain, energy within 1e-2 eV, same inertia
     fingerprint): a repeated configuration would sit on both sides of a random split.
 
@@ -80,7 +82,9 @@ def merge_databases(sources: list[Path], merged: Path) -> dict:
     with ase.db.connect(str(merged)) as out:
         for path in sources:
             for row in ase.db.connect(str(path)).select():
-                out.write(row.toatoms(), key_value_pairs={**row.key_value_pairs, "source": path.stem},
+                role = "random" if path.stem in random_dbs else "clusters"
+                out.write(row.toatoms(), key_value_pairs={**row.key_value_pairs, "source": path.stem,
+                                                          "role": role},
                           data=row.get("data", {}))
                 n_rows += 1
     db = ase.db.connect(str(merged))
@@ -132,10 +136,10 @@ def export_table(db_path: Path, descriptor: str, out: Path) -> None:
     )
 
 
-def selections(sources: list[Path], random_db: str) -> tuple[str, str]:
-    """ase.db selections of the cluster rows and of the random-damage rows."""
-    if any(path.stem == random_db for path in sources):
-        return f"source!={random_db},family!=random,family!=cascade", f"source={random_db}"
+def selections(sources: list[Path], random_dbs: list[str]) -> tuple[str, str]:
+    """ase.db selections of the cluster rows and of the random-damage rows (merged database)."""
+    if any(path.stem in random_dbs for path in sources):
+        return "role=clusters,family!=random,family!=cascade", "role=random"
     return "family!=random,family!=cascade", "family=random"
 
 
@@ -208,8 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--descriptors", nargs="+", default=["afs", "bso4"])
     parser.add_argument("--descriptor-db", action="append", default=[], metavar="NAME=DB[,DB]",
                         help="use only these databases for one descriptor (repeatable)")
-    parser.add_argument("--random-db", default="fe_random",
-                        help="stem of the random-damage database (default fe_random)")
+    parser.add_argument("--random-db", nargs="+", default=["fe_random", "fe_random_dense"],
+                        help="stems of the random-damage databases (default fe_random fe_random_dense)")
     parser.add_argument("--merged", type=Path, default=REPO / "runs" / "fe_models.db",
                         help="merged database to (re)build; one per descriptor subset")
     parser.add_argument("--repeats", type=int, default=100, help="random splits per test fraction")
@@ -225,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         for source in sources:
             run_cli("featurize", source, "--descriptor", name, *descriptor_params(name), "--quiet")
         merged = args.merged.with_name(f"{args.merged.stem}_{name}{args.merged.suffix}")
-        merge = merge_databases(sources, merged)
+        merge = merge_databases(sources, merged, args.random_db)
         cluster_sel, random_sel = selections(sources, args.random_db)
         result = evaluate_descriptor(name, merged, cluster_sel, random_sel, args)
         model = result.pop("model")
