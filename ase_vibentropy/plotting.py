@@ -13,10 +13,12 @@ import numpy as np
 
 from ._optional import import_optional
 
-__all__ = ["crossval_plot", "parity_plot"]
+__all__ = ["crossval_plot", "parity_plot", "pyplot"]
 
 
-def _pyplot(purpose: str):
+def pyplot(purpose: str):
+    """matplotlib.pyplot on the non-interactive Agg backend; a clear error naming ``purpose`` and
+    the ``plot`` extra when matplotlib is not installed."""
     matplotlib = import_optional("matplotlib", "plot", purpose)
     matplotlib.use("Agg")
     return import_optional("matplotlib.pyplot", "plot", purpose)
@@ -53,7 +55,7 @@ def parity_plot(
     -------
     Path of the written PNG.
     """
-    plt = _pyplot("the parity plot")
+    plt = pyplot("the parity plot")
     y_true = np.asarray(y_true, dtype=float)
     y_pred = np.asarray(y_pred, dtype=float)
     families = np.asarray(families).astype(str)
@@ -100,7 +102,7 @@ def crossval_plot(result, path: str | Path, title: str | None = None) -> Path:
     path
         Output PNG file.
     """
-    plt = _pyplot("the cross-validation plot")
+    plt = pyplot("the cross-validation plot")
     fig, ax = plt.subplots(figsize=(5.5, 4.0), dpi=120)
     p = np.asarray(result.fractions)
     for name, mean, std, marker in (

@@ -222,10 +222,9 @@ def arithmetic_counts(n_atoms: int) -> dict:
 
 
 def plot(rows: list[dict], path: str) -> None:
-    import matplotlib
+    from ase_vibentropy.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot("the scaling plot")
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for route, marker in (("predict", "o"), ("logdet", "s"), ("dense", "^")):
