@@ -102,6 +102,7 @@ class CrossValidationResult:
     train_rmse_mean, train_rmse_std, test_rmse_mean, test_rmse_std : (k,)
     train_mae_mean, train_mae_std, test_mae_mean, test_mae_std : (k,)
     n_underdetermined : (k,) splits with fewer training rows than parameters
+    n_groups : groups split between train and test (= n_rows without groups)
     """
 
     fractions: np.ndarray
@@ -116,6 +117,7 @@ class CrossValidationResult:
     test_mae_mean: np.ndarray
     test_mae_std: np.ndarray
     n_underdetermined: np.ndarray
+    n_groups: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (lists of floats)."""
@@ -142,8 +144,13 @@ def repeated_random_splits(
     repeats: int = 100,
     random_state: int | None = 0,
     progress: bool = True,
+    groups: Any = None,
 ) -> CrossValidationResult:
     """Train/test errors averaged over ``repeats`` random splits for each test fraction.
+
+    With ``groups``, whole groups go to one side of a split (as scikit-learn's
+    ``GroupShuffleSplit``: the fraction p applies to the groups), e.g. a configuration and its
+    strained copies, which a split by rows would put on both sides.
 
     Parameters
     ----------
@@ -159,6 +166,16 @@ def repeated_random_splits(
         Seed of the splits (None: fresh entropy).
     progress
         Show a tqdm progress bar.
+    groups
+        (n,) group label of every row of ``data`` (labels of anchor rows are ignored), or None:
+        every row is its own group.
+
+    Raises
+    ------
+    InvalidOptionError
+        A fraction outside (0, 1), ``repeats`` < 1, or ``groups`` of the wrong length.
+    DatabaseError
+        Fewer than 3 scored rows (or groups).
     """
     from tqdm.auto import tqdm
 
@@ -170,20 +187,23 @@ def repeated_random_splits(
     scored = np.flatnonzero(~data.anchor)
     anchors = np.flatnonzero(data.anchor)
     n = len(scored)
-    if n < 3:
-        raise DatabaseError(f"cross-validation needs at least 3 scored rows, the data have {n}")
+    members = _group_members(scored, groups, len(data))
+    n_groups = len(members)
+    if n_groups < 3:
+        raise DatabaseError(f"cross-validation needs at least 3 scored rows (groups), the data have {n_groups}")
     rng = np.random.default_rng(random_state)
     stats = np.zeros((len(fractions), repeats, 4))
     under = np.zeros(len(fractions), dtype=int)
     bar = tqdm(total=len(fractions) * repeats, desc="cross-validation", disable=not progress)
     for k, p in enumerate(fractions):
-        n_test = min(max(1, int(round(p * n))), n - 2)
+        n_test = min(max(1, int(round(p * n_groups))), n_groups - 2)
         for r in range(repeats):
-            perm = rng.permutation(scored)
-            test, train = perm[:n_test], np.concatenate([perm[n_test:], anchors])
+            perm = rng.permutation(n_groups)
+            test = np.concatenate([members[g] for g in perm[:n_test]])
+            scored_train = np.concatenate([members[g] for g in perm[n_test:]])
+            train = np.concatenate([scored_train, anchors])
             model, was_under = _fit_quiet(estimator, data.subset(train))
             under[k] += was_under
-            scored_train = perm[n_test:]
             pred_train = model.predict(data.X[scored_train], n_atoms=data.n_atoms[scored_train])
             pred_test = model.predict(data.X[test], n_atoms=data.n_atoms[test])
             stats[k, r] = (
@@ -208,7 +228,21 @@ def repeated_random_splits(
         test_mae_mean=mean[:, 3],
         test_mae_std=std[:, 3],
         n_underdetermined=under,
+        n_groups=int(n_groups),
     )
+
+
+def _group_members(scored: np.ndarray, groups: Any, n_rows: int) -> list[np.ndarray]:
+    """Row indices of each group among the ``scored`` rows (one group per row without groups)."""
+    if groups is None:
+        return [np.array([i]) for i in scored]
+    groups = np.asarray(groups)
+    if groups.shape != (n_rows,):
+        raise InvalidOptionError(f"groups must give one label per row ({n_rows}), got shape {groups.shape}")
+    _, inverse = np.unique(groups[scored], return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.flatnonzero(np.diff(inverse[order])) + 1
+    return np.split(scored[order], bounds)
 
 
 def transfer_test(estimator, train: TrainingSet, test: TrainingSet) -> dict[str, Any]:

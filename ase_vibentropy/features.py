@@ -146,13 +146,15 @@ def featurize_database(
     *,
     chunk_size: int = 20_000,
     progress: bool = True,
+    workers: int = 1,
 ) -> dict[str, int]:
     """Store Σ_i D_i (and the bulk's Σ_i D_i^b) of every row under ``provider.hash``.
 
     Each row is written in its own transaction, and rows already holding both sums for this
     hash are skipped, so an interrupted run resumes where it stopped. Bulk sums are computed
-    once per distinct cell. A row that cannot be featurized (e.g. overlapping atoms) stops the
-    run with an error naming its id; the rows featurized before it stay in the database.
+    once per distinct cell (per worker). A row that cannot be featurized (e.g. overlapping
+    atoms) stops the run with an error naming its id; the rows featurized before it stay in the
+    database.
 
     Parameters
     ----------
@@ -164,17 +166,22 @@ def featurize_database(
         Centre atoms per spatial chunk of :meth:`DescriptorProvider.compute_sum`.
     progress
         Show a tqdm progress bar.
+    workers
+        Processes computing rows at once (each with one BLAS thread; this process writes). The
+        sums do not depend on it.
 
     Returns
     -------
     dict
         ``{"featurized": rows written, "skipped": rows already done, "bulk_cells": distinct
-        bulk cells computed}``.
+        bulk cells computed}`` (bulk cells summed over the workers).
 
     Raises
     ------
     DatabaseError
         The database is not writable (checked before any computation).
+    InvalidOptionError
+        ``workers`` < 1.
     VibEntropyError
         A row cannot be described; the message starts with ``row <id>``.
     """
@@ -182,32 +189,82 @@ def featurize_database(
 
     from tqdm.auto import tqdm
 
-    from .errors import VibEntropyError
+    from .errors import InvalidOptionError, VibEntropyError
 
+    if workers < 1:
+        raise InvalidOptionError(f"workers must be at least 1, got {workers}")
     db = connect(db)
     check_writable(db)
     todo = missing_rows(db, provider.hash)
     n_rows = db.count()
-    cache = BulkSumCache(provider)
-    for done, row_id in enumerate(
-        tqdm(todo, desc=f"featurize {provider.name}", disable=not progress, unit="row")
-    ):
-        row = db.get(id=row_id)
-        try:
-            data = _row_sums(row, provider, cache, chunk_size)
-        except VibEntropyError as exc:
-            message = exc.args[0] if exc.args else str(exc)
-            exc.args = (
-                f"row {row.id}: {message} (the {done} row(s) featurized before it are stored; "
-                "fix or delete this row and rerun to resume)",
-                *exc.args[1:],
-            )
-            raise
-        try:
-            db.update(row.id, data=data)  # one transaction per row: resumable
-        except (sqlite3.Error, OSError) as exc:
-            raise _write_error(row.id, exc) from exc
-    return {"featurized": len(todo), "skipped": n_rows - len(todo), "bulk_cells": len(cache._sums)}
+    results, bulk_cells = _featurized_rows(db, provider, todo, chunk_size, workers)
+    bar = tqdm(total=len(todo), desc=f"featurize {provider.name}", disable=not progress, unit="row")
+    with bar:
+        for done, row_id in enumerate(todo):
+            try:
+                data = next(results)
+            except VibEntropyError as exc:
+                message = exc.args[0] if exc.args else str(exc)
+                exc.args = (
+                    f"row {row_id}: {message} (the {done} row(s) featurized before it are stored; "
+                    "fix or delete this row and rerun to resume)",
+                    *exc.args[1:],
+                )
+                raise
+            try:
+                db.update(row_id, data=data)  # one transaction per row: resumable
+            except (sqlite3.Error, OSError) as exc:
+                raise _write_error(row_id, exc) from exc
+            bar.update()
+    return {"featurized": len(todo), "skipped": n_rows - len(todo), "bulk_cells": bulk_cells()}
+
+
+def _featurized_rows(db, provider, row_ids: list[int], chunk_size: int, workers: int):
+    """(iterator over the new ``data`` of each row of ``row_ids``, in order; a callable giving
+    the number of distinct bulk cells computed so far)."""
+    if workers == 1 or len(row_ids) < 2:
+        cache = BulkSumCache(provider)
+        rows = (_row_sums(db.get(id=row_id), provider, cache, chunk_size) for row_id in row_ids)
+        return rows, lambda: len(cache._sums)
+    return _pooled_rows(db.filename, provider, row_ids, chunk_size, workers)
+
+
+def _pooled_rows(path: str, provider, row_ids: list[int], chunk_size: int, workers: int):
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    cells: list[int] = []
+
+    def rows():
+        # spawn, as the pipeline: BLAS thread pools do not survive fork reliably.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                 initializer=_worker_init, initargs=(path, provider, chunk_size)) as pool:
+            for data, n_cells in pool.map(_worker_row, row_ids):
+                cells.append(n_cells)
+                yield data
+
+    return rows(), lambda: sum(cells)
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(path: str, provider, chunk_size: int) -> None:
+    from .data.pipeline import limit_blas_threads
+    from .parallel import with_threads
+
+    limit_blas_threads(1)
+    provider = with_threads(provider, 1)
+    _WORKER.update(db=connect(path), provider=provider, cache=BulkSumCache(provider),
+                   chunk_size=chunk_size)
+
+
+def _worker_row(row_id: int) -> tuple[dict, int]:
+    """(new data of the row, 1 if it needed a bulk cell this worker had not computed, else 0)."""
+    cache = _WORKER["cache"]
+    before = len(cache._sums)
+    data = _row_sums(_WORKER["db"].get(id=row_id), _WORKER["provider"], cache, _WORKER["chunk_size"])
+    return data, len(cache._sums) - before
 
 
 def _row_sums(row, provider, cache: BulkSumCache, chunk_size: int) -> dict[str, dict]:

@@ -421,6 +421,12 @@ def test_model_output_path_that_cannot_be_written_fails_before_training(db_path,
     assert len(missing_rows(db_path, RadialPolyDescriptor(dim=4).hash)) == 36
 
 
+
+def test_featurize_refuses_fewer_than_one_worker(db_path, capsys):
+    code, _, err = run_cli(capsys, "featurize", db_path, *TEST_DESC_ARGS, "--workers", "0", "--quiet")
+    assert_one_error_line(code, err, "workers must be at least 1", "got 0")
+    assert len(missing_rows(db_path, RadialPolyDescriptor(dim=4).hash)) == 36
+
 def test_featurize_stopped_by_a_bad_row_keeps_the_rows_done_and_resumes(tmp_path, monkeypatch, capsys):
     import ase.db
 
@@ -444,6 +450,10 @@ def test_featurize_stopped_by_a_bad_row_keeps_the_rows_done_and_resumes(tmp_path
     for row_id, atoms in zip(ids[:2], good[:2]):
         stored = db.get(id=row_id).data["descriptor_sums"][desc.hash]
         np.testing.assert_allclose(stored, desc.compute(atoms).sum(axis=0), rtol=1e-12)
+    # The same with two worker processes: the error names the same row, nothing after it is kept.
+    code, _, err = run_cli(capsys, "featurize", path, *TEST_DESC_ARGS, "--workers", "2", "--quiet")
+    assert_one_error_line(code, err, f"row {bad_id}", "0.200 Å apart", "0 row(s) featurized before it")
+    assert missing_rows(path, desc.hash) == [bad_id, *ids[2:]]
     # Deleting the bad row and rerunning resumes with the rest only.
     db.delete([bad_id])
     report = featurize_database(path, desc, progress=False)

@@ -54,6 +54,27 @@ def test_featurize_stores_sums_and_skips_rows_already_done(db_path, capsys):
     assert np.array_equal(db.get(id=5).data["descriptor_sums"][desc.hash], np.full(4, 7.0))
 
 
+
+def test_featurize_with_two_worker_processes_stores_exactly_the_serial_sums(db_path, tmp_path, capsys):
+    import shutil
+
+    import ase.db
+
+    serial = tmp_path / "serial.db"
+    shutil.copy(db_path, serial)
+    assert run_cli(capsys, "featurize", serial, *TEST_DESC_ARGS, "--quiet")[0] == 0
+    code, out, _ = run_cli(capsys, "featurize", db_path, *TEST_DESC_ARGS, "--workers", "2", "--quiet")
+    assert code == 0 and "featurized 36 row(s), skipped 0" in out
+    desc = RadialPolyDescriptor(dim=4)
+    one, two = ase.db.connect(str(serial)), ase.db.connect(str(db_path))
+    for row in two.select():
+        other = one.get(id=row.id)
+        for key in ("descriptor_sums", "bulk_descriptor_sums"):
+            np.testing.assert_array_equal(row.data[key][desc.hash], other.data[key][desc.hash])
+    # and each is the descriptor's own sum (independent of either run)
+    row = two.get(id=7)
+    np.testing.assert_allclose(row.data["descriptor_sums"][desc.hash], desc.compute(row.toatoms()).sum(0), rtol=1e-12)
+
 def test_train_validate_crossval_predict_round_trip(db_path, tmp_path, capsys, rng):
     model_path, png = tmp_path / "model.json", tmp_path / "parity.png"
     code, out, err = run_cli(capsys, "train", db_path, *TEST_DESC_ARGS, "--target", "joint", "-o", model_path,
@@ -78,6 +99,14 @@ def test_train_validate_crossval_predict_round_trip(db_path, tmp_path, capsys, r
                        "--repeats", "3", "--json", "--plot", tmp_path / "cv.png")
     cv = json.loads(out)
     assert code == 0 and cv["fractions"] == [0.2, 0.8] and cv["repeats"] == 3
+
+    # grouped by strain: whole strains are held out, as many groups as distinct defect strains
+    import ase.db
+
+    code, out, _ = run_cli(capsys, "crossval", db_path, *TEST_DESC_ARGS, "--fractions", "0.5",
+                           "--repeats", "2", "--json", "--group-by", "strain")
+    strains = {row.strain for row in ase.db.connect(str(db_path)).select("family!=bulk")}
+    assert code == 0 and json.loads(out)["n_groups"] == len(strains) > 2
     assert max(cv["test_rmse_mean"]) < 1e-2 and (tmp_path / "cv.png").exists()
 
     # predict: exact linear entropies of new cells, computed independently.

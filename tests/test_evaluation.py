@@ -94,6 +94,59 @@ def test_anchor_rows_are_in_every_training_split_and_never_scored(rng):
     assert result.n_rows == 30
 
 
+
+class RowRecordingModel(LDMLModel):
+    """LDMLModel that remembers which rows (first feature column = row index) it trains on and
+    predicts (class-level logs)."""
+
+    trained: list = []
+    predicted: list = []
+
+    def fit(self, X, y, n_atoms=None):
+        type(self).trained.append(np.asarray(X)[:, 0].astype(int))
+        return super().fit(X, y, n_atoms=n_atoms)
+
+    def predict(self, X, return_std=False, n_atoms=None):
+        type(self).predicted.append(np.asarray(X)[:, 0].astype(int))
+        return super().predict(X, return_std=return_std, n_atoms=n_atoms)
+
+
+def test_grouped_splits_never_put_one_group_on_both_sides(rng):
+    data = linear_set(rng, n=60)
+    data.X[:, 0] = np.arange(60)  # the row index, recorded by the model
+    groups = np.repeat(np.arange(20), 3)[rng.permutation(60)]  # 20 groups of 3 rows, shuffled
+    RowRecordingModel.trained, RowRecordingModel.predicted = [], []
+    result = repeated_random_splits(RowRecordingModel(descriptor="none"), data, [0.25], repeats=5,
+                                    progress=False, groups=groups)
+    assert result.n_groups == 20 and result.n_rows == 60
+    # predict is called on the training rows, then on the test rows, once per split
+    tests = RowRecordingModel.predicted[1::2]
+    for train, test in zip(RowRecordingModel.trained, tests):
+        assert not set(groups[train]) & set(groups[test])
+        assert len(set(groups[test])) == 5  # round(0.25 * 20) whole groups
+        assert len(test) == 15 and len(train) == 45
+
+
+def test_one_group_per_row_is_the_plain_row_split(rng):
+    data = linear_set(rng, n=40, n_anchor=2)
+    plain = repeated_random_splits(LDMLModel(descriptor="none", target="joint"), data, [0.3, 0.7],
+                                   repeats=3, progress=False, random_state=5)
+    grouped = repeated_random_splits(LDMLModel(descriptor="none", target="joint"), data, [0.3, 0.7],
+                                     repeats=3, progress=False, random_state=5,
+                                     groups=np.arange(42))
+    # the same seed draws the same splits: identical numbers, not merely close ones
+    for field in ("train_rmse_mean", "test_rmse_mean", "test_rmse_std", "test_mae_mean"):
+        np.testing.assert_array_equal(getattr(grouped, field), getattr(plain, field))
+    assert grouped.n_groups == plain.n_groups == 40
+
+
+def test_groups_of_the_wrong_length_are_refused(rng):
+    from ase_vibentropy.errors import InvalidOptionError
+
+    with pytest.raises(InvalidOptionError, match="one label per row"):
+        repeated_random_splits(LDMLModel(descriptor="none"), linear_set(rng, n=12), [0.5], repeats=1,
+                               progress=False, groups=[0, 1, 2])
+
 def test_underdetermined_splits_are_counted_not_warned(rng):
     data = linear_set(rng, n=6)
     with warnings.catch_warnings():

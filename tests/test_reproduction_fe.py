@@ -79,7 +79,10 @@ def test_fe_reproduction_command_on_a_subset(split_databases, tmp_path):
     # The full-data fit beats the constant predictor (RMSE = the plain std of the targets).
     targets = [row.Sf_kB for row in merged_db.select("family!=bulk,n_imaginary=0")]
     assert summary["train"]["overall"]["rmse_kB"] < np.std(targets)
-    for kind in ("all", "clusters", "clusters_8a0", "clusters_unstrained"):
+    # without strained copies every configuration is its own group
+    assert summary["crossval"]["clusters_grouped"]["n_groups"] == summary["crossval"]["clusters"]["n_rows"]
+    assert len({row.config for row in merged_db.select()}) == merged_db.count()
+    for kind in ("all", "clusters", "clusters_8a0", "clusters_unstrained", "clusters_grouped"):
         curve = summary["crossval"][kind]
         assert len(curve["fractions"]) == 9
         assert np.all(np.isfinite(curve["test_rmse_mean"]))
@@ -161,3 +164,29 @@ def test_strain_knot_diagnostic_on_a_subset(tmp_path):
         atoms.calc = get_potential("fe-mendelev2003-smooth").hessian_calculator()
         dense = harmonic_entropy(atoms, solver="dense", fmax=None).entropy_kB / len(atoms)
         assert point["exact"] == pytest.approx(dense, rel=1e-8)
+
+
+def test_strained_copy_of_the_vacancy_is_the_vacancy_generated_at_that_strain(tmp_path):
+    """relabel.py --strain scales a minimum to another strain and relaxes it there; the vacancy
+    has one minimum, so its -1 % copy must carry the labels the pipeline computed for the
+    vacancy generated directly in the -1 % cell (the stored row is the independent reference)."""
+    relabel = _load("relabel")
+    whole = tmp_path / "whole.db"
+    with lzma.open(SHIPPED_DB) as src, open(whole, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    stored = ase.db.connect(str(whole))
+    dest = tmp_path / "copies.db"
+    argv = [str(whole), str(dest), "--select", "n_cells=6,strain=0,family=V1", "--strain", "-0.01",
+            "--potential", "fe-mendelev2003", "--workers", "1"]
+    assert relabel.main(argv) == 0
+    copies = {row.family: row for row in ase.db.connect(str(dest)).select()}
+    assert set(copies) == {"V1", "bulk"}  # the selected minimum and its cell's perfect lattice
+    direct = next(stored.select("n_cells=6,strain=-0.01,family=V1"))
+    source = next(stored.select("n_cells=6,strain=0,family=V1"))
+    copy = copies["V1"]
+    assert copy.strain == -0.01 and copy.copy_of == source.unique_id
+    np.testing.assert_allclose(copy.cell, direct.cell, rtol=1e-12)
+    assert copy.S_kB == pytest.approx(direct.S_kB, rel=1e-6)
+    assert copy.Sf_kB == pytest.approx(direct.Sf_kB, abs=2e-3)
+    assert relabel.main(argv) == 0  # resumes: nothing left to do
+    assert ase.db.connect(str(dest)).count() == 2

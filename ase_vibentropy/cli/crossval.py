@@ -14,7 +14,8 @@ from .featurize import (
 
 DESCRIPTION = """For each test fraction p, split the labelled rows of DB at random REPEATS times,
 fit on the rest and report train and test RMSE/MAE (k_B) as mean ± std. Perfect-lattice rows of
-a joint fit stay in every training set and are never scored."""
+a joint fit stay in every training set and are never scored. --group-by KEY splits whole
+groups instead of rows (e.g. a configuration and its strained copies)."""
 
 EPILOG = """example:
   vibentropy crossval fe.db --descriptor afs --fractions 0.1 0.5 0.9 --repeats 100 --plot cv.png"""
@@ -34,14 +35,20 @@ def run(args: argparse.Namespace) -> int:
         descriptor=provider.name, descriptor_params=provider.params, target=args.target,
         temperature=data.temperature,
     )
+    groups = None
+    if args.group_by:
+        label = {row.id: str(row.get(args.group_by, f"row {row.id}")) for row in db.select(args.select)}
+        groups = [label.get(int(row_id), "perfect lattice") for row_id in data.row_id]
     result = repeated_random_splits(
-        estimator, data, args.fractions, args.repeats, args.seed, progress=not (args.quiet or args.json)
+        estimator, data, args.fractions, args.repeats, args.seed, progress=not (args.quiet or args.json),
+        groups=groups,
     )
     if args.json:
         print(json.dumps({"descriptor": provider.name, "hash": provider.hash, "target": args.target,
                           **result.to_dict()}))
     else:
-        print(f"{args.db}: {result.n_rows} rows, {result.repeats} splits per fraction, target {args.target}")
+        grouped = f" in {result.n_groups} groups of {args.group_by}" if args.group_by else ""
+        print(f"{args.db}: {result.n_rows} rows{grouped}, {result.repeats} splits per fraction, target {args.target}")
         print(f"{'p_test':>6} {'train_RMSE':>16} {'test_RMSE':>16} {'test_MAE':>16}")
         for k, p in enumerate(result.fractions):
             print(
@@ -77,4 +84,7 @@ def register(subparsers) -> None:
     parser.add_argument("--plot", metavar="PNG", help="write the cross-validation curve")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--select", metavar="QUERY", help="ase.db selection")
+    parser.add_argument("--group-by", metavar="KEY",
+                        help="keep rows sharing this key's value on one side of every split "
+                             "(rows without it are their own group)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

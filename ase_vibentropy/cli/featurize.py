@@ -13,7 +13,7 @@ descriptor and store them in the row's data under the descriptor hash. Rows alre
 for that descriptor are skipped, so an interrupted run resumes."""
 
 EPILOG = """example:
-  vibentropy featurize fe.db --descriptor afs --param n_max=20 --param l_max=10"""
+  vibentropy featurize fe.db --descriptor afs --param n_max=20 --param l_max=10 --workers 2"""
 
 
 def parse_params(assignments: list[str] | None) -> dict[str, Any]:
@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
 
     db = connect(args.db)
     provider = provider_from_args(args)
-    report = featurize_database(db, provider, chunk_size=args.chunk_size, progress=not args.quiet)
+    report = featurize_database(db, provider, chunk_size=args.chunk_size, progress=not args.quiet,
+                                workers=args.workers)
     print(
         f"{args.db}: featurized {report['featurized']} row(s), skipped {report['skipped']} already "
         f"done; {report['bulk_cells']} bulk cell(s); descriptor {provider.name} hash {provider.hash}"
@@ -103,4 +104,6 @@ def register(subparsers) -> None:
     )
     add_descriptor_arguments(parser)
     parser.add_argument("--chunk-size", type=int, default=20_000, help="centre atoms per chunk")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes featurizing rows at once (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -19,7 +19,8 @@ through the `vibentropy` CLI:
   1. trains a joint model on every labelled row (train RMSE/MAE, parity PNG), and on the
      8a0 clusters without (paper's Fig. 2) and with (Fig. 3) the strained copies;
   2. cross-validates over test fractions 0.1..0.9 (`--repeats` random splits each; PNG) on
-     every row, on the cluster rows, and on the 8a0 cluster rows (the paper's Fig. 3 cells);
+     every row, on the cluster rows, and on the 8a0 cluster rows (the paper's Fig. 3 cells),
+     and on the cluster rows with the strained copies of a configuration kept together;
   3. transfer tests: trained on the cluster families only, validated on the random-damage
      rows; trained on the 6a0 cells only, validated on the 8a0 cells; trained on the 6a0 and
      8a0 clusters, validated on the 10a0 clusters (parity PNGs);
@@ -66,8 +67,10 @@ def run_cli(*argv: str) -> str:
 
 def merge_databases(sources: list[Path], merged: Path, random_dbs: list[str]) -> dict:
     """Copy every row (structure, key-value pairs, data) of ``sources`` into a fresh ``merged``
-    database, adding the keys ``source`` = file stem and ``role`` = ``random`` (a database
-    named in ``random_dbs``) or ``clusters``, then delete the rows that repeat an
+    database, adding the keys ``source`` = file stem, ``role`` = ``random`` (a database
+    named in ``random_dbs``) or ``clusters`` and ``config`` = the configuration a row is a
+    strained copy of (``copy_of``, relabel.py --strain) or else its own unique id, then delete
+    the rows that repeat an
     earlier configuration (same family, cell and strain, energy within 1e-2 eV, same inertia
     fingerprint): a repeated configuration would sit on both sides of a random split.
 
@@ -83,8 +86,9 @@ def merge_databases(sources: list[Path], merged: Path, random_dbs: list[str]) ->
         for path in sources:
             for row in ase.db.connect(str(path)).select():
                 role = "random" if path.stem in random_dbs else "clusters"
+                config = row.get("copy_of", row.unique_id)
                 out.write(row.toatoms(), key_value_pairs={**row.key_value_pairs, "source": path.stem,
-                                                          "role": role},
+                                                          "role": role, "config": config},
                           data=row.get("data", {}))
                 n_rows += 1
     db = ase.db.connect(str(merged))
@@ -173,6 +177,11 @@ def evaluate_descriptor(name: str, db: Path, cluster_sel: str, random_sel: str, 
             "crossval", db, "--descriptor", name, *params, "--target", "joint",
             "--repeats", args.repeats, "--json", "--quiet", "--plot", args.out / png,
             *(("--select", selection) if selection else ())))
+    # strained copies of one configuration kept on one side of every split
+    crossval["clusters_grouped"] = json.loads(run_cli(
+        "crossval", db, "--descriptor", name, *params, "--target", "joint", "--repeats", args.repeats,
+        "--json", "--quiet", "--plot", args.out / f"fe_{name}_clusters_grouped_crossval.png",
+        "--select", cluster_sel, "--group-by", "config"))
     subsets = {}
     for label, selection in (
         ("fig2_8a0_clusters_unstrained", f"n_cells=8,strain=0,{cluster_sel}"),

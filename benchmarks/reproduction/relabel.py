@@ -10,6 +10,15 @@ minimum is stored with ``n_imaginary > 0`` and no entropies, as the pipeline doe
 
     python benchmarks/reproduction/relabel.py runs/fe_clusters.db runs/smooth/fe_clusters.db \\
         --potential fe-mendelev2003-smooth --workers 2
+
+With ``--strain``, it makes the paper's strained copies instead (SPEC §8: every configuration
+"also under isotropic strain"): each selected minimum is scaled homogeneously from its own
+strain to each given strain (cell and positions), relaxed at that fixed cell and labelled;
+the row keeps ``copy_of`` = the source row's unique id, so the copies of one configuration can
+be kept together in a grouped cross-validation (``vibentropy crossval --group-by copy_of``):
+
+    python benchmarks/reproduction/relabel.py runs/smooth/fe_clusters.db \\
+        runs/smooth/fe_clusters_copies.db --select "strain=0" --strain -0.01 0.01 0.02 0.03
 """
 
 from __future__ import annotations
@@ -58,6 +67,22 @@ def relabel_row(task: tuple) -> tuple[str, LabelledRow, float]:
     return job_id, LabelledRow(relaxed.copy(), energy, kvp), time.perf_counter() - start
 
 
+def row_tasks(row, args) -> list[tuple]:
+    """The relabelling task of one source row, or with ``args.strain`` one strained copy per
+    strain: (job id, potential name, start structure, key-value pairs, fmax)."""
+    kvp = dict(row.key_value_pairs)
+    if args.strain is None:
+        return [(f"relabel-{row.unique_id}", args.potential, row.toatoms(), kvp, args.fmax)]
+    tasks = []
+    for strain in args.strain:
+        atoms = row.toatoms()
+        scale = (1.0 + strain) / (1.0 + kvp.get("strain", 0.0))
+        atoms.set_cell(atoms.cell[:] * scale, scale_atoms=True)
+        tasks.append((f"strain{strain:+.4f}-{row.unique_id}", args.potential, atoms,
+                      dict(kvp, strain=strain, copy_of=row.unique_id), args.fmax))
+    return tasks
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", type=Path)
@@ -65,19 +90,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--potential", default="fe-mendelev2003-smooth")
     parser.add_argument("--fmax", type=float, default=1e-5, help="eV/Å")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--select", default=None, help="ase.db selection of the source rows")
+    parser.add_argument("--strain", type=float, nargs="+", default=None, metavar="EPS",
+                        help="make strained copies at these isotropic strains (fractions)")
     args = parser.parse_args(argv)
     source = connect(args.source, create=False)
     args.dest.parent.mkdir(parents=True, exist_ok=True)
     dest = connect(args.dest)
     keep = set(distinct_configurations(source).row_ids)
-    rows = [row for row in source.select() if row.get("family") == "bulk" or row.id in keep]
+    rows = [row for row in source.select(args.select) if row.get("family") != "bulk" and row.id in keep]
+    # the perfect lattices of the selected rows' cells: their S_b is needed for S_f
+    cells = {(row.n_cells, round(row.strain, 6)) for row in rows}
+    rows += [row for row in source.select("family=bulk") if (row.n_cells, round(row.strain, 6)) in cells]
     done = finished_job_ids(dest)
-    tasks = [(f"relabel-{row.unique_id}", args.potential, row.toatoms(), dict(row.key_value_pairs), args.fmax)
-             for row in rows if f"relabel-{row.unique_id}" not in done]
+    tasks = [task for row in rows for task in row_tasks(row, args) if task[0] not in done]
     # bulk rows first: defect rows need their cell's new S_b
     tasks.sort(key=lambda t: t[3].get("family") != "bulk")
     n_bulk_tasks = sum(t[3].get("family") == "bulk" for t in tasks)
-    print(f"{args.source}: {len(rows)} rows to relabel, {len(rows) - len(tasks)} already done", flush=True)
+    n_wanted = len(rows) * max(1, len(args.strain or []))
+    print(f"{args.source}: {n_wanted} rows to label, {n_wanted - len(tasks)} already done", flush=True)
     bulk_entropy = {(r.n_cells, round(r.strain, 6)): (r.S_kB, r.natoms)
                     for r in dest.select("family=bulk,n_imaginary=0")}
     # one worker: in this process (no pickling, usable from an imported script)
