@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="rows with strain >= this (fraction) are beyond the knot (default 0.015)")
     parser.add_argument("--potential", default="fe-mendelev2003-smooth")
     parser.add_argument("--a0", type=float, default=2.855324, help="lattice constant, Å")
-    parser.add_argument("--cells", type=int, default=6, help="perfect-lattice cell, n³ cubic cells")
+    parser.add_argument("--cells", type=int, default=8, help="perfect-lattice cell, n³ cubic cells")
     parser.add_argument("--strains", type=float, nargs="+",
                         default=np.round(np.arange(-1.5, 3.51, 0.25), 2).tolist(),
                         help="perfect-lattice strains, %%")
