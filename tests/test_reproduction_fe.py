@@ -190,3 +190,26 @@ def test_strained_copy_of_the_vacancy_is_the_vacancy_generated_at_that_strain(tm
     assert copy.Sf_kB == pytest.approx(direct.Sf_kB, abs=2e-3)
     assert relabel.main(argv) == 0  # resumes: nothing left to do
     assert ase.db.connect(str(dest)).count() == 2
+
+
+def test_perfect_lattice_anchor_rows_carry_the_exact_entropy_and_descriptor_sum():
+    """strain_knot.py --anchor-strains: each added row is a scored-never anchor whose target is
+    the dense-spectrum entropy of the strained cell and whose features are Σ_i D_i of it."""
+    from ase_vibentropy.descriptors import get
+    from ase_vibentropy.features import TrainingSet
+    from ase_vibentropy.harmonic import harmonic_entropy
+    from ase_vibentropy.potentials import get_potential
+
+    strain_knot = _load("strain_knot")
+    afs = get("afs", **strain_knot.AFS_PARAMS)
+    base = TrainingSet(X=np.zeros((1, afs.dim)), y=np.array([1.0]), n_atoms=np.zeros(1),
+                       kind=np.array(["formation"]), family=np.array(["V1"]), row_id=np.array([7]),
+                       anchor=np.array([False]), temperature=300.0, descriptor_hash=afs.hash)
+    data = strain_knot.with_perfect_lattice_rows(base, [-0.01, 0.02], "fe-mendelev2003-smooth", 2.855324, 2)
+    assert len(data) == 3 and data.anchor.tolist() == [False, True, True]
+    assert data.kind.tolist() == ["formation", "total", "total"] and data.n_atoms.tolist() == [0, 16, 16]
+    for k, strain in ((1, -0.01), (2, 0.02)):
+        atoms = strain_knot.bcc_cell(2.855324, strain, 2)
+        atoms.calc = get_potential("fe-mendelev2003-smooth").hessian_calculator()
+        assert data.y[k] == pytest.approx(harmonic_entropy(atoms, solver="dense", fmax=None).entropy_kB, rel=1e-9)
+        np.testing.assert_allclose(data.X[k], afs.compute(atoms).sum(axis=0), rtol=1e-10)
