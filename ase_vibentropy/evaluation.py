@@ -239,7 +239,9 @@ def _group_members(scored: np.ndarray, groups: Any, n_rows: int) -> list[np.ndar
     groups = np.asarray(groups)
     if groups.shape != (n_rows,):
         raise InvalidOptionError(f"groups must give one label per row ({n_rows}), got shape {groups.shape}")
-    _, inverse = np.unique(groups[scored], return_inverse=True)
+    # groups numbered by first appearance: one group per row gives exactly the row splits
+    _, first, inverse = np.unique(groups[scored], return_index=True, return_inverse=True)
+    inverse = np.argsort(np.argsort(first))[inverse.ravel()]
     order = np.argsort(inverse, kind="stable")
     bounds = np.flatnonzero(np.diff(inverse[order])) + 1
     return np.split(scored[order], bounds)
