@@ -166,6 +166,7 @@ def test_strain_knot_diagnostic_on_a_subset(tmp_path):
         assert point["exact"] == pytest.approx(dense, rel=1e-8)
 
 
+@pytest.mark.lammps
 def test_strained_copy_of_the_vacancy_is_the_vacancy_generated_at_that_strain(tmp_path):
     """relabel.py --strain scales a minimum to another strain and relaxes it there; the vacancy
     has one minimum, so its -1 % copy must carry the labels the pipeline computed for the
@@ -213,3 +214,34 @@ def test_perfect_lattice_anchor_rows_carry_the_exact_entropy_and_descriptor_sum(
         atoms.calc = get_potential("fe-mendelev2003-smooth").hessian_calculator()
         assert data.y[k] == pytest.approx(harmonic_entropy(atoms, solver="dense", fmax=None).entropy_kB, rel=1e-9)
         np.testing.assert_allclose(data.X[k], afs.compute(atoms).sum(axis=0), rtol=1e-10)
+
+
+def test_a_copy_that_does_not_relax_is_stored_unlabelled_and_the_run_goes_on(tmp_path, monkeypatch):
+    """A non-converging relaxation must not stop a long relabelling run (nor stop every rerun at
+    the same row): the row is stored once, unrelaxed, flagged and without entropies."""
+    from ase_vibentropy.errors import NotRelaxedError
+    from ase_vibentropy.potentials import Potential
+
+    relabel = _load("relabel")
+    whole = tmp_path / "whole.db"
+    with lzma.open(SHIPPED_DB) as src, open(whole, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    real_relax = Potential.relax
+
+    def relax(self, atoms, *args, **kwargs):
+        if len(atoms) < 432 and atoms.cell[0, 0] > 6 * 2.855324:  # the vacancy cell at +1 %
+            raise NotRelaxedError("relaxation did not converge (simulated)")
+        return real_relax(self, atoms, *args, **kwargs)
+
+    monkeypatch.setattr(Potential, "relax", relax)
+    dest = tmp_path / "copies.db"
+    argv = [str(whole), str(dest), "--select", "n_cells=6,strain=0,family=V1", "--strain", "-0.01", "0.01",
+            "--potential", "fe-mendelev2003", "--workers", "1"]
+    assert relabel.main(argv) == 0
+    rows = {(row.family, row.strain): row for row in ase.db.connect(str(dest)).select()}
+    assert len(rows) == 4
+    failed = rows[("V1", 0.01)]
+    assert failed.relax_failed == 1 and failed.get("S_kB") is None and failed.get("Sf_kB") is None
+    assert rows[("V1", -0.01)].get("Sf_kB") is not None and rows[("bulk", 0.01)].get("S_kB") is not None
+    assert relabel.main(argv) == 0  # resumes without retrying the failed row
+    assert ase.db.connect(str(dest)).count() == 4

@@ -6,7 +6,9 @@ the stored minimum (no LAMMPS pre-relaxation: the minimum moves by far less than
 compute the exact S and S_f (log-det route, SPEC §3-4). Rows are written to DEST with the
 source's metadata, so ``vibentropy featurize`` and ``fe_models.py`` use DEST like a generated
 database. Resumable: a rerun skips the rows already relabelled. A row that is no longer a
-minimum is stored with ``n_imaginary > 0`` and no entropies, as the pipeline does.
+minimum is stored with ``n_imaginary > 0`` and no entropies, as the pipeline does; one whose
+relaxation does not converge is stored unrelaxed with ``relax_failed = 1`` and no entropies,
+so the run goes on and a rerun does not retry it.
 
     python benchmarks/reproduction/relabel.py runs/fe_clusters.db runs/smooth/fe_clusters.db \\
         --potential fe-mendelev2003-smooth --workers 2
@@ -34,7 +36,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ase_vibentropy.data.store import LabelledRow, connect, distinct_configurations, finished_job_ids, write_job
-from ase_vibentropy.errors import NotAMinimumError
+from ase_vibentropy.errors import NotAMinimumError, NotRelaxedError
 from ase_vibentropy.harmonic import formation_entropy_value
 
 
@@ -53,10 +55,18 @@ def relabel_row(task: tuple) -> tuple[str, LabelledRow, float]:
     job_id, name, atoms, kvp, fmax = task
     start = time.perf_counter()
     potential, calc = _potential(name)
-    relaxed = potential.relax(atoms, fmax=fmax, prerelax=False, calc=calc)
     kvp = dict(kvp, potential=name)
-    for key in ("S_kB", "Sf_kB", "S_bulk_kB", "n_bulk", "solver", "label_seconds"):
+    for key in ("S_kB", "Sf_kB", "S_bulk_kB", "n_bulk", "solver", "label_seconds", "n_imaginary"):
         kvp.pop(key, None)
+    # a stored minimum moves by far less than a bond; a strained copy moves more (LAMMPS first)
+    prerelax = "copy_of" in kvp
+    try:
+        relaxed = potential.relax(atoms, fmax=fmax, prerelax=prerelax, calc=calc)
+    except NotRelaxedError:
+        unrelaxed = atoms.copy()
+        unrelaxed.calc = calc
+        energy = float(unrelaxed.get_potential_energy())
+        return job_id, LabelledRow(atoms.copy(), energy, dict(kvp, relax_failed=1)), time.perf_counter() - start
     try:
         result = harmonic_entropy(relaxed, calc, hessian="analytic", solver="logdet", fmax=None)
         kvp.update(S_kB=result.entropy_kB, solver=result.solver, label_seconds=result.seconds,
@@ -118,11 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         for phase in (tasks[:n_bulk_tasks], tasks[n_bulk_tasks:]):
             for job_id, row, seconds in tqdm(mapper(relabel_row, phase), total=len(phase), desc="relabel"):
                 kvp = row.key_value_pairs
-                if kvp.get("family") == "bulk" and kvp["n_imaginary"] == 0:
+                cell = (kvp["n_cells"], round(kvp["strain"], 6))
+                # rows that are not minima or did not relax are stored without labels
+                if kvp.get("S_kB") is not None and kvp.get("family") == "bulk":
                     kvp.update(Sf_kB=0.0, S_bulk_kB=kvp["S_kB"], n_bulk=len(row.atoms))
-                    bulk_entropy[(kvp["n_cells"], round(kvp["strain"], 6))] = (kvp["S_kB"], len(row.atoms))
-                elif kvp["n_imaginary"] == 0:
-                    s_bulk, n_bulk = bulk_entropy[(kvp["n_cells"], round(kvp["strain"], 6))]
+                    bulk_entropy[cell] = (kvp["S_kB"], len(row.atoms))
+                elif kvp.get("S_kB") is not None:
+                    s_bulk, n_bulk = bulk_entropy[cell]
                     kvp.update(S_bulk_kB=s_bulk, n_bulk=n_bulk,
                                Sf_kB=formation_entropy_value(kvp["S_kB"], len(row.atoms), s_bulk, n_bulk))
                 write_job(dest, [row], job_id, seconds)
