@@ -26,22 +26,31 @@ def _load(name: str):
     return module
 
 
-@pytest.fixture(scope="module")
-def split_databases(tmp_path_factory):
-    """The 8a0 unstrained rows of the shipped database, cut into a cluster database and a
-    random-damage database named like the recipes' (``fe_random``)."""
-    root = tmp_path_factory.mktemp("fe")
+def _shipped_db(root: Path) -> Path:
+    """The shipped database, decompressed into ``root``."""
     whole = root / "whole.db"
     with lzma.open(SHIPPED_DB) as src, open(whole, "wb") as dst:
         shutil.copyfileobj(src, dst)
+    return whole
+
+
+def _split_shipped(root: Path, selection: str) -> tuple[Path, Path]:
+    """The ``selection`` rows of the shipped database, cut into a cluster database and a
+    random-damage database named like the recipes' (``fe_random``)."""
     clusters, random = root / "fe_clusters.db", root / "fe_random.db"
     with ase.db.connect(str(clusters)) as out_c, ase.db.connect(str(random)) as out_r:
-        for row in ase.db.connect(str(whole)).select("n_cells=8,strain=0"):
+        for row in ase.db.connect(str(_shipped_db(root))).select(selection):
             # each database keeps its own perfect-lattice row, as a generated one would
             targets = {"bulk": (out_c, out_r), "random": (out_r,)}.get(row.family, (out_c,))
             for out in targets:
                 out.write(row.toatoms(), key_value_pairs=row.key_value_pairs, data=row.data)
     return clusters, random
+
+
+@pytest.fixture(scope="module")
+def split_databases(tmp_path_factory):
+    """The 8a0 unstrained rows of the shipped database as a cluster and a random database."""
+    return _split_shipped(tmp_path_factory.mktemp("fe"), "n_cells=8,strain=0")
 
 
 def test_fe_reproduction_command_on_a_subset(split_databases, tmp_path):
@@ -97,9 +106,7 @@ def test_relabelling_with_the_same_potential_reproduces_the_stored_labels(tmp_pa
     that labelled the rows (the pipeline's own numbers are the independent reference) nothing
     may change beyond the 1e-5 eV/Å relaxation tolerance."""
     relabel = _load("relabel")
-    whole = tmp_path / "whole.db"
-    with lzma.open(SHIPPED_DB) as src, open(whole, "wb") as dst:
-        shutil.copyfileobj(src, dst)
+    whole = _shipped_db(tmp_path)
     source = tmp_path / "source.db"
     with ase.db.connect(str(source)) as out:
         rows = list(ase.db.connect(str(whole)).select("n_cells=6,strain=0,family=bulk"))
@@ -125,15 +132,7 @@ def test_strain_knot_diagnostic_on_a_subset(tmp_path):
     set "below the knot" holds exactly the cluster rows under the knot strain (counted
     independently with ase.db), every test row is scored once per split under its own strain,
     and the exact perfect-lattice curve is the Bloch entropy of each strained cell."""
-    whole = tmp_path / "whole.db"
-    with lzma.open(SHIPPED_DB) as src, open(whole, "wb") as dst:
-        shutil.copyfileobj(src, dst)
-    clusters, random = tmp_path / "fe_clusters.db", tmp_path / "fe_random.db"
-    with ase.db.connect(str(clusters)) as out_c, ase.db.connect(str(random)) as out_r:
-        for row in ase.db.connect(str(whole)).select("n_cells=6"):
-            targets = {"bulk": (out_c, out_r), "random": (out_r,)}.get(row.family, (out_c,))
-            for out in targets:
-                out.write(row.toatoms(), key_value_pairs=row.key_value_pairs, data=row.data)
+    clusters, random = _split_shipped(tmp_path, "n_cells=6")
     merged = tmp_path / "merged.db"
     _load("fe_models").merge_databases([clusters, random], merged, ["fe_random"])
     out = tmp_path / "results"
@@ -172,9 +171,7 @@ def test_strained_copy_of_the_vacancy_is_the_vacancy_generated_at_that_strain(tm
     has one minimum, so its -1 % copy must carry the labels the pipeline computed for the
     vacancy generated directly in the -1 % cell (the stored row is the independent reference)."""
     relabel = _load("relabel")
-    whole = tmp_path / "whole.db"
-    with lzma.open(SHIPPED_DB) as src, open(whole, "wb") as dst:
-        shutil.copyfileobj(src, dst)
+    whole = _shipped_db(tmp_path)
     stored = ase.db.connect(str(whole))
     dest = tmp_path / "copies.db"
     argv = [str(whole), str(dest), "--select", "n_cells=6,strain=0,family=V1", "--strain", "-0.01",
@@ -223,9 +220,7 @@ def test_a_copy_that_does_not_relax_is_stored_unlabelled_and_the_run_goes_on(tmp
     from ase_vibentropy.potentials import Potential
 
     relabel = _load("relabel")
-    whole = tmp_path / "whole.db"
-    with lzma.open(SHIPPED_DB) as src, open(whole, "wb") as dst:
-        shutil.copyfileobj(src, dst)
+    whole = _shipped_db(tmp_path)
     real_relax = Potential.relax
 
     def relax(self, atoms, *args, **kwargs):
