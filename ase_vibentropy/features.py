@@ -102,6 +102,10 @@ class BulkSumCache:
         self.provider = provider
         self._sums: dict[tuple, tuple[np.ndarray, int]] = {}
 
+    def __len__(self) -> int:
+        """Distinct bulk cells computed so far."""
+        return len(self._sums)
+
     def bulk_sum(self, atoms: Atoms, lattice: str, a0: float, element: str) -> tuple[np.ndarray, int]:
         """(Σ_i D_i^b (dim,), N_b) of the bulk filling the cell of ``atoms``."""
         key = (lattice, element, float(a0), np.round(atoms.cell.array, 8).tobytes())
@@ -225,7 +229,7 @@ def _featurized_rows(db, provider, row_ids: list[int], chunk_size: int, workers:
     if workers == 1 or len(row_ids) < 2:
         cache = BulkSumCache(provider)
         rows = (_row_sums(db.get(id=row_id), provider, cache, chunk_size) for row_id in row_ids)
-        return rows, lambda: len(cache._sums)
+        return rows, lambda: len(cache)
     return _pooled_rows(db.filename, provider, row_ids, chunk_size, workers)
 
 
@@ -262,9 +266,9 @@ def _worker_init(path: str, provider, chunk_size: int) -> None:
 def _worker_row(row_id: int) -> tuple[dict, int]:
     """(new data of the row, 1 if it needed a bulk cell this worker had not computed, else 0)."""
     cache = _WORKER["cache"]
-    before = len(cache._sums)
+    before = len(cache)
     data = _row_sums(_WORKER["db"].get(id=row_id), _WORKER["provider"], cache, _WORKER["chunk_size"])
-    return data, len(cache._sums) - before
+    return data, len(cache) - before
 
 
 def _row_sums(row, provider, cache: BulkSumCache, chunk_size: int) -> dict[str, dict]:
