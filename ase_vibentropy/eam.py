@@ -154,6 +154,56 @@ class SparseHessianEAM(EAM):
         return {"df": df_n, "ddf": ddf_n, "phi": phi_n, "dphi": dphi_n, "ddphi": ddphi_n,
                 "embed": embed_i, "d_embed": d_embed_i, "dd_embed": dd_embed_i}
 
+    def get_onsite_hessian(self, atoms: Atoms) -> np.ndarray:
+        """Diagonal 3x3 blocks H_ii = ∂²E/∂x_i∂x_iᵀ of the Hessian, shape (N, 3, 3), eV/Å².
+
+        O(N) in time and memory, without assembling the (3N, 3N) matrix: the pair-like part is
+        Σ_j K_ij over the bonds of i, and the embedding part is F''(ρ_i) ∇_iρ_i ∇_iρ_iᵀ +
+        Σ_j F''(ρ_j) ∇_iρ_j ∇_iρ_jᵀ (the density of i moves with all its bonds, that of a
+        neighbour j with its bonds to i and to the periodic images of i). Bonds of an atom to its own periodic images do not
+        change with its position and are left out, as they cancel in the full Hessian.
+        Single-element potentials only (the ones :meth:`get_hessian` assembles itself).
+
+        Raises
+        ------
+        NotImplementedError
+            The potential file has more than one element.
+        """
+        if len(self._db_atomic_numbers) != 1:
+            raise NotImplementedError(
+                "on-site Hessian blocks are implemented for single-element EAM files only"
+            )
+        n_atoms = len(atoms)
+        i_n, j_n, dr_nc, r_n = neighbour_list("ijDd", _with_cell(atoms), self._db_cutoff)
+        t = self._terms(i_n, r_n, n_atoms)
+        other = i_n != j_n
+        i_n, j_n, dr_nc, r_n = i_n[other], j_n[other], dr_nc[other], r_n[other]
+        df_n, ddf_n = t["df"][other], t["ddf"][other]
+        d_embed_i, dd_embed_i = t["d_embed"], t["dd_embed"]
+        unit_nc = dr_nc / r_n[:, None]
+        embed_sum_n = d_embed_i[i_n] + d_embed_i[j_n]
+        d_psi_n = t["dphi"][other] + embed_sum_n * df_n
+        dd_psi_n = t["ddphi"][other] + embed_sum_n * ddf_n
+        outer_ncc = unit_nc[:, :, None] * unit_nc[:, None, :]
+        bond_ncc = dd_psi_n[:, None, None] * outer_ncc + (d_psi_n / r_n)[:, None, None] * (
+            np.eye(3) - outer_ncc
+        )
+        blocks = _sum_by_atom(i_n, bond_ncc.reshape(-1, 9), n_atoms).reshape(n_atoms, 3, 3)
+        # ∇_i ρ_j = f'(r_ij) r̂_ij, summed over the images of i that j sees (small cells).
+        pair_key, pair_of_bond = np.unique(i_n * n_atoms + j_n, return_inverse=True)
+        pair_gradient = _sum_by_atom(pair_of_bond, df_n[:, None] * unit_nc, len(pair_key))
+        pair_i, pair_j = np.divmod(pair_key, n_atoms)
+        neighbour_curvature = dd_embed_i[pair_j][:, None, None] * (
+            pair_gradient[:, :, None] * pair_gradient[:, None, :]
+        )
+        blocks += _sum_by_atom(pair_i, neighbour_curvature.reshape(-1, 9), n_atoms).reshape(
+            n_atoms, 3, 3
+        )
+        # ∇_i ρ_i = Σ_j ∂f(r_ij)/∂x_i = -Σ_j f'(r_ij) r̂_ij
+        own_gradient = -_sum_by_atom(i_n, df_n[:, None] * unit_nc, n_atoms)
+        blocks += dd_embed_i[:, None, None] * own_gradient[:, :, None] * own_gradient[:, None, :]
+        return blocks
+
     def _sparse_hessian(self, atoms: Atoms) -> sp.csr_matrix:
         n_atoms = len(atoms)
         i_n, j_n, dr_nc, r_n = neighbour_list("ijDd", atoms, self._db_cutoff)
@@ -186,6 +236,27 @@ class SparseHessianEAM(EAM):
         weighted = sp.diags(dd_embed_i) @ gradients
         embedding = (gradients.T.tocsr() @ weighted).tocsr()
         return (pair + embedding).tocsr()
+
+
+def _with_cell(atoms: Atoms) -> Atoms:
+    """``atoms`` itself if it has a full cell; an isolated copy has its bounding box as cell
+    (matscipy's neighbour list needs one; the box is not periodic, so it changes nothing)."""
+    if atoms.cell.rank == 3:
+        return atoms
+    boxed = atoms.copy()
+    extent = np.ptp(atoms.positions, axis=0) + 1.0
+    boxed.set_cell(np.diag(extent), scale_atoms=False)
+    boxed.positions -= atoms.positions.min(axis=0) - 0.5
+    boxed.pbc = False
+    return boxed
+
+
+def _sum_by_atom(index: np.ndarray, values: np.ndarray, n_atoms: int) -> np.ndarray:
+    """Rows of ``values`` (M, k) summed by atom ``index`` (M,), shape (n_atoms, k)."""
+    return np.stack(
+        [np.bincount(index, weights=values[:, c], minlength=n_atoms) for c in range(values.shape[1])],
+        axis=1,
+    ).astype(float)
 
 
 def _block_matrix(

@@ -114,3 +114,25 @@ def test_resampling_the_tables_changes_the_potential_by_little_but_removes_hessi
 def test_resampled_eam_rejects_a_bad_stride():
     with pytest.raises(ValueError, match="stride"):
         resampled_eam(fe_mm_file(), "eam/fs", 0)
+
+
+@pytest.mark.parametrize("n_cells", [1, 2, 4])  # 1 and 2: an atom sees its own images
+def test_onsite_blocks_are_the_diagonal_blocks_of_the_full_hessian(n_cells, rng):
+    atoms = bulk("Fe", "bcc", a=A0, cubic=True).repeat((n_cells, n_cells, 2 * n_cells))
+    del atoms[0]
+    atoms.positions += rng.normal(0.0, 0.05, atoms.positions.shape)
+    calc = SparseHessianEAM(fe_mm_file(), kind="eam/fs")
+    full = calc.get_hessian(atoms, format="dense")
+    diagonal = np.array([full[3 * i:3 * i + 3, 3 * i:3 * i + 3] for i in range(len(atoms))])
+    onsite = calc.get_onsite_hessian(atoms)
+    assert onsite.shape == (len(atoms), 3, 3)
+    np.testing.assert_allclose(onsite, diagonal, rtol=0, atol=1e-12 * abs(diagonal).max())
+
+
+def test_onsite_blocks_refuse_multi_element_files():
+    # A two-element eam/alloy file is not at hand offline; a one-element calculator with a
+    # faked second element exercises the guard.
+    calc = SparseHessianEAM(fe_mm_file(), kind="eam/fs")
+    calc._db_atomic_numbers = np.array([26, 24])
+    with pytest.raises(NotImplementedError, match="single-element"):
+        calc.get_onsite_hessian(bulk("Fe", "bcc", a=A0, cubic=True))

