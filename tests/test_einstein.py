@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -101,6 +103,15 @@ def test_einstein_refuses_unstable_wells_and_foreign_potentials(einstein):
         descriptors.get("einstein", potential="no-such-potential")
 
 
+def test_einstein_and_stack_survive_pickling_for_worker_processes(einstein):
+    stack = descriptors.get("stack", parts=["afs", ["einstein", einstein.params]])
+    atoms = fe_vacancy_cell(2, rattle=0.03)
+    for provider in (einstein, stack):
+        clone = pickle.loads(pickle.dumps(provider))
+        assert clone.params == provider.params
+        np.testing.assert_array_equal(clone.compute(atoms), provider.compute(atoms))
+
+
 def test_einstein_refuses_other_elements(einstein):
     atoms = fe_vacancy_cell(2)
     atoms[3].symbol = "Cr"
@@ -126,7 +137,7 @@ def test_stack_gradient_is_the_sum_of_its_parts_or_refused(einstein):
     atoms = fe_vacancy_cell(2, rattle=0.05)
     assert_vjp_matches_finite_differences(stack, atoms, indices=[0, 5], rtol=1e-5)
     with_einstein = descriptors.get("stack", parts=["afs", "einstein"])
-    assert not einstein.has_gradient
+    assert stack.has_gradient and not einstein.has_gradient and not with_einstein.has_gradient
     with pytest.raises(NotImplementedError, match="einstein"):
         with_einstein.vjp(atoms, np.ones(with_einstein.dim))
 

@@ -55,6 +55,11 @@ class EinsteinDescriptor(DescriptorProvider):
         self._potential = get_potential(potential)
         self._calculator = None
 
+    def __reduce__(self):
+        # Rebuilt from the potential's name in worker processes: the potential's calculator
+        # factories are closures, and the calculator is cheap to build again.
+        return (type(self), (self._potential.name,))
+
     @property
     def params(self) -> dict[str, Any]:
         """``potential`` (registered name)."""

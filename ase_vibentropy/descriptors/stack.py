@@ -91,6 +91,11 @@ class StackedDescriptor(DescriptorProvider):
         allowed = [set(part.species) for part in self.parts if part.species is not None]
         return sorted(set.intersection(*allowed)) if allowed else None
 
+    @property
+    def has_gradient(self) -> bool:
+        """True when every part has an analytic gradient."""
+        return all(part.has_gradient for part in self.parts)
+
     def check_atoms(self, atoms: Atoms) -> None:
         for part in self.parts:
             part.check_atoms(atoms)

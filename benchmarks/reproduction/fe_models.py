@@ -50,9 +50,16 @@ from ase_vibentropy.cli.main import main as vibentropy
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 PRETRAINED = REPO / "ase_vibentropy" / "pretrained"
-#: Descriptor parameters of the shipped models, where they differ from the provider defaults:
-#: scattering on a 0.28 Å grid (7e-7 relative to 0.14 Å on 1024-atom cells, 10x cheaper).
-SHIPPED_PARAMS = {"scattering": ["grid_spacing=0.28"]}
+#: The shipped models: label (the model is ``fe-mendelev2003-<label>``) -> descriptor name and
+#: the ``--param`` assignments where they differ from the provider defaults. Scattering on a
+#: 0.28 Å grid (7e-7 relative to 0.14 Å on 1024-atom cells, 10x cheaper); ``afs-einstein`` is
+#: AFS(20,10) next to the local Einstein component of the labelling potential (section 2e).
+SHIPPED_MODELS = {
+    "afs": ("afs", []),
+    "bso4": ("bso4", []),
+    "scattering": ("scattering", ["grid_spacing=0.28"]),
+    "afs-einstein": ("stack", ['parts=[["afs", {}], ["einstein", {"potential": "fe-mendelev2003-smooth"}]]']),
+}
 
 
 def run_cli(*argv: str) -> str:
@@ -105,19 +112,23 @@ def count_rows(db: Path, selection: str) -> int:
     return ase.db.connect(str(db)).count(f"{selection},family!=bulk")
 
 
-def descriptor_params(name: str) -> list[str]:
-    """``--param`` arguments of the shipped model of descriptor ``name``."""
-    return [arg for assignment in SHIPPED_PARAMS.get(name, []) for arg in ("--param", assignment)]
+def descriptor_arguments(label: str) -> list[str]:
+    """``--descriptor NAME --param ...`` arguments of the shipped model ``label``."""
+    if label not in SHIPPED_MODELS:
+        sys.exit(f"unknown model {label!r}; known: {', '.join(SHIPPED_MODELS)}")
+    name, assignments = SHIPPED_MODELS[label]
+    return ["--descriptor", name, *(arg for assignment in assignments for arg in ("--param", assignment))]
 
 
-def export_table(db_path: Path, descriptor: str, out: Path) -> None:
+def export_table(db_path: Path, label: str, out: Path) -> None:
     """Write descriptor sums, targets and metadata of every labelled row to an .npz table."""
     import ase.db
 
     from ase_vibentropy import descriptors
     from ase_vibentropy.cli.featurize import parse_params
 
-    provider = descriptors.get(descriptor, **parse_params(SHIPPED_PARAMS.get(descriptor)))
+    descriptor, assignments = SHIPPED_MODELS[label]
+    provider = descriptors.get(descriptor, **parse_params(assignments))
     columns: dict[str, list] = {key: [] for key in (
         "row_id", "source", "potential", "family", "n_atoms", "n_cells", "strain", "n_vac", "n_int",
         "energy_eV", "S_kB", "Sf_kB", "S_bulk_kB", "n_bulk", "D_sum", "D_bulk_sum")}
@@ -161,9 +172,9 @@ def parse_descriptor_dbs(assignments: list[str], known: list[Path]) -> dict[str,
 
 def evaluate_descriptor(name: str, db: Path, cluster_sel: str, random_sel: str, args) -> dict:
     """Train, cross-validate and transfer-test one descriptor on the merged database ``db``."""
-    params = descriptor_params(name)
+    params = descriptor_arguments(name)
     model = args.out / f"fe-mendelev2003-{name}.json"
-    run_cli("train", db, "--descriptor", name, *params, "--target", "joint", "-o", model,
+    run_cli("train", db, *params, "--target", "joint", "-o", model,
             "--plot", args.out / f"fe_{name}_train_parity.png", "--quiet")
     train = json.loads(run_cli("validate", db, "--model", model, "--json", "--quiet"))
     crossval = {}
@@ -174,12 +185,12 @@ def evaluate_descriptor(name: str, db: Path, cluster_sel: str, random_sel: str, 
         ("clusters_unstrained", f"strain=0,{cluster_sel}", f"fe_{name}_clusters_unstrained_crossval.png"),
     ):
         crossval[label] = json.loads(run_cli(
-            "crossval", db, "--descriptor", name, *params, "--target", "joint",
+            "crossval", db, *params, "--target", "joint",
             "--repeats", args.repeats, "--json", "--quiet", "--plot", args.out / png,
             *(("--select", selection) if selection else ())))
     # strained copies of one configuration kept on one side of every split
     crossval["clusters_grouped"] = json.loads(run_cli(
-        "crossval", db, "--descriptor", name, *params, "--target", "joint", "--repeats", args.repeats,
+        "crossval", db, *params, "--target", "joint", "--repeats", args.repeats,
         "--json", "--quiet", "--plot", args.out / f"fe_{name}_clusters_grouped_crossval.png",
         "--select", cluster_sel, "--group-by", "config"))
     subsets = {}
@@ -188,7 +199,7 @@ def evaluate_descriptor(name: str, db: Path, cluster_sel: str, random_sel: str, 
         ("fig3_8a0_clusters_all_strains", f"n_cells=8,{cluster_sel}"),
     ):
         partial = args.out / f"fe_{name}_{label}_model.json"
-        run_cli("train", db, "--descriptor", name, *params, "--target", "joint", "-o", partial,
+        run_cli("train", db, *params, "--target", "joint", "-o", partial,
                 "--select", selection, "--quiet")
         subsets[label] = json.loads(run_cli(
             "validate", db, "--model", partial, "--select", selection, "--json", "--quiet"))
@@ -204,7 +215,7 @@ def evaluate_descriptor(name: str, db: Path, cluster_sel: str, random_sel: str, 
             transfers[label] = {"skipped": f"no rows in {empty[0]}"}
             continue
         partial = args.out / f"fe_{name}_{label}_model.json"
-        run_cli("train", db, "--descriptor", name, *params, "--target", "joint", "-o", partial,
+        run_cli("train", db, *params, "--target", "joint", "-o", partial,
                 "--select", train_sel, "--quiet")
         transfers[label] = json.loads(run_cli(
             "validate", db, "--model", partial, "--select", test_sel, "--json", "--quiet",
@@ -218,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", type=Path, nargs="+", required=True,
                         help="labelled ase.db files (vibentropy generate)")
-    parser.add_argument("--descriptors", nargs="+", default=["afs", "bso4"])
+    parser.add_argument("--descriptors", nargs="+", default=["afs", "bso4"], metavar="MODEL",
+                        help=f"shipped models to build: {', '.join(SHIPPED_MODELS)}")
     parser.add_argument("--descriptor-db", action="append", default=[], metavar="NAME=DB[,DB]",
                         help="use only these databases for one descriptor (repeatable)")
     parser.add_argument("--random-db", nargs="+", default=["fe_random", "fe_random_dense"],
@@ -236,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.descriptors:
         sources = subsets.get(name, args.db)
         for source in sources:
-            run_cli("featurize", source, "--descriptor", name, *descriptor_params(name), "--quiet")
+            run_cli("featurize", source, *descriptor_arguments(name), "--quiet")
         merged = args.merged.with_name(f"{args.merged.stem}_{name}{args.merged.suffix}")
         merge = merge_databases(sources, merged, args.random_db)
         cluster_sel, random_sel = selections(sources, args.random_db)
