@@ -10,6 +10,7 @@ must come from the model's reference potential.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +22,15 @@ from ase_vibentropy.model_io import load_model
 DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduction" / "data"
 
 
-@pytest.mark.parametrize("descriptor", ["afs", "bso4", "scattering"])
-def test_table_reproduces_the_shipped_models_training_errors(descriptor):
-    table = np.load(DATA / f"fe_shipped_{descriptor}.npz", allow_pickle=False)
-    model = load_model(f"fe-mendelev2003-{descriptor}")
+@pytest.mark.parametrize(
+    "label, descriptor",
+    [("afs", "afs"), ("bso4", "bso4"), ("scattering", "scattering"), ("afs-einstein", "stack")],
+)
+def test_table_reproduces_the_shipped_models_training_errors(label, descriptor):
+    table = np.load(DATA / f"fe_shipped_{label}.npz", allow_pickle=False)
+    model = load_model(f"fe-mendelev2003-{label}")
     assert str(table["descriptor"]) == descriptor == model.descriptor
+    assert json.loads(str(table["descriptor_params"])) == model.descriptor_provider().params
     assert set(table["potential"].tolist()) == {model.training_summary_["potential"]}
     assert len(np.unique(table["row_id"])) == len(table["row_id"])
 

@@ -2,8 +2,9 @@
 
     python benchmarks/reproduction/strain_knot.py --db runs/fe_models_smooth_afs.db
 
-``--db`` is the merged AFS database that ``fe_models.py`` builds (rows tagged ``role``). Three
-diagnostics, all with the shipped AFS(20,10) parameters and scikit-learn's default priors:
+``--db`` is the merged database that ``fe_models.py`` builds for the model ``--shipped``
+(default the AFS one; rows tagged ``role``). Three diagnostics, all with that model's
+descriptor and scikit-learn's default priors:
 
 1. the perfect lattice: exact S_b/N (Bloch route, ``--potential``) against isotropic strain,
    next to what the shipped model and a model trained on the cluster rows predict;
@@ -28,8 +29,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import clone
 
-from ase_vibentropy.descriptors import get as get_descriptor
 from ase_vibentropy.evaluation import rmse
 from ase_vibentropy.features import TrainingSet, load_training_set
 from ase_vibentropy.model import LDMLModel
@@ -37,7 +38,6 @@ from ase_vibentropy.model_io import load_model
 from ase_vibentropy.units import KB_EV_PER_K
 
 HERE = Path(__file__).resolve().parent
-AFS_PARAMS = {"n_max": 20, "l_max": 10}
 CLUSTERS = "role=clusters,family!=random,family!=cascade"
 RANDOM = "role=random"
 
@@ -69,14 +69,13 @@ def perfect_lattice_curve(strains: np.ndarray, models: dict, potential: str, a0:
 
 
 def with_perfect_lattice_rows(data: TrainingSet, strains: list[float], potential: str, a0: float,
-                              n_cells: int) -> TrainingSet:
+                              n_cells: int, provider) -> TrainingSet:
     """``data`` plus one anchor total row (Σ D^b, N_b; exact S_b at T = 300 K) per strain."""
     from dataclasses import replace
 
     from ase_vibentropy.harmonic import harmonic_entropy
     from ase_vibentropy.potentials import get_potential
 
-    provider = get_descriptor("afs", **AFS_PARAMS)
     calc = get_potential(potential).hessian_calculator()
     X, y = [], []
     for strain in strains:
@@ -106,12 +105,13 @@ def root_mean_square(errors: np.ndarray) -> float:
     return float(np.sqrt(np.mean(errors**2)))
 
 
-def new_estimator() -> LDMLModel:
-    return LDMLModel(descriptor="afs", descriptor_params=AFS_PARAMS, target="joint")
+def new_estimator(template: LDMLModel) -> LDMLModel:
+    """An unfitted joint model with the descriptor and priors of ``template``."""
+    return clone(template).set_params(target="joint")
 
 
 def crossval_by_strain(everything: TrainingSet, below: TrainingSet, strains: np.ndarray,
-                       p_test: float, repeats: int, seed: int) -> dict:
+                       p_test: float, repeats: int, seed: int, template: LDMLModel) -> dict:
     """Test RMSE per strain over random splits of the cluster rows, for two training sets.
 
     Each split draws the test rows from every scored row of ``everything``; the model
@@ -131,7 +131,7 @@ def crossval_by_strain(everything: TrainingSet, below: TrainingSet, strains: np.
             "below the knot": below.subset(~np.isin(below.row_id, test_ids) | below.anchor),
         }
         for name, train in train_sets.items():
-            model = new_estimator().fit(train.X, train.y, n_atoms=train.n_atoms)
+            model = new_estimator(template).fit(train.X, train.y, n_atoms=train.n_atoms)
             errors[name].append(model.predict(everything.X[test], n_atoms=everything.n_atoms[test])
                                 - everything.y[test])
         tested.append(strains[test])
@@ -177,7 +177,7 @@ def plot(curve: list[dict], crossval: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", required=True, help="merged AFS database of fe_models.py")
+    parser.add_argument("--db", required=True, help="merged database of fe_models.py for --shipped")
     parser.add_argument("--knot", type=float, default=0.015,
                         help="rows with strain >= this (fraction) are beyond the knot (default 0.015)")
     parser.add_argument("--potential", default="fe-mendelev2003-smooth")
@@ -195,24 +195,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    descriptor_hash = get_descriptor("afs", **AFS_PARAMS).hash
+    shipped = load_model(args.shipped)
+    provider = shipped.descriptor_provider()
+    descriptor_hash = provider.hash
     everything = load_training_set(args.db, descriptor_hash, "joint", selection=CLUSTERS)
     below = load_training_set(args.db, descriptor_hash, "joint", selection=f"{CLUSTERS},strain<{args.knot}")
     random = load_training_set(args.db, descriptor_hash, "formation", selection=RANDOM)
     strains = row_strains(args.db, everything)
     if args.anchor_strains:
         anchors = np.asarray(args.anchor_strains) / 100
-        extra = (args.potential, args.a0, args.cells)
+        extra = (args.potential, args.a0, args.cells, provider)
         everything = with_perfect_lattice_rows(everything, anchors.tolist(), *extra)
         below = with_perfect_lattice_rows(below, anchors[anchors < args.knot].tolist(), *extra)
         strains = np.concatenate([strains, np.full(len(anchors), np.nan)])
 
-    fitted = {name: new_estimator().fit(data.X, data.y, n_atoms=data.n_atoms)
+    fitted = {name: new_estimator(shipped).fit(data.X, data.y, n_atoms=data.n_atoms)
               for name, data in (("all strains", everything), ("below the knot", below))}
-    models = {"shipped": load_model(args.shipped), "clusters, all strains": fitted["all strains"],
+    models = {"shipped": shipped, "clusters, all strains": fitted["all strains"],
               "clusters, below the knot": fitted["below the knot"]}
     curve = perfect_lattice_curve(np.asarray(args.strains) / 100, models, args.potential, args.a0, args.cells)
-    crossval = crossval_by_strain(everything, below, strains, 0.1, args.repeats, seed=0)
+    crossval = crossval_by_strain(everything, below, strains, 0.1, args.repeats, seed=0, template=shipped)
     transfer = {name: {"n_train": int(np.sum(~data.anchor)), "n_test": len(random),
                        "rmse_kB": rmse(random.y, fitted[name].predict(random.X, n_atoms=random.n_atoms))}
                 for name, data in (("all strains", everything), ("below the knot", below))}
