@@ -700,7 +700,8 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         provider = self.descriptor_provider()
         if not provider.has_gradient:
             raise DescriptorError(
-                f"the {provider.name} descriptor has no analytic gradient: entropic forces "
-                "need a descriptor with vjp (e.g. afs)"
+                f"the {provider!r} descriptor has no analytic gradient: entropic forces and "
+                "free-energy forces need a model whose descriptor has one (e.g. "
+                "fe-mendelev2003-afs); use mode='entropy' or another model"
             )
         return np.asarray(provider.vjp(atoms, self.coef_)) * KB_EV_PER_K

@@ -96,3 +96,27 @@ def test_shipped_model_predicts_spec9_defects_within_1_kB(name, cell_defect):
     exact = exact_formation_entropy_kB(*cell_defect)
     assert std > 0 and predicted > 0
     assert abs(predicted / KB_EV_PER_K - exact) <= TOLERANCE_KB, (predicted / KB_EV_PER_K, exact)
+
+
+def test_afs_einstein_model_in_the_calculator_gives_entropies_but_no_entropic_forces():
+    """The Einstein component has no gradient: the calculator still reports S, S_f and local
+    entropies (their sum is S, Eq. 8-11), and free-energy forces fail with a message naming
+    the cause instead of returning U-only forces."""
+    from ase_vibentropy.calculator import VibEntropyCalculator
+    from ase_vibentropy.errors import DescriptorError
+
+    potential, _ = _potential()
+    atoms = relaxed_defect(6, "V1").copy()
+    calc = VibEntropyCalculator("fe-mendelev2003-afs-einstein", bulk="auto")
+    entropy = calc.get_property("vibrational_entropy", atoms)
+    local = calc.get_property("local_entropies", atoms)
+    assert local.shape == (len(atoms),)
+    assert local.sum() == pytest.approx(entropy, rel=1e-10)
+    formation = calc.get_property("formation_entropy", atoms) / KB_EV_PER_K
+    assert formation == pytest.approx(exact_formation_entropy_kB(6, "V1"), abs=TOLERANCE_KB)
+
+    atoms.calc = VibEntropyCalculator(
+        "fe-mendelev2003-afs-einstein", calc=potential.hessian_calculator(), mode="free_energy"
+    )
+    with pytest.raises(DescriptorError, match="no analytic gradient"):
+        atoms.get_forces()
