@@ -199,11 +199,11 @@ def test_perfect_lattice_anchor_rows_carry_the_exact_entropy_and_descriptor_sum(
     from ase_vibentropy.potentials import get_potential
 
     strain_knot = _load("strain_knot")
-    afs = get("afs", **strain_knot.AFS_PARAMS)
+    afs = get("afs", n_max=20, l_max=10)
     base = TrainingSet(X=np.zeros((1, afs.dim)), y=np.array([1.0]), n_atoms=np.zeros(1),
                        kind=np.array(["formation"]), family=np.array(["V1"]), row_id=np.array([7]),
                        anchor=np.array([False]), temperature=300.0, descriptor_hash=afs.hash)
-    data = strain_knot.with_perfect_lattice_rows(base, [-0.01, 0.02], "fe-mendelev2003-smooth", 2.855324, 2)
+    data = strain_knot.with_perfect_lattice_rows(base, [-0.01, 0.02], "fe-mendelev2003-smooth", 2.855324, 2, afs)
     assert len(data) == 3 and data.anchor.tolist() == [False, True, True]
     assert data.kind.tolist() == ["formation", "total", "total"] and data.n_atoms.tolist() == [0, 16, 16]
     for k, strain in ((1, -0.01), (2, 0.02)):
