@@ -157,11 +157,12 @@ class SparseHessianEAM(EAM):
     def get_onsite_hessian(self, atoms: Atoms) -> np.ndarray:
         """Diagonal 3x3 blocks H_ii = ∂²E/∂x_i∂x_iᵀ of the Hessian, shape (N, 3, 3), eV/Å².
 
-        O(N) in time and memory, without assembling the (3N, 3N) matrix: the pair-like part is
-        Σ_j K_ij over the bonds of i, and the embedding part is F''(ρ_i) ∇_iρ_i ∇_iρ_iᵀ +
-        Σ_j F''(ρ_j) ∇_iρ_j ∇_iρ_jᵀ (the density of i moves with all its bonds, that of a
-        neighbour j with its bonds to i and to the periodic images of i). Bonds of an atom to its own periodic images do not
-        change with its position and are left out, as they cancel in the full Hessian.
+        O(N) in time and memory (a few floats per bond), without assembling the (3N, 3N)
+        matrix: the pair-like part is Σ_j K_ij over the bonds of i, and the embedding part is
+        F''(ρ_i) ∇_iρ_i ∇_iρ_iᵀ + Σ_j F''(ρ_j) ∇_iρ_j ∇_iρ_jᵀ (the density of i moves with all
+        its bonds, that of a neighbour j with its bonds to i and to the periodic images of i).
+        Bonds of an atom to its own periodic images do not change with its position and are
+        left out, as they cancel in the full Hessian.
         Single-element potentials only (the ones :meth:`get_hessian` assembles itself).
 
         Raises
@@ -184,21 +185,16 @@ class SparseHessianEAM(EAM):
         embed_sum_n = d_embed_i[i_n] + d_embed_i[j_n]
         d_psi_n = t["dphi"][other] + embed_sum_n * df_n
         dd_psi_n = t["ddphi"][other] + embed_sum_n * ddf_n
-        outer_ncc = unit_nc[:, :, None] * unit_nc[:, None, :]
-        bond_ncc = dd_psi_n[:, None, None] * outer_ncc + (d_psi_n / r_n)[:, None, None] * (
-            np.eye(3) - outer_ncc
-        )
-        blocks = _sum_by_atom(i_n, bond_ncc.reshape(-1, 9), n_atoms).reshape(n_atoms, 3, 3)
+        # K = ψ'' r̂r̂ᵀ + (ψ'/r)(1 - r̂r̂ᵀ) = (ψ'' - ψ'/r) r̂r̂ᵀ + (ψ'/r) 1
+        tangential_n = d_psi_n / r_n
+        blocks = _symmetric_block_sums(i_n, dd_psi_n - tangential_n, unit_nc, n_atoms)
+        blocks += (np.bincount(i_n, weights=tangential_n, minlength=n_atoms)[:, None, None]
+                   * np.eye(3))
         # ∇_i ρ_j = f'(r_ij) r̂_ij, summed over the images of i that j sees (small cells).
         pair_key, pair_of_bond = np.unique(i_n * n_atoms + j_n, return_inverse=True)
         pair_gradient = _sum_by_atom(pair_of_bond, df_n[:, None] * unit_nc, len(pair_key))
         pair_i, pair_j = np.divmod(pair_key, n_atoms)
-        neighbour_curvature = dd_embed_i[pair_j][:, None, None] * (
-            pair_gradient[:, :, None] * pair_gradient[:, None, :]
-        )
-        blocks += _sum_by_atom(pair_i, neighbour_curvature.reshape(-1, 9), n_atoms).reshape(
-            n_atoms, 3, 3
-        )
+        blocks += _symmetric_block_sums(pair_i, dd_embed_i[pair_j], pair_gradient, n_atoms)
         # ∇_i ρ_i = Σ_j ∂f(r_ij)/∂x_i = -Σ_j f'(r_ij) r̂_ij
         own_gradient = -_sum_by_atom(i_n, df_n[:, None] * unit_nc, n_atoms)
         blocks += dd_embed_i[:, None, None] * own_gradient[:, :, None] * own_gradient[:, None, :]
@@ -249,6 +245,23 @@ def _with_cell(atoms: Atoms) -> Atoms:
     boxed.positions -= atoms.positions.min(axis=0) - 0.5
     boxed.pbc = False
     return boxed
+
+
+def _symmetric_block_sums(
+    index: np.ndarray, weight: np.ndarray, vectors: np.ndarray, n_atoms: int
+) -> np.ndarray:
+    """Σ over rows k with ``index[k]`` = i of weight_k v_k v_kᵀ, shape (n_atoms, 3, 3).
+
+    Six weighted bincounts over the rows (M,) instead of an (M, 3, 3) array: the memory of the
+    on-site blocks stays a few floats per bond.
+    """
+    blocks = np.empty((n_atoms, 3, 3))
+    for a in range(3):
+        for b in range(a, 3):
+            column = np.bincount(index, weights=weight * vectors[:, a] * vectors[:, b], minlength=n_atoms)
+            blocks[:, a, b] = column
+            blocks[:, b, a] = column
+    return blocks
 
 
 def _sum_by_atom(index: np.ndarray, values: np.ndarray, n_atoms: int) -> np.ndarray:
