@@ -47,7 +47,7 @@ def cu_args(model_file: str, *extra: str) -> list[str]:
 def test_examples_all_have_a_test_here():
     examples = {p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")}
     tested = {"relax_di_interstitial", "neb_vacancy_migration", "md_entropy_sampling",
-              "free_energy_relaxation", "phonopy_crosscheck"}
+              "free_energy_relaxation", "phonopy_crosscheck", "local_entropy_map"}
     assert examples == tested
 
 
@@ -151,3 +151,41 @@ def test_di_interstitial_relaxation_in_bcc_fe(tmp_path, capsys):
     assert result["converged"]
     assert "formation entropy" in out
     assert np.isfinite(result["formation_entropy_kB"])
+
+
+@pytest.mark.lammps
+def test_local_entropy_map_sums_to_independent_formation_entropies(tmp_path):
+    """The exact local contributions sum to S_f computed again by the log-det route (no
+    eigenvectors), and each model's local contributions to its own S_f from descriptor sums
+    (Eq. 15); the per-atom arrays, JSON and PNG are written."""
+    import json
+
+    from ase.io import read
+
+    from ase_vibentropy.harmonic import bulk_for_cell, formation_entropy, harmonic_entropy
+    from ase_vibentropy.model_io import load_model
+    from ase_vibentropy.potentials import get_potential
+    from ase_vibentropy.units import KB_EV_PER_K
+
+    out = tmp_path / "map"
+    models = ["fe-mendelev2003-afs", "fe-mendelev2003-afs-einstein"]
+    summary = load_example("local_entropy_map").main(
+        ["--quick", "--defect", "V1", "--out", str(out), "--models", *models]
+    )
+    atoms = read(f"{out}.extxyz")
+    assert json.loads((tmp_path / "map.json").read_text()) == summary
+    assert (tmp_path / "map.png").stat().st_size > 1000
+
+    potential = get_potential("fe-mendelev2003-smooth")
+    calc = potential.hessian_calculator()
+    bulk = bulk_for_cell(atoms, "bcc", potential.a0, "Fe")
+    results = [harmonic_entropy(a, calc, solver="logdet", fmax=1e-4) for a in (atoms, bulk)]
+    exact = formation_entropy(*results) / KB_EV_PER_K
+    assert atoms.arrays["sf_exact_kB"].sum() == pytest.approx(exact, abs=1e-6)
+    assert summary["exact_Sf_kB"] == pytest.approx(exact, abs=1e-6)
+    for name in models:
+        model = load_model(name)
+        expected = model.predict_formation_entropy(atoms, bulk) / KB_EV_PER_K
+        # extxyz stores positions and values with 8 decimals: agreement to 1e-6 k_B
+        assert atoms.arrays[f"sf_{name}_kB"].sum() == pytest.approx(expected, abs=1e-6)
+        assert summary["models"][name]["Sf_kB"] == pytest.approx(expected, abs=1e-6)
