@@ -64,6 +64,12 @@ class _PiecewiseCubic:
         second = 6.0 * c3 * dx + 2.0 * c2
         return value, first, second
 
+    def third(self, x: np.ndarray) -> np.ndarray:
+        """Third derivative at ``x``: piecewise constant (it jumps at the knots)."""
+        piece = np.searchsorted(self._breaks, x, side="right") - 1
+        np.clip(piece, 0, self._n_pieces - 1, out=piece)
+        return 6.0 * self._coefficients[0, piece]
+
 
 class SparseHessianEAM(EAM):
     """matscipy ``EAM`` whose ``get_hessian`` is a vectorised sparse assembly (eV/Å²).
@@ -199,6 +205,77 @@ class SparseHessianEAM(EAM):
         own_gradient = -_sum_by_atom(i_n, df_n[:, None] * unit_nc, n_atoms)
         blocks += dd_embed_i[:, None, None] * own_gradient[:, :, None] * own_gradient[:, None, :]
         return blocks
+
+    def get_onsite_log_det_gradient(self, atoms: Atoms, weights: np.ndarray) -> np.ndarray:
+        """Gradient of Σ_i weights_i ln det(H_ii) with respect to the positions, (N, 3), per Å.
+
+        ``weights`` has shape (N,). With G_i = weights_i H_ii⁻¹ the gradient is that of
+        L = Σ_i tr(G_i H_ii) at frozen G (d ln det H = tr(H⁻¹ dH)). L is a sum over the bonds
+        of i of (ψ'' - ψ'/r) r̂ᵀG_i r̂ + (ψ'/r) tr G_i, over the neighbours j of F''(ρ_j) gᵀG_i g
+        (g = ∇_iρ_j) and of F''(ρ_i) ∇_iρ_iᵀ G_i ∇_iρ_i. Its derivative needs the third
+        derivatives of the splines (piecewise constant) and, through ψ' = φ' + (F'_i + F'_j) f'
+        and F''(ρ), the chain rule through every density. Checked against finite differences.
+        """
+        if len(self._db_atomic_numbers) != 1:
+            raise NotImplementedError(
+                "on-site Hessian gradients are implemented for single-element EAM files only"
+            )
+        n_atoms = len(atoms)
+        inverse = np.linalg.inv(self.get_onsite_hessian(atoms))
+        g_icc = np.asarray(weights, dtype=float)[:, None, None] * inverse
+        i_n, j_n, dr_nc, r_n = neighbour_list("ijDd", _with_cell(atoms), self._db_cutoff)
+        density, embedding_energy, pair_times_r = self._piecewise_cubics()
+        t = self._terms(i_n, r_n, n_atoms)
+        rho_i = np.bincount(i_n, weights=density(r_n)[0], minlength=n_atoms)
+        ddd_embed_i = embedding_energy.third(rho_i)
+        ddd_rep_n = pair_times_r.third(r_n)
+        ddd_f_n = density.third(r_n)
+        other = i_n != j_n
+        i_n, j_n, dr_nc, r_n = i_n[other], j_n[other], dr_nc[other], r_n[other]
+        df_n, ddf_n, dddf_n = t["df"][other], t["ddf"][other], ddd_f_n[other]
+        dphi_n, ddphi_n = t["dphi"][other], t["ddphi"][other]
+        dddphi_n = (ddd_rep_n[other] - 3.0 * ddphi_n) / r_n  # third derivative of r φ = 3φ'' + rφ'''
+        d_embed_i, dd_embed_i = t["d_embed"], t["dd_embed"]
+        unit_nc = dr_nc / r_n[:, None]
+        embed_sum_n = d_embed_i[i_n] + d_embed_i[j_n]
+        psi1 = dphi_n + embed_sum_n * df_n
+        psi2 = ddphi_n + embed_sum_n * ddf_n
+        psi3 = dddphi_n + embed_sum_n * dddf_n
+
+        g_unit_nc = np.einsum("nab,nb->na", g_icc[i_n], unit_nc)
+        u_g_u = np.einsum("na,na->n", unit_nc, g_unit_nc)
+        trace_g = np.trace(g_icc, axis1=1, axis2=2)[i_n]
+        radial_part = psi2 - psi1 / r_n
+        d_radial = psi3 - psi2 / r_n + psi1 / r_n**2  # d/dr (ψ'' - ψ'/r)
+        d_tangential = psi2 / r_n - psi1 / r_n**2  # d/dr (ψ'/r)
+        bond_nc = (d_radial * u_g_u + d_tangential * trace_g)[:, None] * unit_nc
+        bond_nc += (2.0 * radial_part / r_n)[:, None] * (g_unit_nc - u_g_u[:, None] * unit_nc)
+        # ∂L/∂ρ_k, collected from every term that holds F'(ρ_k) or F''(ρ_k)
+        via_embed_sum = (ddf_n - df_n / r_n) * u_g_u + (df_n / r_n) * trace_g
+        dL_drho = (np.bincount(i_n, weights=via_embed_sum * dd_embed_i[i_n], minlength=n_atoms)
+                   + np.bincount(j_n, weights=via_embed_sum * dd_embed_i[j_n], minlength=n_atoms))
+
+        def d_gradient_times(vector_nc: np.ndarray) -> np.ndarray:
+            """[f'' r̂r̂ᵀ + (f'/r)(1 - r̂r̂ᵀ)] v per bond: ∂(f' r̂)/∂d applied to v."""
+            along = np.einsum("na,na->n", unit_nc, vector_nc)
+            return ((ddf_n - df_n / r_n) * along)[:, None] * unit_nc + (df_n / r_n)[:, None] * vector_nc
+
+        pair_key, pair_of_bond = np.unique(i_n * n_atoms + j_n, return_inverse=True)
+        pair_gradient = _sum_by_atom(pair_of_bond, df_n[:, None] * unit_nc, len(pair_key))
+        pair_i, pair_j = np.divmod(pair_key, n_atoms)
+        g_pair = np.einsum("pab,pb->pa", g_icc[pair_i], pair_gradient)
+        pair_curvature = np.einsum("pa,pa->p", pair_gradient, g_pair)
+        dL_drho += np.bincount(pair_j, weights=ddd_embed_i[pair_j] * pair_curvature, minlength=n_atoms)
+        bond_nc += (2.0 * dd_embed_i[j_n])[:, None] * d_gradient_times(g_pair[pair_of_bond])
+
+        own_gradient = -_sum_by_atom(i_n, df_n[:, None] * unit_nc, n_atoms)
+        g_own = np.einsum("iab,ib->ia", g_icc, own_gradient)
+        dL_drho += ddd_embed_i * np.einsum("ia,ia->i", own_gradient, g_own)
+        bond_nc -= (2.0 * dd_embed_i[i_n])[:, None] * d_gradient_times(g_own[i_n])
+
+        bond_nc += (dL_drho[i_n] * df_n)[:, None] * unit_nc  # ∂ρ_i/∂d = f' r̂ for bonds of i
+        # d = x_j - x_i: a bond pulls j by +v and i by -v
+        return _sum_by_atom(j_n, bond_nc, n_atoms) - _sum_by_atom(i_n, bond_nc, n_atoms)
 
     def _sparse_hessian(self, atoms: Atoms) -> sp.csr_matrix:
         n_atoms = len(atoms)

@@ -136,3 +136,25 @@ def test_onsite_blocks_refuse_multi_element_files():
     calc._db_atomic_numbers = np.array([26, 24])
     with pytest.raises(NotImplementedError, match="single-element"):
         calc.get_onsite_hessian(bulk("Fe", "bcc", a=A0, cubic=True))
+
+
+@pytest.mark.parametrize("n_cells", [1, 3])  # 1: atoms see their own images
+def test_onsite_log_det_gradient_matches_finite_differences(n_cells, rng):
+    atoms = bulk("Fe", "bcc", a=A0, cubic=True).repeat((n_cells, n_cells, 2))
+    del atoms[0]
+    atoms.positions += rng.normal(0.0, 0.05, atoms.positions.shape)
+    calc = resampled_eam(fe_mm_file(), "eam/fs", 8)
+    weights = rng.uniform(0.5, 1.5, len(atoms))
+
+    def weighted_log_det(moved):
+        return float(weights @ np.linalg.slogdet(calc.get_onsite_hessian(moved))[1])
+
+    analytic = calc.get_onsite_log_det_gradient(atoms, weights)
+    step = 1e-5
+    for k in (0, len(atoms) // 2, len(atoms) - 1):
+        for alpha in range(3):
+            plus, minus = atoms.copy(), atoms.copy()
+            plus.positions[k, alpha] += step
+            minus.positions[k, alpha] -= step
+            numeric = (weighted_log_det(plus) - weighted_log_det(minus)) / (2 * step)
+            assert analytic[k, alpha] == pytest.approx(numeric, abs=1e-6 * abs(analytic).max())

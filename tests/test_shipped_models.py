@@ -98,14 +98,14 @@ def test_shipped_model_predicts_spec9_defects_within_1_kB(name, cell_defect):
     assert abs(predicted / KB_EV_PER_K - exact) <= TOLERANCE_KB, (predicted / KB_EV_PER_K, exact)
 
 
-def test_afs_einstein_model_in_the_calculator_gives_entropies_but_no_entropic_forces():
-    """The Einstein component has no gradient: the calculator still reports S, S_f and local
-    entropies (their sum is S, Eq. 8-11), and free-energy forces fail with a message naming
-    the cause instead of returning U-only forces."""
+def test_afs_einstein_model_in_the_calculator_gives_entropies_and_free_energy_forces():
+    """The calculator reports S, S_f and local entropies with the AFS + Einstein model (the local
+    entropies sum to S, Eq. 8-11), and in free-energy mode its forces are F_U + T ∇S, with ∇S
+    checked against finite differences of the model's own S (the Einstein gradient uses the
+    splines' third derivatives; see tests/test_einstein.py for why the step is 2e-7 Å)."""
     from ase_vibentropy.calculator import VibEntropyCalculator
-    from ase_vibentropy.errors import DescriptorError
 
-    potential, _ = _potential()
+    potential, reference = _potential()
     atoms = relaxed_defect(6, "V1").copy()
     calc = VibEntropyCalculator("fe-mendelev2003-afs-einstein", bulk="auto")
     entropy = calc.get_property("vibrational_entropy", atoms)
@@ -115,8 +115,20 @@ def test_afs_einstein_model_in_the_calculator_gives_entropies_but_no_entropic_fo
     formation = calc.get_property("formation_entropy", atoms) / KB_EV_PER_K
     assert formation == pytest.approx(exact_formation_entropy_kB(6, "V1"), abs=TOLERANCE_KB)
 
-    atoms.calc = VibEntropyCalculator(
-        "fe-mendelev2003-afs-einstein", calc=potential.hessian_calculator(), mode="free_energy"
-    )
-    with pytest.raises(DescriptorError, match="no analytic gradient"):
-        atoms.get_forces()
+    free = VibEntropyCalculator("fe-mendelev2003-afs-einstein", calc=reference, mode="free_energy")
+    forces = free.get_property("forces", atoms)
+    entropic = forces - reference.get_forces(atoms)  # T ∇S, eV/Å
+
+    def entropy_at(k, alpha, shift):
+        moved = atoms.copy()
+        moved.positions[k, alpha] += shift
+        return calc.get_property("vibrational_entropy", moved)
+
+    step, temperature = 2e-7, free.temperature
+    for k in (0, len(atoms) // 2):
+        for alpha in range(3):
+            v = {m: entropy_at(k, alpha, m * step) for m in (-2, -1, 0, 1, 2)}
+            estimates = ((v[1] - v[-1]) / (2 * step), (-3 * v[0] + 4 * v[1] - v[2]) / (2 * step),
+                         (3 * v[0] - 4 * v[-1] + v[-2]) / (2 * step))
+            error = min(abs(entropic[k, alpha] - temperature * e) for e in estimates)
+            assert error <= 1e-4 * abs(entropic).max(), (k, alpha)
