@@ -146,7 +146,7 @@ class SparseHessianEAM(EAM):
         return self._cubics
 
     def _terms(self, i_n: np.ndarray, r_n: np.ndarray, n_atoms: int) -> dict[str, np.ndarray]:
-        """Per-bond f, f', f'', φ, φ', φ'' (at the bond lengths ``r_n``, Å) and per-atom F(ρ),
+        """Per-bond f', f'', φ, φ', φ'' (at the bond lengths ``r_n``, Å) and per-atom ρ, F(ρ),
         F'(ρ), F''(ρ) of a neighbour list with centres ``i_n``."""
         density, embedding_energy, pair_times_r = self._piecewise_cubics()
         f_n, df_n, ddf_n = density(r_n)
@@ -158,7 +158,54 @@ class SparseHessianEAM(EAM):
         dphi_n = (d_rep_n - phi_n) / r_n
         ddphi_n = (dd_rep_n - 2.0 * dphi_n) / r_n
         return {"df": df_n, "ddf": ddf_n, "phi": phi_n, "dphi": dphi_n, "ddphi": ddphi_n,
-                "embed": embed_i, "d_embed": d_embed_i, "dd_embed": dd_embed_i}
+                "rho": rho_i, "embed": embed_i, "d_embed": d_embed_i, "dd_embed": dd_embed_i}
+
+    def _onsite_terms(self, atoms: Atoms) -> dict[str, np.ndarray]:
+        """Bond and atom quantities of the on-site blocks, and the blocks themselves.
+
+        One neighbour-list pass shared by :meth:`get_onsite_hessian` and
+        :meth:`get_onsite_log_det_gradient`. Bonds of an atom to its own periodic images are
+        left out (they do not change with its position and cancel in the full Hessian); the
+        densities keep them. Per bond (M,): ``i``, ``j``, ``r``, ``unit`` (M, 3), ``df``,
+        ``ddf``, ``dphi``, ``ddphi``, ``psi1`` = ψ', ``psi2`` = ψ''. Per i-j atom pair (P,):
+        ``pair_i``, ``pair_j``, ``pair_of_bond`` (M,), ``pair_gradient`` = ∇_iρ_j (P, 3), summed
+        over the images of i that j sees. Per atom: ``rho``, ``d_embed``, ``dd_embed``,
+        ``own_gradient`` = ∇_iρ_i (N, 3) and ``blocks`` = H_ii (N, 3, 3), eV/Å².
+        """
+        if len(self._db_atomic_numbers) != 1:
+            raise NotImplementedError(
+                "on-site Hessian blocks are implemented for single-element EAM files only"
+            )
+        n_atoms = len(atoms)
+        i_n, j_n, dr_nc, r_n = neighbour_list("ijDd", _with_cell(atoms), self._db_cutoff)
+        t = self._terms(i_n, r_n, n_atoms)
+        other = i_n != j_n
+        i_n, j_n, r_n = i_n[other], j_n[other], r_n[other]
+        unit_nc = dr_nc[other] / r_n[:, None]
+        df_n, ddf_n = t["df"][other], t["ddf"][other]
+        d_embed_i, dd_embed_i = t["d_embed"], t["dd_embed"]
+        embed_sum_n = d_embed_i[i_n] + d_embed_i[j_n]
+        dphi_n, ddphi_n = t["dphi"][other], t["ddphi"][other]
+        psi1 = dphi_n + embed_sum_n * df_n
+        psi2 = ddphi_n + embed_sum_n * ddf_n
+        # K = ψ'' r̂r̂ᵀ + (ψ'/r)(1 - r̂r̂ᵀ) = (ψ'' - ψ'/r) r̂r̂ᵀ + (ψ'/r) 1
+        tangential_n = psi1 / r_n
+        blocks = _symmetric_block_sums(i_n, psi2 - tangential_n, unit_nc, n_atoms)
+        blocks += (np.bincount(i_n, weights=tangential_n, minlength=n_atoms)[:, None, None]
+                   * np.eye(3))
+        # ∇_i ρ_j = f'(r_ij) r̂_ij, summed over the images of i that j sees (small cells).
+        pair_key, pair_of_bond = np.unique(i_n * n_atoms + j_n, return_inverse=True)
+        pair_gradient = _sum_by_atom(pair_of_bond, df_n[:, None] * unit_nc, len(pair_key))
+        pair_i, pair_j = np.divmod(pair_key, n_atoms)
+        blocks += _symmetric_block_sums(pair_i, dd_embed_i[pair_j], pair_gradient, n_atoms)
+        # ∇_i ρ_i = Σ_j ∂f(r_ij)/∂x_i = -Σ_j f'(r_ij) r̂_ij
+        own_gradient = -_sum_by_atom(i_n, df_n[:, None] * unit_nc, n_atoms)
+        blocks += dd_embed_i[:, None, None] * own_gradient[:, :, None] * own_gradient[:, None, :]
+        return {"i": i_n, "j": j_n, "r": r_n, "unit": unit_nc, "df": df_n, "ddf": ddf_n,
+                "dphi": dphi_n, "ddphi": ddphi_n, "psi1": psi1, "psi2": psi2,
+                "pair_i": pair_i, "pair_j": pair_j, "pair_of_bond": pair_of_bond,
+                "pair_gradient": pair_gradient, "rho": t["rho"], "d_embed": d_embed_i,
+                "dd_embed": dd_embed_i, "own_gradient": own_gradient, "blocks": blocks}
 
     def get_onsite_hessian(self, atoms: Atoms) -> np.ndarray:
         """Diagonal 3x3 blocks H_ii = ∂²E/∂x_i∂x_iᵀ of the Hessian, shape (N, 3, 3), eV/Å².
@@ -176,38 +223,12 @@ class SparseHessianEAM(EAM):
         NotImplementedError
             The potential file has more than one element.
         """
-        if len(self._db_atomic_numbers) != 1:
-            raise NotImplementedError(
-                "on-site Hessian blocks are implemented for single-element EAM files only"
-            )
-        n_atoms = len(atoms)
-        i_n, j_n, dr_nc, r_n = neighbour_list("ijDd", _with_cell(atoms), self._db_cutoff)
-        t = self._terms(i_n, r_n, n_atoms)
-        other = i_n != j_n
-        i_n, j_n, dr_nc, r_n = i_n[other], j_n[other], dr_nc[other], r_n[other]
-        df_n, ddf_n = t["df"][other], t["ddf"][other]
-        d_embed_i, dd_embed_i = t["d_embed"], t["dd_embed"]
-        unit_nc = dr_nc / r_n[:, None]
-        embed_sum_n = d_embed_i[i_n] + d_embed_i[j_n]
-        d_psi_n = t["dphi"][other] + embed_sum_n * df_n
-        dd_psi_n = t["ddphi"][other] + embed_sum_n * ddf_n
-        # K = ψ'' r̂r̂ᵀ + (ψ'/r)(1 - r̂r̂ᵀ) = (ψ'' - ψ'/r) r̂r̂ᵀ + (ψ'/r) 1
-        tangential_n = d_psi_n / r_n
-        blocks = _symmetric_block_sums(i_n, dd_psi_n - tangential_n, unit_nc, n_atoms)
-        blocks += (np.bincount(i_n, weights=tangential_n, minlength=n_atoms)[:, None, None]
-                   * np.eye(3))
-        # ∇_i ρ_j = f'(r_ij) r̂_ij, summed over the images of i that j sees (small cells).
-        pair_key, pair_of_bond = np.unique(i_n * n_atoms + j_n, return_inverse=True)
-        pair_gradient = _sum_by_atom(pair_of_bond, df_n[:, None] * unit_nc, len(pair_key))
-        pair_i, pair_j = np.divmod(pair_key, n_atoms)
-        blocks += _symmetric_block_sums(pair_i, dd_embed_i[pair_j], pair_gradient, n_atoms)
-        # ∇_i ρ_i = Σ_j ∂f(r_ij)/∂x_i = -Σ_j f'(r_ij) r̂_ij
-        own_gradient = -_sum_by_atom(i_n, df_n[:, None] * unit_nc, n_atoms)
-        blocks += dd_embed_i[:, None, None] * own_gradient[:, :, None] * own_gradient[:, None, :]
-        return blocks
+        return self._onsite_terms(atoms)["blocks"]
 
-    def get_onsite_log_det_gradient(self, atoms: Atoms, weights: np.ndarray) -> np.ndarray:
-        """Gradient of Σ_i weights_i ln det(H_ii) with respect to the positions, (N, 3), per Å.
+    def get_onsite_log_det_gradient(
+        self, atoms: Atoms, weights: np.ndarray, return_blocks: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Gradient of Σ_i weights_i ln |det H_ii| with respect to the positions, (N, 3), per Å.
 
         ``weights`` has shape (N,). With G_i = weights_i H_ii⁻¹ the gradient is that of
         L = Σ_i tr(G_i H_ii) at frozen G (d ln det H = tr(H⁻¹ dH)). L is a sum over the bonds
@@ -215,32 +236,19 @@ class SparseHessianEAM(EAM):
         (g = ∇_iρ_j) and of F''(ρ_i) ∇_iρ_iᵀ G_i ∇_iρ_i. Its derivative needs the third
         derivatives of the splines (piecewise constant) and, through ψ' = φ' + (F'_i + F'_j) f'
         and F''(ρ), the chain rule through every density. Checked against finite differences.
+        With ``return_blocks`` also the blocks H_ii (N, 3, 3), computed on the way.
         """
-        if len(self._db_atomic_numbers) != 1:
-            raise NotImplementedError(
-                "on-site Hessian gradients are implemented for single-element EAM files only"
-            )
         n_atoms = len(atoms)
-        inverse = np.linalg.inv(self.get_onsite_hessian(atoms))
-        g_icc = np.asarray(weights, dtype=float)[:, None, None] * inverse
-        i_n, j_n, dr_nc, r_n = neighbour_list("ijDd", _with_cell(atoms), self._db_cutoff)
+        o = self._onsite_terms(atoms)
+        i_n, j_n, r_n, unit_nc = o["i"], o["j"], o["r"], o["unit"]
+        df_n, ddf_n, psi1, psi2 = o["df"], o["ddf"], o["psi1"], o["psi2"]
+        d_embed_i, dd_embed_i = o["d_embed"], o["dd_embed"]
         density, embedding_energy, pair_times_r = self._piecewise_cubics()
-        t = self._terms(i_n, r_n, n_atoms)
-        rho_i = np.bincount(i_n, weights=density(r_n)[0], minlength=n_atoms)
-        ddd_embed_i = embedding_energy.third(rho_i)
-        ddd_rep_n = pair_times_r.third(r_n)
-        ddd_f_n = density.third(r_n)
-        other = i_n != j_n
-        i_n, j_n, dr_nc, r_n = i_n[other], j_n[other], dr_nc[other], r_n[other]
-        df_n, ddf_n, dddf_n = t["df"][other], t["ddf"][other], ddd_f_n[other]
-        dphi_n, ddphi_n = t["dphi"][other], t["ddphi"][other]
-        dddphi_n = (ddd_rep_n[other] - 3.0 * ddphi_n) / r_n  # third derivative of r φ = 3φ'' + rφ'''
-        d_embed_i, dd_embed_i = t["d_embed"], t["dd_embed"]
-        unit_nc = dr_nc / r_n[:, None]
-        embed_sum_n = d_embed_i[i_n] + d_embed_i[j_n]
-        psi1 = dphi_n + embed_sum_n * df_n
-        psi2 = ddphi_n + embed_sum_n * ddf_n
-        psi3 = dddphi_n + embed_sum_n * dddf_n
+        ddd_embed_i = embedding_energy.third(o["rho"])
+        dddf_n = density.third(r_n)
+        dddphi_n = (pair_times_r.third(r_n) - 3.0 * o["ddphi"]) / r_n  # (rφ)''' = 3φ'' + rφ'''
+        psi3 = dddphi_n + (d_embed_i[i_n] + d_embed_i[j_n]) * dddf_n
+        g_icc = np.asarray(weights, dtype=float)[:, None, None] * np.linalg.inv(o["blocks"])
 
         g_unit_nc = np.einsum("nab,nb->na", g_icc[i_n], unit_nc)
         u_g_u = np.einsum("na,na->n", unit_nc, g_unit_nc)
@@ -260,22 +268,21 @@ class SparseHessianEAM(EAM):
             along = np.einsum("na,na->n", unit_nc, vector_nc)
             return ((ddf_n - df_n / r_n) * along)[:, None] * unit_nc + (df_n / r_n)[:, None] * vector_nc
 
-        pair_key, pair_of_bond = np.unique(i_n * n_atoms + j_n, return_inverse=True)
-        pair_gradient = _sum_by_atom(pair_of_bond, df_n[:, None] * unit_nc, len(pair_key))
-        pair_i, pair_j = np.divmod(pair_key, n_atoms)
+        pair_i, pair_j, pair_gradient = o["pair_i"], o["pair_j"], o["pair_gradient"]
         g_pair = np.einsum("pab,pb->pa", g_icc[pair_i], pair_gradient)
         pair_curvature = np.einsum("pa,pa->p", pair_gradient, g_pair)
         dL_drho += np.bincount(pair_j, weights=ddd_embed_i[pair_j] * pair_curvature, minlength=n_atoms)
-        bond_nc += (2.0 * dd_embed_i[j_n])[:, None] * d_gradient_times(g_pair[pair_of_bond])
+        bond_nc += (2.0 * dd_embed_i[j_n])[:, None] * d_gradient_times(g_pair[o["pair_of_bond"]])
 
-        own_gradient = -_sum_by_atom(i_n, df_n[:, None] * unit_nc, n_atoms)
+        own_gradient = o["own_gradient"]
         g_own = np.einsum("iab,ib->ia", g_icc, own_gradient)
         dL_drho += ddd_embed_i * np.einsum("ia,ia->i", own_gradient, g_own)
         bond_nc -= (2.0 * dd_embed_i[i_n])[:, None] * d_gradient_times(g_own[i_n])
 
         bond_nc += (dL_drho[i_n] * df_n)[:, None] * unit_nc  # ∂ρ_i/∂d = f' r̂ for bonds of i
         # d = x_j - x_i: a bond pulls j by +v and i by -v
-        return _sum_by_atom(j_n, bond_nc, n_atoms) - _sum_by_atom(i_n, bond_nc, n_atoms)
+        gradient = _sum_by_atom(j_n, bond_nc, n_atoms) - _sum_by_atom(i_n, bond_nc, n_atoms)
+        return (gradient, o["blocks"]) if return_blocks else gradient
 
     def _sparse_hessian(self, atoms: Atoms) -> sp.csr_matrix:
         n_atoms = len(atoms)

@@ -107,19 +107,26 @@ class EinsteinDescriptor(DescriptorProvider):
         """
         self.check_atoms(atoms)
         w = self._check_weights(w)
-        self._compute_centers(atoms, np.arange(len(atoms)))  # refuses unstable wells clearly
         weights = np.full(len(atoms), -0.5 * float(w[0]))
-        return self._calculator.get_onsite_log_det_gradient(atoms, weights)
+        gradient, blocks = self._calculator.get_onsite_log_det_gradient(atoms, weights, return_blocks=True)
+        _minus_half_log_det(blocks, np.arange(len(atoms)))  # refuses unstable wells clearly
+        return gradient
 
     def _compute_centers(self, atoms: Atoms, centers: np.ndarray) -> np.ndarray:
         """E_i for i in ``centers`` (M,), shape (M, 1), dimensionless."""
-        blocks = self._calculator.get_onsite_hessian(atoms)[np.asarray(centers, dtype=np.intp)]
-        sign, log_det = np.linalg.slogdet(blocks)
-        if np.any(sign <= 0):
-            bad = np.asarray(centers)[sign <= 0]
-            raise DescriptorError(
-                f"the on-site Hessian block of atom(s) {bad[:10].tolist()} is not positive "
-                "definite (the atom sits at a maximum or saddle of its own well): relax the "
-                "structure to a minimum before computing the einstein descriptor"
-            )
-        return (-0.5 * log_det)[:, None]
+        centers = np.asarray(centers, dtype=np.intp)
+        return _minus_half_log_det(self._calculator.get_onsite_hessian(atoms)[centers], centers)[:, None]
+
+
+def _minus_half_log_det(blocks: np.ndarray, atom_indices: np.ndarray) -> np.ndarray:
+    """-½ ln det of each block (M, 3, 3) -> (M,); a block that is not positive definite raises
+    :class:`DescriptorError` naming its atoms (``atom_indices``, (M,))."""
+    sign, log_det = np.linalg.slogdet(blocks)
+    if np.any(sign <= 0):
+        bad = atom_indices[sign <= 0]
+        raise DescriptorError(
+            f"the on-site Hessian block of atom(s) {bad[:10].tolist()} is not positive "
+            "definite (the atom sits at a maximum or saddle of its own well): relax the "
+            "structure to a minimum before computing the einstein descriptor"
+        )
+    return -0.5 * log_det
