@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from ase import Atoms
 from ase.io import write
 
 from _common import describe, kB, parser, setup
@@ -36,8 +37,7 @@ def build_defect(perfect, defect: str):
     del atoms[site]
     if defect == "I1":
         shift = np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0)  # ±1 Å along [110]
-        atoms.extend(type(atoms)(atoms.get_chemical_symbols()[:2],
-                                 positions=[origin + shift, origin - shift]))
+        atoms.extend(Atoms([atoms[0].symbol] * 2, positions=[origin + shift, origin - shift]))
     return atoms
 
 
