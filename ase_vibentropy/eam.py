@@ -23,6 +23,8 @@ Only single-element potentials take this route; mixtures fall back to matscipy's
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 import numpy as np
 import scipy.sparse as sp
 from ase import Atoms
@@ -285,6 +287,27 @@ class SparseHessianEAM(EAM):
         return (gradient, o["blocks"]) if return_blocks else gradient
 
     def _sparse_hessian(self, atoms: Atoms) -> sp.csr_matrix:
+        return next(self.iter_hessian_rows(atoms, [np.arange(len(atoms))]))
+
+    def iter_hessian_rows(self, atoms: Atoms, batches: Iterable[np.ndarray]) -> Iterator[sp.csr_matrix]:
+        """Rows of the Hessian (eV/Å²) of the atoms of each batch, one CSR matrix per batch.
+
+        For a batch of M atom indices the matrix has shape (3M, 3N), row 3m + α holding
+        ∂²E/∂x_{b_m α}∂x for the m-th atom b_m of the batch. The neighbour list and the
+        per-bond terms are computed once for all batches, so memory is that of the largest
+        batch's rows (about 340 blocks of 3x3 per bcc-Fe atom) plus a few floats per bond.
+        Single-element potentials only.
+
+        Parameters
+        ----------
+        atoms
+            N atoms of the potential's element.
+        batches
+            Arrays of atom indices, shape (M_b,) each.
+        """
+        if len(self._db_atomic_numbers) != 1:
+            raise NotImplementedError("Hessian rows are implemented for single-element EAM files only")
+        atoms = _with_cell(atoms)
         n_atoms = len(atoms)
         i_n, j_n, dr_nc, r_n = neighbour_list("ijDd", atoms, self._db_cutoff)
         unit_nc = dr_nc / r_n[:, None]
@@ -295,27 +318,36 @@ class SparseHessianEAM(EAM):
         d_psi_n = t["dphi"] + embed_sum_n * df_n
         dd_psi_n = t["ddphi"] + embed_sum_n * t["ddf"]
 
-        outer_ncc = unit_nc[:, :, None] * unit_nc[:, None, :]
-        bond_ncc = dd_psi_n[:, None, None] * outer_ncc + (d_psi_n / r_n)[:, None, None] * (
-            np.eye(3) - outer_ncc
-        )
-        pair = _block_matrix(
-            np.concatenate([i_n, i_n]),
-            np.concatenate([j_n, i_n]),
-            np.concatenate([-bond_ncc, bond_ncc]),
-            n_atoms,
-        )
-
-        # B_{k, 3m+α} = ∂ρ_k/∂x_mα: +f' r̂ on the neighbour, -f' r̂ on the centre.
+        # B_{k, 3m+α} = ∂ρ_k/∂x_mα: +f' r̂ on the neighbour, -f' r̂ on the centre. Stored
+        # transposed (3N, N), so that the rows of a batch are a row slice.
         grad_nc = df_n[:, None] * unit_nc
-        rows = np.repeat(np.concatenate([i_n, i_n]), 3)
-        cols = (3 * np.concatenate([j_n, i_n])[:, None] + np.arange(3)).ravel()
+        cols = np.repeat(np.concatenate([i_n, i_n]), 3)
+        rows = (3 * np.concatenate([j_n, i_n])[:, None] + np.arange(3)).ravel()
         values = np.concatenate([grad_nc, -grad_nc]).ravel()
-        gradients = sp.csr_matrix((values, (rows, cols)), shape=(n_atoms, 3 * n_atoms))
-        gradients.sum_duplicates()
-        weighted = sp.diags(dd_embed_i) @ gradients
-        embedding = (gradients.T.tocsr() @ weighted).tocsr()
-        return (pair + embedding).tocsr()
+        gradients_t = sp.csr_matrix((values, (rows, cols)), shape=(3 * n_atoms, n_atoms))
+        gradients_t.sum_duplicates()
+        weighted = (gradients_t @ sp.diags(dd_embed_i)).T.tocsr()  # F''(ρ_k) ∂ρ_k/∂x, (N, 3N)
+
+        for batch in batches:
+            batch = np.asarray(batch, dtype=np.intp)
+            position = np.full(n_atoms, -1, dtype=np.intp)
+            position[batch] = np.arange(len(batch))
+            mine = position[i_n] >= 0
+            row_of_bond = position[i_n[mine]]
+            # K = ψ'' r̂r̂ᵀ + (ψ'/r)(1 - r̂r̂ᵀ) per bond of the batch's atoms
+            outer_ncc = unit_nc[mine, :, None] * unit_nc[mine, None, :]
+            bond_ncc = dd_psi_n[mine, None, None] * outer_ncc + (d_psi_n[mine] / r_n[mine])[
+                :, None, None
+            ] * (np.eye(3) - outer_ncc)
+            pair = _block_matrix(
+                np.concatenate([row_of_bond, row_of_bond]),
+                np.concatenate([j_n[mine], i_n[mine]]),
+                np.concatenate([-bond_ncc, bond_ncc]),
+                (len(batch), n_atoms),
+            )
+            batch_rows = (3 * batch[:, None] + np.arange(3)).ravel()
+            embedding = gradients_t[batch_rows] @ weighted
+            yield (pair + embedding).tocsr()
 
 
 def _with_cell(atoms: Atoms) -> Atoms:
@@ -357,14 +389,15 @@ def _sum_by_atom(index: np.ndarray, values: np.ndarray, n_atoms: int) -> np.ndar
 
 
 def _block_matrix(
-    block_rows: np.ndarray, block_cols: np.ndarray, blocks: np.ndarray, n_atoms: int
+    block_rows: np.ndarray, block_cols: np.ndarray, blocks: np.ndarray, shape: tuple[int, int]
 ) -> sp.csr_matrix:
-    """Sum 3x3 ``blocks`` (shape (M, 3, 3)) into a (3N, 3N) CSR matrix at atom positions."""
+    """Sum 3x3 ``blocks`` (M, 3, 3) into a CSR matrix of (3 shape[0], 3 shape[1]) at atom
+    positions (``block_rows``, ``block_cols``)."""
     alpha = np.arange(3)
     rows = (3 * block_rows[:, None, None] + alpha[None, :, None]).repeat(3, axis=2)
     cols = (3 * block_cols[:, None, None] + alpha[None, None, :]).repeat(3, axis=1)
     matrix = sp.coo_matrix(
-        (blocks.ravel(), (rows.ravel(), cols.ravel())), shape=(3 * n_atoms, 3 * n_atoms)
+        (blocks.ravel(), (rows.ravel(), cols.ravel())), shape=(3 * shape[0], 3 * shape[1])
     ).tocsr()
     matrix.sum_duplicates()
     return matrix

@@ -158,3 +158,22 @@ def test_onsite_log_det_gradient_matches_finite_differences(n_cells, rng):
             minus.positions[k, alpha] -= step
             numeric = (weighted_log_det(plus) - weighted_log_det(minus)) / (2 * step)
             assert analytic[k, alpha] == pytest.approx(numeric, abs=1e-6 * abs(analytic).max())
+
+
+def test_hessian_rows_of_any_batches_are_the_rows_of_the_full_hessian(rng):
+    """Batches in any order and size (one atom, a permuted third, all of them) give exactly the
+    rows 3i + α of the full matrix, which itself equals matscipy's (test above)."""
+    atoms = rattled_fe_vacancy(3, rng)
+    calc = SparseHessianEAM(fe_mm_file(), kind="eam/fs")
+    full = calc.get_hessian(atoms, format="dense")
+    order = rng.permutation(len(atoms))
+    batches = [order[:1], order[1:18], np.arange(len(atoms))]
+    produced = list(calc.iter_hessian_rows(atoms, batches))
+    assert len(produced) == len(batches)
+    for batch, rows in zip(batches, produced):
+        assert rows.shape == (3 * len(batch), 3 * len(atoms))
+        expected = full[(3 * batch[:, None] + np.arange(3)).ravel()]
+        np.testing.assert_allclose(rows.toarray(), expected, rtol=0, atol=1e-13 * abs(full).max())
+    calc._db_atomic_numbers = np.array([26, 24])
+    with pytest.raises(NotImplementedError, match="single-element"):
+        next(calc.iter_hessian_rows(atoms, [order[:2]]))

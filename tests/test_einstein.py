@@ -230,3 +230,101 @@ def test_stack_species_is_the_intersection():
     stack = descriptors.get("stack", parts=[["afs", {"species": ["Fe", "Cr"]}], "einstein"])
     assert stack.species == ["Fe"]
     assert A0_FE > 0  # the fixtures' lattice constant is the potential's (SPEC §8)
+
+
+# ---------------------------------------------------------------- relaxed-neighbour Einstein
+@pytest.fixture(scope="module")
+def relaxed():
+    return descriptors.get("einstein-relaxed", potential="fe-mendelev2003-smooth")
+
+
+def test_relaxed_einstein_is_the_schur_complement_of_the_dense_hessian(relaxed):
+    """Brute force: K_i = H_ii - Σ_j H_ij H_jj⁻¹ H_ji with explicit loops over the dense analytic
+    Hessian of an 8a0 cell (22.8 Å, wider than the 21.2 Å reach, so no image is doubled)."""
+    atoms = fe_vacancy_cell(8, rattle=0.03)
+    hessian = get_potential("fe-mendelev2003-smooth").hessian_calculator().get_hessian(atoms, format="dense")
+    n = len(atoms)
+    blocks = hessian.reshape(n, 3, n, 3).transpose(0, 2, 1, 3)  # (i, j, 3, 3)
+    values = relaxed.compute(atoms)[:, 0]
+    distances = atoms.get_distances(0, range(n), mic=True)
+    for i in (0, int(np.argsort(distances)[1]), n // 2):  # next to the vacancy, and far from it
+        k = blocks[i, i].copy()
+        for j in range(n):
+            if j != i:
+                k -= blocks[i, j] @ np.linalg.inv(blocks[j, j]) @ blocks[j, i]
+        assert values[i] == pytest.approx(-0.5 * np.log(np.linalg.det(k)), abs=1e-10)
+
+
+def test_relaxed_neighbours_soften_every_atom(relaxed, einstein):
+    # The subtracted sum is positive semi-definite, so K_i <= H_ii and R_i >= E_i.
+    atoms = fe_vacancy_cell(4, rattle=0.03)
+    fixed, free = einstein.compute(atoms)[:, 0], relaxed.compute(atoms)[:, 0]
+    assert np.all(free > fixed + 0.1)
+
+
+def test_relaxed_einstein_of_the_perfect_lattice_is_isotropic(relaxed):
+    """Cubic site symmetry: K = κ 1, so R = -3/2 ln κ on every site, in any cell shape."""
+    atoms = bcc_fe(3)
+    values = relaxed.compute(atoms)[:, 0]
+    np.testing.assert_allclose(values, values[0], rtol=1e-12)
+    primitive = bulk("Fe", "bcc", a=A0_FE)  # one atom: repeated 9 x 9 x 9 internally
+    np.testing.assert_allclose(relaxed.compute(primitive)[:, 0], values[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("make", [fe_vacancy_cell, triclinic_fe_cell])
+def test_relaxed_einstein_is_invariant_under_translation_rotation_and_permutation(relaxed, make):
+    atoms = make(rattle=0.03)
+    assert_translation_invariant(relaxed, atoms)
+    assert_rotation_invariant(relaxed, atoms)
+    assert_permutation_invariant(relaxed, atoms)
+
+
+def test_relaxed_einstein_does_not_depend_on_the_cell_and_chunks(relaxed):
+    # The 3a0 cell (8.6 Å) sees each partner through several images: without the internal
+    # repetition its values would differ from those of its replica.
+    atoms = fe_vacancy_cell(3, rattle=0.03)
+    assert_extensive(relaxed, atoms, reps=(2, 1, 1))
+    assert_compute_sum_matches(relaxed, atoms.repeat((2, 1, 1)), chunk_size=60)
+
+
+def test_relaxed_einstein_refuses_floppy_structures_and_potentials_without_a_hessian(relaxed):
+    # A free dimer: the partner carries the atom along, K = 0.
+    dimer = Atoms("Fe2", positions=[[0.0, 0.0, 0.0], [2.3, 0.0, 0.0]])
+    with pytest.raises(DescriptorError, match="relaxed-neighbour stiffness of atom"):
+        relaxed.compute(dimer)
+    with pytest.raises(DescriptorError, match="get_hessian"):
+        descriptors.get("einstein-relaxed", potential="lj-ar")
+
+
+def test_relaxed_einstein_stacks_and_pickles_but_has_no_gradient(relaxed):
+    stack = descriptors.get("stack", parts=["afs", ["einstein-relaxed", relaxed.params]])
+    assert not relaxed.has_gradient and not stack.has_gradient
+    atoms = fe_vacancy_cell(2, rattle=0.03)
+    for provider in (relaxed, stack):
+        clone = pickle.loads(pickle.dumps(provider))
+        np.testing.assert_array_equal(clone.compute(atoms), provider.compute(atoms))
+    with pytest.raises(NotImplementedError, match="no analytic gradient"):
+        relaxed.vjp(atoms, np.ones(1))
+
+
+class _PlainHessianCalculator:
+    """Only ``get_hessian``, as a matscipy calculator other than the package's EAM offers."""
+
+    def __init__(self, calculator):
+        self._calculator = calculator
+        self._db_cutoff = calculator._db_cutoff
+
+    def get_hessian(self, atoms, format="sparse"):
+        return self._calculator.get_hessian(atoms, format=format)
+
+
+def test_relaxed_einstein_is_the_same_in_row_batches_and_through_a_plain_hessian(monkeypatch):
+    from ase_vibentropy.descriptors import einstein as module
+
+    provider = descriptors.get("einstein-relaxed", potential="fe-mendelev2003-smooth")
+    atoms = fe_vacancy_cell(3, rattle=0.03)
+    one_batch = provider.compute(atoms)
+    monkeypatch.setattr(module, "HESSIAN_ROW_BATCH", 7)  # 8 batches of the 53 atoms
+    np.testing.assert_allclose(provider.compute(atoms), one_batch, rtol=1e-13)
+    monkeypatch.setattr(provider, "_calculator", _PlainHessianCalculator(provider._calculator))
+    np.testing.assert_allclose(provider.compute(atoms), one_batch, rtol=1e-13)

@@ -132,3 +132,25 @@ def test_afs_einstein_model_in_the_calculator_gives_entropies_and_free_energy_fo
                          (3 * v[0] - 4 * v[-1] + v[-2]) / (2 * step))
             error = min(abs(entropic[k, alpha] - temperature * e) for e in estimates)
             assert error <= 1e-4 * abs(entropic).max(), (k, alpha)
+
+
+def test_relaxed_einstein_model_in_the_calculator_gives_entropies_but_refuses_forces():
+    """The most accurate Fe model predicts S, S_f and local entropies (summing to S) in the
+    calculator; its descriptor has no gradient, so free-energy forces are refused with a
+    message naming the way out rather than returned without their entropic part."""
+    from ase_vibentropy.calculator import VibEntropyCalculator
+    from ase_vibentropy.errors import DescriptorError
+
+    _, reference = _potential()
+    atoms = relaxed_defect(6, "I1<110>").copy()
+    calc = VibEntropyCalculator("fe-mendelev2003-afs-einstein-relaxed", bulk="auto")
+    entropy = calc.get_property("vibrational_entropy", atoms)
+    local = calc.get_property("local_entropies", atoms)
+    assert local.shape == (len(atoms),)
+    assert local.sum() == pytest.approx(entropy, rel=1e-10)
+    formation = calc.get_property("formation_entropy", atoms) / KB_EV_PER_K
+    assert formation == pytest.approx(exact_formation_entropy_kB(6, "I1<110>"), abs=TOLERANCE_KB)
+
+    free = VibEntropyCalculator("fe-mendelev2003-afs-einstein-relaxed", calc=reference, mode="free_energy")
+    with pytest.raises(DescriptorError, match="no analytic gradient.*mode='entropy'"):
+        free.get_property("forces", atoms)

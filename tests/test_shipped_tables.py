@@ -24,7 +24,8 @@ DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduction" / "da
 
 @pytest.mark.parametrize(
     "label, descriptor",
-    [("afs", "afs"), ("bso4", "bso4"), ("scattering", "scattering"), ("afs-einstein", "stack")],
+    [("afs", "afs"), ("bso4", "bso4"), ("scattering", "scattering"), ("afs-einstein", "stack"),
+     ("afs-einstein-relaxed", "stack")],
 )
 def test_table_reproduces_the_shipped_models_training_errors(label, descriptor):
     table = np.load(DATA / f"fe_shipped_{label}.npz", allow_pickle=False)

@@ -54,12 +54,16 @@ PRETRAINED = REPO / "ase_vibentropy" / "pretrained"
 #: The shipped models: label (the model is ``fe-mendelev2003-<label>``) -> descriptor name and
 #: the ``--param`` assignments where they differ from the provider defaults. Scattering on a
 #: 0.28 Å grid (7e-7 relative to 0.14 Å on 1024-atom cells, 10x cheaper); ``afs-einstein`` is
-#: AFS(20,10) next to the local Einstein component of the labelling potential (section 2e).
+#: AFS(20,10) next to the local Einstein component of the labelling potential (section 2e),
+#: ``afs-einstein-relaxed`` next to its relaxed-neighbour form (section 2f).
 SHIPPED_MODELS = {
     "afs": ("afs", []),
     "bso4": ("bso4", []),
     "scattering": ("scattering", ["grid_spacing=0.28"]),
     "afs-einstein": ("stack", ['parts=[["afs", {}], ["einstein", {"potential": "fe-mendelev2003-smooth"}]]']),
+    "afs-einstein-relaxed": (
+        "stack", ['parts=[["afs", {}], ["einstein-relaxed", {"potential": "fe-mendelev2003-smooth"}]]']
+    ),
 }
 
 
