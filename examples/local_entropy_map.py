@@ -26,7 +26,7 @@ from ase_vibentropy.errors import MissingDependencyError
 from ase_vibentropy.harmonic import bulk_for_cell, harmonic_entropy
 from ase_vibentropy.model_io import load_model
 
-DEFAULT_MODELS = ["fe-mendelev2003-afs", "fe-mendelev2003-afs-einstein"]
+DEFAULT_MODELS = ["fe-mendelev2003-afs", "fe-mendelev2003-afs-einstein", "fe-mendelev2003-afs-einstein-relaxed"]
 
 
 def build_defect(perfect, defect: str):

@@ -255,7 +255,7 @@ def relaxed_onsite_blocks(hessian_rows: sp.spmatrix, onsite: np.ndarray, centers
     _minus_half_log_det(onsite[partners], partners)  # every H_jj > 0, or a clear error
     inverse = np.zeros_like(onsite)
     inverse[partners] = np.linalg.inv(onsite[partners])
-    transfer = np.einsum("bij,bjk,blk->bil", coupling, inverse[partner], coupling)
+    transfer = (coupling @ inverse[partner]) @ coupling.transpose(0, 2, 1)  # H_ij H_jj⁻¹ H_ji
     softening = np.stack(
         [np.bincount(centre_of_block, weights=transfer[:, a, b], minlength=len(centers))
          for a in range(3) for b in range(3)],
