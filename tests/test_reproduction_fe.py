@@ -240,3 +240,38 @@ def test_a_copy_that_does_not_relax_is_stored_unlabelled_and_the_run_goes_on(tmp
     assert rows[("V1", -0.01)].get("Sf_kB") is not None and rows[("bulk", 0.01)].get("S_kB") is not None
     assert relabel.main(argv) == 0  # resumes without retrying the failed row
     assert ase.db.connect(str(dest)).count() == 4
+
+
+def test_holdout_script_scores_shipped_and_cluster_only_models_on_every_held_out_row(tmp_path):
+    """fe_holdout.py on the 6a0 unstrained rows of the shipped database: the random-damage
+    part plays the held-out database. The shipped model's score is checked against a
+    brute-force loop of ``predict_formation_entropy`` over the structures, and the
+    cluster-only model must score the same rows."""
+    from ase_vibentropy.harmonic import bulk_for_cell
+    from ase_vibentropy.model_io import load_model
+    from ase_vibentropy.units import KB_EV_PER_K
+
+    clusters, random = _split_shipped(tmp_path, "n_cells=6,strain=0")
+    merged = tmp_path / "merged.db"
+    _load("fe_models").merge_databases([clusters, random], merged.with_name("merged_afs.db"), ["fe_random"])
+    out = tmp_path / "results"
+    out.mkdir()
+    assert _load("fe_holdout").main(["--holdout", str(random), "--merged", str(merged), "--models", "afs",
+                                     "--transfer", "afs", "--out", str(out)]) == 0
+    result = json.loads((out / "fe_holdout.json").read_text())
+
+    model = load_model("fe-mendelev2003-afs")
+    rows = list(ase.db.connect(str(random)).select("family!=bulk,n_imaginary=0"))
+    errors = []
+    for row in rows:
+        atoms = row.toatoms()
+        bulk = bulk_for_cell(atoms, "bcc", 2.855324, "Fe")
+        errors.append(model.predict_formation_entropy(atoms, bulk) / KB_EV_PER_K - row.Sf_kB)
+    shipped = result["shipped"]["afs"]["overall"]
+    assert shipped["n"] == len(rows) > 0
+    assert shipped["rmse_kB"] == pytest.approx(np.sqrt(np.mean(np.square(errors))), rel=1e-6)
+    assert result["clusters_only"]["afs"]["overall"]["n"] == len(rows)
+    assert np.isfinite(result["clusters_only"]["afs"]["overall"]["rmse_kB"])
+    assert not (out / "fe_holdout_afs_clusters_model.json").exists()
+    for png in ("fe_holdout_afs_parity.png", "fe_holdout_afs_clusters_only_parity.png"):
+        assert (out / png).stat().st_size > 1000
