@@ -49,9 +49,8 @@ import math
 from typing import Any
 
 import numpy as np
-from ase import Atoms
-
 import scipy.sparse as sp
+from ase import Atoms
 
 from ..errors import DescriptorError
 from .base import DescriptorProvider
