@@ -196,7 +196,8 @@ class SparseHessianEAM(EAM):
         blocks += (np.bincount(i_n, weights=tangential_n, minlength=n_atoms)[:, None, None]
                    * np.eye(3))
         # ∇_i ρ_j = f'(r_ij) r̂_ij, summed over the images of i that j sees (small cells).
-        pair_key, pair_of_bond = np.unique(i_n * n_atoms + j_n, return_inverse=True)
+        # int64: the neighbour list is int32, and i·N + j overflows it beyond 46,340 atoms
+        pair_key, pair_of_bond = np.unique(i_n.astype(np.int64) * n_atoms + j_n, return_inverse=True)
         pair_gradient = _sum_by_atom(pair_of_bond, df_n[:, None] * unit_nc, len(pair_key))
         pair_i, pair_j = np.divmod(pair_key, n_atoms)
         blocks += _symmetric_block_sums(pair_i, dd_embed_i[pair_j], pair_gradient, n_atoms)

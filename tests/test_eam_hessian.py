@@ -177,3 +177,15 @@ def test_hessian_rows_of_any_batches_are_the_rows_of_the_full_hessian(rng):
     calc._db_atomic_numbers = np.array([26, 24])
     with pytest.raises(NotImplementedError, match="single-element"):
         next(calc.iter_hessian_rows(atoms, [order[:2]]))
+
+
+def test_onsite_blocks_of_a_cell_beyond_the_int32_pair_key_range(rng):
+    """65,536 atoms, where i·N + j of the int32 neighbour list would overflow: every block
+    equals the block of the same atom in the 128-atom cell it tiles (translation symmetry;
+    that cell is wider than 2 r_c, so no atom sees its own image there either)."""
+    small = bulk("Fe", "bcc", a=A0, cubic=True).repeat((4, 4, 4))
+    small.positions += rng.normal(0.0, 0.03, small.positions.shape)
+    big = small.repeat((8, 8, 8))
+    calc = SparseHessianEAM(fe_mm_file(), kind="eam/fs")
+    expected = np.tile(calc.get_onsite_hessian(small), (8 * 8 * 8, 1, 1))
+    np.testing.assert_allclose(calc.get_onsite_hessian(big), expected, rtol=0, atol=1e-10 * abs(expected).max())
