@@ -98,6 +98,22 @@ def test_shipped_model_predicts_spec9_defects_within_1_kB(name, cell_defect):
     assert abs(predicted / KB_EV_PER_K - exact) <= TOLERANCE_KB, (predicted / KB_EV_PER_K, exact)
 
 
+def assert_calculator_entropies(model: str, atoms, cell_defect: tuple[int, str]):
+    """The calculator with ``model`` reports S, local entropies of shape (N,) summing to S
+    (Eq. 8-11), and S_f within 1 k_B of the exact value of SPEC §9's ``cell_defect``; returns
+    the calculator (entropy mode, bulk reference built automatically)."""
+    from ase_vibentropy.calculator import VibEntropyCalculator
+
+    calc = VibEntropyCalculator(model, bulk="auto")
+    entropy = calc.get_property("vibrational_entropy", atoms)
+    local = calc.get_property("local_entropies", atoms)
+    assert local.shape == (len(atoms),)
+    assert local.sum() == pytest.approx(entropy, rel=1e-10)
+    formation = calc.get_property("formation_entropy", atoms) / KB_EV_PER_K
+    assert formation == pytest.approx(exact_formation_entropy_kB(*cell_defect), abs=TOLERANCE_KB)
+    return calc
+
+
 def test_afs_einstein_model_in_the_calculator_gives_entropies_and_free_energy_forces():
     """The calculator reports S, S_f and local entropies with the AFS + Einstein model (the local
     entropies sum to S, Eq. 8-11), and in free-energy mode its forces are F_U + T ∇S, with ∇S
@@ -107,13 +123,7 @@ def test_afs_einstein_model_in_the_calculator_gives_entropies_and_free_energy_fo
 
     potential, reference = _potential()
     atoms = relaxed_defect(6, "V1").copy()
-    calc = VibEntropyCalculator("fe-mendelev2003-afs-einstein", bulk="auto")
-    entropy = calc.get_property("vibrational_entropy", atoms)
-    local = calc.get_property("local_entropies", atoms)
-    assert local.shape == (len(atoms),)
-    assert local.sum() == pytest.approx(entropy, rel=1e-10)
-    formation = calc.get_property("formation_entropy", atoms) / KB_EV_PER_K
-    assert formation == pytest.approx(exact_formation_entropy_kB(6, "V1"), abs=TOLERANCE_KB)
+    calc = assert_calculator_entropies("fe-mendelev2003-afs-einstein", atoms, (6, "V1"))
 
     free = VibEntropyCalculator("fe-mendelev2003-afs-einstein", calc=reference, mode="free_energy")
     forces = free.get_property("forces", atoms)
@@ -143,13 +153,7 @@ def test_relaxed_einstein_model_in_the_calculator_gives_entropies_but_refuses_fo
 
     _, reference = _potential()
     atoms = relaxed_defect(6, "I1<110>").copy()
-    calc = VibEntropyCalculator("fe-mendelev2003-afs-einstein-relaxed", bulk="auto")
-    entropy = calc.get_property("vibrational_entropy", atoms)
-    local = calc.get_property("local_entropies", atoms)
-    assert local.shape == (len(atoms),)
-    assert local.sum() == pytest.approx(entropy, rel=1e-10)
-    formation = calc.get_property("formation_entropy", atoms) / KB_EV_PER_K
-    assert formation == pytest.approx(exact_formation_entropy_kB(6, "I1<110>"), abs=TOLERANCE_KB)
+    assert_calculator_entropies("fe-mendelev2003-afs-einstein-relaxed", atoms, (6, "I1<110>"))
 
     free = VibEntropyCalculator("fe-mendelev2003-afs-einstein-relaxed", calc=reference, mode="free_energy")
     with pytest.raises(DescriptorError, match="no analytic gradient.*mode='entropy'"):
