@@ -70,6 +70,28 @@ class UnknownNameError(VibEntropyError, ValueError):
     """
 
 
+class RetiredPotentialError(UnknownNameError):
+    """A potential name that is no longer served; the message names the replacement.
+
+    Attributes
+    ----------
+    name : str
+        The retired name.
+    replacement : str
+        The potential to use instead.
+    """
+
+    def __init__(self, message: str, name: str, replacement: str):
+        super().__init__(message)
+        self.name = name
+        self.replacement = replacement
+
+
+class MixedPotentialError(VibEntropyError, ValueError):
+    """Training rows labelled with different reference potentials; the message says how to
+    relabel them onto one."""
+
+
 class MissingDependencyError(VibEntropyError, ImportError):
     """An optional dependency is needed; the message gives the ``pip install`` that provides it."""
 
@@ -104,3 +126,7 @@ class DatabaseError(VibEntropyError, ValueError):
 
 class InvalidOptionError(VibEntropyError, ValueError):
     """An option value out of range, or options that cannot be combined (the message says which)."""
+
+
+class SupersededLabelsWarning(UserWarning):
+    """A model trained on labels of a retired or superseded reference potential is predicting."""

@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from .errors import DatabaseError, UnknownNameError
+from .errors import DatabaseError, MixedPotentialError, UnknownNameError
 from .model import formation_features
 from .structure import n_zero_modes
+from .potentials import labelling_potential
 
 __all__ = [
     "BulkSumCache",
@@ -397,8 +398,10 @@ def load_training_set(
     Raises
     ------
     DatabaseError
-        No usable row, rows not featurized for this hash (run ``vibentropy featurize``), or rows
-        labelled with different reference potentials.
+        No usable row, or rows not featurized for this hash (run ``vibentropy featurize``).
+    MixedPotentialError
+        Rows labelled with different reference potentials, or different revisions of one
+        (:func:`ase_vibentropy.potentials.labelling_potential`).
     """
     from .model import TARGETS
 
@@ -417,11 +420,15 @@ def load_training_set(
             )
         temperature = temps.pop() if temps else 300.0
     temperature = float(temperature)
-    potentials = sorted({str(r.potential) for r in rows if r.get("potential") is not None})
+    potentials = sorted({labelling_potential(str(r.potential), r.get("potential_version"))
+                         for r in rows if r.get("potential") is not None})
     if len(potentials) > 1:
-        raise DatabaseError(
-            f"rows were labelled with several reference potentials {potentials}: their entropies "
-            "are different physics; select one (e.g. --select potential=NAME)"
+        raise MixedPotentialError(
+            f"rows were labelled with several reference potentials ({', '.join(potentials)}): "
+            "their entropies are different physics and cannot be fitted together. Relabel the "
+            "rows onto one potential (python benchmarks/reproduction/relabel.py SOURCE DEST "
+            "--potential NAME, then vibentropy featurize DEST), or select one set "
+            "(--select potential=NAME)"
         )
 
     X, y, n_col, kind, family, row_id, anchor, sizes = [], [], [], [], [], [], [], []

@@ -52,7 +52,13 @@ from scipy.linalg import solve_triangular
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import BayesianRidge
 
-from .errors import CellMismatchError, DescriptorError, ModelDomainError, UnknownNameError
+from .errors import (
+    CellMismatchError,
+    DescriptorError,
+    ModelDomainError,
+    SupersededLabelsWarning,
+    UnknownNameError,
+)
 from .structure import n_zero_modes, periodicity
 from .units import DEFAULT_TEMPERATURE_K, KB_EV_PER_K
 
@@ -453,6 +459,11 @@ class LDMLModel(RegressorMixin, BaseEstimator):
 
     def _check_atoms(self, atoms: Atoms) -> None:
         check_model_element(self.element, atoms)
+        from .potentials import superseded_label_warning
+
+        message = superseded_label_warning(getattr(self, "training_summary_", {}).get("potential"))
+        if message is not None:
+            warnings.warn(message, SupersededLabelsWarning, stacklevel=3)
 
     @staticmethod
     def _check_same_cell(atoms: Atoms, bulk: Atoms) -> None:

@@ -36,6 +36,7 @@ from .errors import (
     DescriptorMismatchError,
     ModelFileError,
     ModelVersionError,
+    RetiredPotentialError,
     UnknownNameError,
 )
 from .model import LDMLModel
@@ -225,6 +226,11 @@ def model_from_dict(doc: Any, source: str = "model") -> LDMLModel:
         raise ModelFileError(f"{source}: descriptor field is incomplete ({exc})") from exc
     try:
         provider = descriptors.get(name, **params)
+    except RetiredPotentialError as exc:
+        raise ModelFileError(
+            f"{source}: the model's descriptor {name!r} is computed with a retired potential: "
+            f"{exc}. Retrain the model on labels and descriptors of {exc.replacement!r}"
+        ) from exc
     except UnknownNameError as exc:
         raise ModelFileError(
             f"{source}: the model needs the descriptor plug-in {name!r}, which is not installed "

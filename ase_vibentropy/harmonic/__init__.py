@@ -10,7 +10,8 @@ eV/K (``entropy_kB`` in units of k_B), temperatures in K.
 - :func:`log_pdet`: exact ln pdet(D) by one factorisation (SPEC §4);
 - :func:`bloch_omega2`: Γ-point spectrum of a perfect cubic supercell in O(N) (Bloch);
 - :func:`local_entropies`, :func:`local_phonon_dos` (Eq. 8-11);
-- :func:`relax_positions`, :func:`check_relaxed`; :func:`bulk_for_cell`.
+- :func:`relax_positions`, :func:`relax_to_minimum` (L-BFGS then Newton), :func:`newton_polish`,
+  :func:`check_relaxed`; :func:`bulk_for_cell`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,14 @@ from .reference import (
     formation_entropy,
     harmonic_entropy,
 )
-from .relax import DEFAULT_FMAX_EV_PER_A, check_relaxed, max_force, relax_positions
+from .relax import (
+    DEFAULT_FMAX_EV_PER_A,
+    check_relaxed,
+    max_force,
+    newton_polish,
+    relax_positions,
+    relax_to_minimum,
+)
 from .spectrum import (
     DEFAULT_ZERO_TOL,
     ModeClassification,
@@ -77,6 +85,8 @@ __all__ = [
     "mode_entropies",
     "normal_modes",
     "omega2_spectrum",
+    "newton_polish",
     "relax_positions",
+    "relax_to_minimum",
     "shift_classical_entropy",
 ]

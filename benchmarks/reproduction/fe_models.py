@@ -60,9 +60,9 @@ SHIPPED_MODELS = {
     "afs": ("afs", []),
     "bso4": ("bso4", []),
     "scattering": ("scattering", ["grid_spacing=0.28"]),
-    "afs-einstein": ("stack", ['parts=[["afs", {}], ["einstein", {"potential": "fe-mendelev2003-smooth"}]]']),
+    "afs-einstein": ("stack", ['parts=[["afs", {}], ["einstein", {"potential": "fe-mendelev2003"}]]']),
     "afs-einstein-relaxed": (
-        "stack", ['parts=[["afs", {}], ["einstein-relaxed", {"potential": "fe-mendelev2003-smooth"}]]']
+        "stack", ['parts=[["afs", {}], ["einstein-relaxed", {"potential": "fe-mendelev2003"}]]']
     ),
 }
 

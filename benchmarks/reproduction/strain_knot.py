@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", required=True, help="merged database of fe_models.py for --shipped")
     parser.add_argument("--knot", type=float, default=0.015,
                         help="rows with strain >= this (fraction) are beyond the knot (default 0.015)")
-    parser.add_argument("--potential", default="fe-mendelev2003-smooth")
+    parser.add_argument("--potential", default="fe-mendelev2003")
     parser.add_argument("--a0", type=float, default=2.855324, help="lattice constant, Å")
     parser.add_argument("--cells", type=int, default=8, help="perfect-lattice cell, n³ cubic cells")
     parser.add_argument("--strains", type=float, nargs="+",

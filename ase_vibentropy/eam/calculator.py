@@ -1,12 +1,10 @@
-"""matscipy's EAM calculator with a vectorised sparse analytic Hessian.
+"""A single-element embedded-atom calculator with a vectorised sparse analytic Hessian.
 
-Same splines and neighbour list as matscipy; for a single-element potential the energies,
-forces, virial and Hessian are evaluated from the piecewise-polynomial form of those splines
-(equal to FITPACK's evaluation up to round-off, ~10x faster). For an embedded-atom model
+For an embedded-atom model
 
-    E = Σ_i F(ρ_i) + ½ Σ_{i≠j} φ(r_ij),   ρ_i = Σ_{j≠i} f(r_ij),
+    E = Σ_i F(ρ_i) + ½ Σ_{i≠j} φ(r_ij),   ρ_i = Σ_{j≠i} f(r_ij)
 
-the Hessian splits into two parts:
+(docs/theory.md, "Hessian of an embedded-atom model") the Hessian splits into:
 
 * a pair-like part from every bond, with the radial function ψ(r) whose derivatives are
   ψ' = φ' + (F'(ρ_i) + F'(ρ_j)) f' and ψ'' = φ'' + (F'(ρ_i) + F'(ρ_j)) f''. Its 3x3 bond block is
@@ -15,10 +13,11 @@ the Hessian splits into two parts:
   (N, 3N) matrix B of density gradients B_{k, 3m+α} = ∂ρ_k/∂x_mα. This is the term that couples
   atoms up to 2 r_c apart; a sparse matrix product builds it without Python loops.
 
-Periodic images are handled by the neighbour list: a bond to an image of the atom itself adds
-equal and opposite entries that cancel, as they must.
+Periodic images are handled by the neighbour list (matscipy's): a bond to an image of the atom
+itself adds equal and opposite entries that cancel, as they must.
 
-Only single-element potentials take this route; mixtures fall back to matscipy's own Hessian.
+The three functions come from :mod:`ase_vibentropy.eam.functions` (closed forms, or splines of
+a table); the calculator does not care which.
 """
 
 from __future__ import annotations
@@ -28,92 +27,73 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import scipy.sparse as sp
 from ase import Atoms
-from scipy.interpolate import InterpolatedUnivariateSpline, PPoly
-from matscipy.calculators.eam import EAM
+from ase.calculators.calculator import Calculator, all_changes
+from ase.data import atomic_numbers
 from matscipy.neighbours import neighbour_list
 
+from ..errors import InvalidStructureError
 
-def _single_element_spline(splines: object) -> object:
-    """The spline of a one-element table (``eam/alloy`` stores f per element, ``eam/fs`` per pair)."""
-    while isinstance(splines, list):
-        splines = splines[0]
-    return splines
+#: Voigt order of the stress and virial components.
+_VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
 
 
-class _PiecewiseCubic:
-    """Value, first and second derivative of a cubic spline, evaluated in one pass.
+class EAMCalculator(Calculator):
+    """ASE calculator of a one-element EAM: energy (eV), per-atom energies, forces (eV/Å),
+    stress (eV/Å³), and the analytic Hessian (eV/Å², :meth:`get_hessian`), its on-site blocks
+    and their gradients.
 
-    FITPACK's ``splev`` walks the knots point by point; the piecewise-polynomial form of the same
-    spline (identical up to round-off) evaluates ~10^6 distances with a handful of array
-    operations, and shares the interval search between the function and its derivatives.
-    Outside the table it extrapolates with the end polynomials, like the spline itself.
+    Parameters
+    ----------
+    symbol
+        The element the potential describes; every atom must be of it.
+    density, embedding, pair
+        f(r), F(ρ) and φ(r): callables returning (value, first, second derivative) with a
+        ``third`` method (:mod:`ase_vibentropy.eam.functions`). r in Å, F and φ in eV.
+    cutoff
+        Largest interaction range, Å (f and φ vanish beyond it).
     """
 
-    def __init__(self, spline: InterpolatedUnivariateSpline) -> None:
-        polynomial = PPoly.from_spline(spline._eval_args)
-        self._breaks = polynomial.x
-        self._coefficients = polynomial.c
-        self._n_pieces = polynomial.c.shape[1]
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
-    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(f(x), f'(x), f''(x)) at ``x`` (any shape, in the table's units)."""
-        piece = np.searchsorted(self._breaks, x, side="right") - 1
-        np.clip(piece, 0, self._n_pieces - 1, out=piece)
-        c3, c2, c1, c0 = self._coefficients[:, piece]
-        dx = x - self._breaks[piece]
-        value = ((c3 * dx + c2) * dx + c1) * dx + c0
-        first = (3.0 * c3 * dx + 2.0 * c2) * dx + c1
-        second = 6.0 * c3 * dx + 2.0 * c2
-        return value, first, second
+    def __init__(self, symbol: str, density: object, embedding: object, pair: object,
+                 cutoff: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if symbol not in atomic_numbers:
+            raise ValueError(f"unknown element symbol {symbol!r}")
+        self.symbol = symbol
+        self.density, self.embedding, self.pair = density, embedding, pair
+        self.cutoff = float(cutoff)
 
-    def third(self, x: np.ndarray) -> np.ndarray:
-        """Third derivative at ``x``: piecewise constant (it jumps at the knots)."""
-        piece = np.searchsorted(self._breaks, x, side="right") - 1
-        np.clip(piece, 0, self._n_pieces - 1, out=piece)
-        return 6.0 * self._coefficients[0, piece]
+    def __reduce__(self):
+        return (type(self), (self.symbol, self.density, self.embedding, self.pair, self.cutoff))
 
-
-class SparseHessianEAM(EAM):
-    """matscipy ``EAM`` whose ``get_hessian`` is a vectorised sparse assembly (eV/Å²).
-
-    Takes the same arguments as :class:`matscipy.calculators.eam.EAM`.
-    """
-
-    def energy_virial_and_forces(
-        self,
-        atomic_numbers_i: np.ndarray,
-        i_n: np.ndarray,
-        j_n: np.ndarray,
-        dr_nc: np.ndarray,
-        abs_dr_n: np.ndarray,
-    ) -> tuple[float, np.ndarray, np.ndarray]:
-        """Energy (eV), virial (6,) eV in Voigt order and forces (N, 3) eV/Å from a neighbour
-        list (``i_n``, ``j_n``, vectors ``dr_nc`` from i to j in Å, lengths ``abs_dr_n``)."""
-        if len(self._db_atomic_numbers) != 1:
-            return super().energy_virial_and_forces(atomic_numbers_i, i_n, j_n, dr_nc, abs_dr_n)
-        unknown = set(np.unique(atomic_numbers_i)) - set(self._db_atomic_numbers)
-        if unknown:
-            raise RuntimeError(
-                f"elements with atomic numbers {sorted(unknown)} have no EAM parametrization in "
-                f"this file (it has {list(self._db_atomic_numbers)})"
+    def _check_species(self, atoms: Atoms) -> None:
+        symbols = set(atoms.get_chemical_symbols())
+        if symbols - {self.symbol}:
+            raise InvalidStructureError(
+                f"this EAM describes {self.symbol} only, but the structure contains "
+                f"{', '.join(sorted(symbols - {self.symbol}))}; use a potential for them"
             )
-        n_atoms = len(atomic_numbers_i)
-        t = self._terms(i_n, abs_dr_n, n_atoms)
-        energy = 0.5 * float(np.sum(t["phi"])) + float(np.sum(t["embed"]))
+
+    def calculate(self, atoms: Atoms | None = None, properties: list[str] | None = None,
+                  system_changes: list[str] = all_changes) -> None:
+        super().calculate(atoms, properties or ["energy"], system_changes)
+        atoms = self.atoms
+        self._check_species(atoms)
+        n_atoms = len(atoms)
+        i_n, j_n, dr_nc, r_n = neighbour_list("ijDd", _with_cell(atoms), self.cutoff)
+        t = self._terms(i_n, r_n, n_atoms)
+        energies = 0.5 * np.bincount(i_n, weights=t["phi"], minlength=n_atoms) + t["embed"]
         # Each ordered pair carries half of dE/dr of its bond (the reversed pair the other half).
         half_bond_n = 0.5 * ((t["d_embed"][i_n] + t["d_embed"][j_n]) * t["df"] + t["dphi"])
-        pull_nc = -(half_bond_n / abs_dr_n)[:, None] * dr_nc
-        forces_ic = np.stack(
-            [
-                np.bincount(j_n, weights=pull_nc[:, c], minlength=n_atoms)
-                - np.bincount(i_n, weights=pull_nc[:, c], minlength=n_atoms)
-                for c in range(3)
-            ],
-            axis=1,
-        )
-        voigt = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
-        virial_v = -np.array([np.dot(dr_nc[:, a], pull_nc[:, b]) for a, b in voigt])
-        return energy, virial_v, forces_ic
+        pull_nc = -(half_bond_n / r_n)[:, None] * dr_nc
+        self.results["energies"] = energies
+        self.results["energy"] = self.results["free_energy"] = float(energies.sum())
+        self.results["forces"] = _sum_by_atom(j_n, pull_nc, n_atoms) - _sum_by_atom(i_n, pull_nc, n_atoms)
+        if atoms.cell.rank == 3 and atoms.pbc.all():
+            # σ_ab = (1/V) Σ over ordered pairs of d_a ∂E/∂d_b (each pair holds half its bond)
+            virial = np.array([np.dot(dr_nc[:, a], pull_nc[:, b]) for a, b in _VOIGT])
+            self.results["stress"] = -virial / atoms.get_volume()
 
     def get_hessian(
         self, atoms: Atoms, format: str = "sparse", divide_by_masses: bool = False
@@ -123,42 +103,26 @@ class SparseHessianEAM(EAM):
         Parameters
         ----------
         atoms : Atoms
-            N atoms of one element known to the potential file.
+            N atoms of :attr:`symbol`.
         format : {"sparse", "dense"}
-            CSR matrix or dense array, shape (3N, 3N), atom-major (3i + α).
+            CSR matrix or dense array, shape (3N, 3N), atom-major (3i + α), as matscipy's.
         divide_by_masses : bool
             Return the dynamical matrix M^-1/2 H M^-1/2 instead.
         """
-        if len(self._db_atomic_numbers) != 1 or len(set(atoms.numbers)) != 1:
-            return super().get_hessian(atoms, format=format, divide_by_masses=divide_by_masses)
-        hessian = self._sparse_hessian(atoms)
+        self._check_species(atoms)
+        hessian = next(self.iter_hessian_rows(atoms, [np.arange(len(atoms))]))
         if divide_by_masses:
-            inv_sqrt_mass = np.repeat(1.0 / np.sqrt(atoms.get_masses()), 3)
-            scale = sp.diags(inv_sqrt_mass)
+            scale = sp.diags(np.repeat(1.0 / np.sqrt(atoms.get_masses()), 3))
             hessian = (scale @ hessian @ scale).tocsr()
         return hessian.toarray() if format == "dense" else hessian
-
-    def _piecewise_cubics(self) -> tuple[_PiecewiseCubic, _PiecewiseCubic, _PiecewiseCubic]:
-        """Density f(r), embedding F(ρ) and r·φ(r) of the single element, built once."""
-        if not hasattr(self, "_cubics"):
-            self._cubics = tuple(
-                _PiecewiseCubic(_single_element_spline(splines))
-                for splines in (self.f, self.F, self.rep)
-            )
-        return self._cubics
 
     def _terms(self, i_n: np.ndarray, r_n: np.ndarray, n_atoms: int) -> dict[str, np.ndarray]:
         """Per-bond f', f'', φ, φ', φ'' (at the bond lengths ``r_n``, Å) and per-atom ρ, F(ρ),
         F'(ρ), F''(ρ) of a neighbour list with centres ``i_n``."""
-        density, embedding_energy, pair_times_r = self._piecewise_cubics()
-        f_n, df_n, ddf_n = density(r_n)
+        f_n, df_n, ddf_n = self.density(r_n)
         rho_i = np.bincount(i_n, weights=f_n, minlength=n_atoms)
-        embed_i, d_embed_i, dd_embed_i = embedding_energy(rho_i)
-        # The file tabulates r·φ(r); recover φ, φ' and φ'' of the pair energy itself.
-        rep_n, d_rep_n, dd_rep_n = pair_times_r(r_n)
-        phi_n = rep_n / r_n
-        dphi_n = (d_rep_n - phi_n) / r_n
-        ddphi_n = (dd_rep_n - 2.0 * dphi_n) / r_n
+        embed_i, d_embed_i, dd_embed_i = self.embedding(rho_i)
+        phi_n, dphi_n, ddphi_n = self.pair(r_n)
         return {"df": df_n, "ddf": ddf_n, "phi": phi_n, "dphi": dphi_n, "ddphi": ddphi_n,
                 "rho": rho_i, "embed": embed_i, "d_embed": d_embed_i, "dd_embed": dd_embed_i}
 
@@ -174,12 +138,9 @@ class SparseHessianEAM(EAM):
         over the images of i that j sees. Per atom: ``rho``, ``d_embed``, ``dd_embed``,
         ``own_gradient`` = ∇_iρ_i (N, 3) and ``blocks`` = H_ii (N, 3, 3), eV/Å².
         """
-        if len(self._db_atomic_numbers) != 1:
-            raise NotImplementedError(
-                "on-site Hessian blocks are implemented for single-element EAM files only"
-            )
+        self._check_species(atoms)
         n_atoms = len(atoms)
-        i_n, j_n, dr_nc, r_n = neighbour_list("ijDd", _with_cell(atoms), self._db_cutoff)
+        i_n, j_n, dr_nc, r_n = neighbour_list("ijDd", _with_cell(atoms), self.cutoff)
         t = self._terms(i_n, r_n, n_atoms)
         other = i_n != j_n
         i_n, j_n, r_n = i_n[other], j_n[other], r_n[other]
@@ -219,12 +180,6 @@ class SparseHessianEAM(EAM):
         its bonds, that of a neighbour j with its bonds to i and to the periodic images of i).
         Bonds of an atom to its own periodic images do not change with its position and are
         left out, as they cancel in the full Hessian.
-        Single-element potentials only (the ones :meth:`get_hessian` assembles itself).
-
-        Raises
-        ------
-        NotImplementedError
-            The potential file has more than one element.
         """
         return self._onsite_terms(atoms)["blocks"]
 
@@ -246,10 +201,9 @@ class SparseHessianEAM(EAM):
         i_n, j_n, r_n, unit_nc = o["i"], o["j"], o["r"], o["unit"]
         df_n, ddf_n, psi1, psi2 = o["df"], o["ddf"], o["psi1"], o["psi2"]
         d_embed_i, dd_embed_i = o["d_embed"], o["dd_embed"]
-        density, embedding_energy, pair_times_r = self._piecewise_cubics()
-        ddd_embed_i = embedding_energy.third(o["rho"])
-        dddf_n = density.third(r_n)
-        dddphi_n = (pair_times_r.third(r_n) - 3.0 * o["ddphi"]) / r_n  # (rφ)''' = 3φ'' + rφ'''
+        ddd_embed_i = self.embedding.third(o["rho"])
+        dddf_n = self.density.third(r_n)
+        dddphi_n = self.pair.third(r_n)
         psi3 = dddphi_n + (d_embed_i[i_n] + d_embed_i[j_n]) * dddf_n
         g_icc = np.asarray(weights, dtype=float)[:, None, None] * np.linalg.inv(o["blocks"])
 
@@ -287,9 +241,6 @@ class SparseHessianEAM(EAM):
         gradient = _sum_by_atom(j_n, bond_nc, n_atoms) - _sum_by_atom(i_n, bond_nc, n_atoms)
         return (gradient, o["blocks"]) if return_blocks else gradient
 
-    def _sparse_hessian(self, atoms: Atoms) -> sp.csr_matrix:
-        return next(self.iter_hessian_rows(atoms, [np.arange(len(atoms))]))
-
     def iter_hessian_rows(self, atoms: Atoms, batches: Iterable[np.ndarray]) -> Iterator[sp.csr_matrix]:
         """Rows of the Hessian (eV/Å²) of the atoms of each batch, one CSR matrix per batch.
 
@@ -297,8 +248,6 @@ class SparseHessianEAM(EAM):
         ∂²E/∂x_{b_m α}∂x for the m-th atom b_m of the batch. The neighbour list and the
         per-bond terms are computed once for all batches, so memory is that of the largest
         batch's rows (about 340 blocks of 3x3 per bcc-Fe atom) plus a few floats per bond.
-        Single-element potentials only.
-
         Parameters
         ----------
         atoms
@@ -306,11 +255,9 @@ class SparseHessianEAM(EAM):
         batches
             Arrays of atom indices, shape (M_b,) each.
         """
-        if len(self._db_atomic_numbers) != 1:
-            raise NotImplementedError("Hessian rows are implemented for single-element EAM files only")
         atoms = _with_cell(atoms)
         n_atoms = len(atoms)
-        i_n, j_n, dr_nc, r_n = neighbour_list("ijDd", atoms, self._db_cutoff)
+        i_n, j_n, dr_nc, r_n = neighbour_list("ijDd", atoms, self.cutoff)
         unit_nc = dr_nc / r_n[:, None]
 
         t = self._terms(i_n, r_n, n_atoms)
@@ -402,57 +349,3 @@ def _block_matrix(
     ).tocsr()
     matrix.sum_duplicates()
     return matrix
-
-
-def _table_splines(spacing: float, table: np.ndarray, stride: int) -> object:
-    """Interpolating cubic splines through every ``stride``-th point of a tabulated function
-    (nested lists for tables of several elements or pairs, as matscipy builds them)."""
-    table = np.asarray(table)
-    if table.ndim > 1:
-        return [_table_splines(spacing, row, stride) for row in table]
-    grid = np.arange(len(table)) * spacing
-    keep = np.arange(0, len(table), stride)
-    if keep[-1] != len(table) - 1:
-        keep = np.append(keep, len(table) - 1)  # keep the cut-off end of the table
-    return InterpolatedUnivariateSpline(grid[keep], table[keep])
-
-
-def resampled_eam(filename: str, kind: str, stride: int) -> SparseHessianEAM:
-    """EAM calculator whose splines pass through every ``stride``-th point of the file's tables.
-
-    A setfl file stores F(ρ), f(r) and r φ(r) on fine grids with ~10 significant digits; an
-    interpolating cubic spline through every point turns that rounding into noise in the second
-    derivatives (about 0.2 % of φ'' at the first-neighbour distance of ``Fe_mm.eam.fs``, whose
-    grid is 5.3e-4 Å). Energies and forces hardly notice, but the Hessian does: the perfect-lattice
-    entropy per atom of that file jitters by ~1e-3 k_B under strains of 1e-5, and a defect that
-    strains a fixed cell homogeneously (by ~ΔV/V) picks up N times that jitter in S_f
-    (docs/REPRODUCTION.md, "Spline noise"). Interpolating every 4th-16th point removes the noise
-    while changing the functions by far less than their own fitting accuracy.
-
-    Parameters
-    ----------
-    filename
-        setfl file (``eam/alloy`` or ``eam/fs``).
-    kind
-        ``"eam/alloy"`` or ``"eam/fs"``, as for matscipy's ``read_eam``.
-    stride
-        Keep every ``stride``-th table point (>= 1; 1 is matscipy's own interpolation).
-
-    Returns
-    -------
-    SparseHessianEAM
-        Energies eV, forces eV/Å, Hessian eV/Å².
-    """
-    from matscipy.calculators.eam.io import read_eam
-
-    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
-        raise ValueError(f"stride must be an integer >= 1, got {stride!r}")
-    _, parameters, F, f, rep = read_eam(filename, kind=kind)
-    return SparseHessianEAM(
-        atomic_numbers=parameters.atomic_numbers,
-        F=_table_splines(parameters.density_grid_spacing, F, stride),
-        f=_table_splines(parameters.distance_grid_spacing, f, stride),
-        rep=_table_splines(parameters.distance_grid_spacing, rep, stride),
-        cutoff=parameters.cutoff,
-        kind=kind,
-    )

@@ -1,0 +1,80 @@
+"""EAM calculators from tabulated setfl files (``eam/alloy``, ``eam/fs``), one element.
+
+A setfl file stores F(ρ), f(r) and r·φ(r) on fine grids with about 10 significant digits. An
+interpolating cubic spline through every point (matscipy's and LAMMPS' own interpolation) turns
+that rounding into noise in the second derivatives: energies and forces hardly notice, Hessians
+do (docs/theory.md, "Tabulated potentials and Hessian noise"). These calculators exist to
+cross-check against LAMMPS and matscipy, and to study that noise; the reference for Mendelev
+2003 Fe is the closed form of :mod:`ase_vibentropy.eam.mendelev2003`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.interpolate import InterpolatedUnivariateSpline
+
+from .calculator import EAMCalculator
+from .functions import PairFromRPhi, PiecewiseCubic
+
+
+def _first_table(table: np.ndarray) -> np.ndarray:
+    """The one-element table of a nested array (``eam/alloy`` stores f per element, ``eam/fs``
+    per pair of elements)."""
+    table = np.asarray(table)
+    while table.ndim > 1:
+        table = table[0]
+    return table
+
+
+def _spline(spacing: float, table: np.ndarray, stride: int) -> PiecewiseCubic:
+    """Interpolating cubic spline through every ``stride``-th point (and the last) of a table."""
+    grid = np.arange(len(table)) * spacing
+    keep = np.arange(0, len(table), stride)
+    if keep[-1] != len(table) - 1:
+        keep = np.append(keep, len(table) - 1)  # keep the cut-off end of the table
+    return PiecewiseCubic.from_spline(InterpolatedUnivariateSpline(grid[keep], table[keep]))
+
+
+def tabulated_eam(filename: str, kind: str = "eam/fs", stride: int = 1) -> EAMCalculator:
+    """EAM calculator interpolating a one-element setfl file with cubic splines.
+
+    Parameters
+    ----------
+    filename
+        setfl file (``eam/alloy`` or ``eam/fs``) of a single element.
+    kind
+        ``"eam/alloy"`` or ``"eam/fs"``, as for matscipy's ``read_eam``.
+    stride
+        Interpolate every ``stride``-th table point (>= 1). 1 is matscipy's own interpolation
+        (its energies and forces to round-off); larger strides smooth the second derivatives
+        but bias them next to the potential's own knots.
+
+    Returns
+    -------
+    EAMCalculator
+        Energies eV, forces eV/Å, Hessian eV/Å².
+
+    Raises
+    ------
+    ValueError
+        ``stride`` is not an integer >= 1, or the file describes more than one element.
+    """
+    from ase.data import chemical_symbols
+    from matscipy.calculators.eam.io import read_eam
+
+    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
+        raise ValueError(f"stride must be an integer >= 1, got {stride!r}")
+    _, parameters, F, f, rep = read_eam(filename, kind=kind)
+    numbers = list(np.atleast_1d(parameters.atomic_numbers))
+    if len(numbers) != 1:
+        raise ValueError(
+            f"{filename} describes {len(numbers)} elements; tabulated_eam handles one-element "
+            "files (use matscipy.calculators.eam.EAM for alloys)"
+        )
+    return EAMCalculator(
+        symbol=chemical_symbols[int(numbers[0])],
+        density=_spline(parameters.distance_grid_spacing, _first_table(f), stride),
+        embedding=_spline(parameters.density_grid_spacing, _first_table(F), stride),
+        pair=PairFromRPhi(_spline(parameters.distance_grid_spacing, _first_table(rep), stride)),
+        cutoff=float(parameters.cutoff),
+    )
