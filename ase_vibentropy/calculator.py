@@ -1,4 +1,4 @@
-"""ASE calculator predicting the harmonic vibrational entropy with an LDML model (issue 5).
+"""ASE calculator predicting the harmonic vibrational entropy with an LDML model.
 
 :class:`VibEntropyCalculator` wraps an optional energy/force calculator (EAM, DFT, ...) and adds
 the vibrational entropy of the LDML surrogate (Lapointe et al., PRM 4, 063802, 2020, Eq. 14-15):
@@ -155,7 +155,7 @@ class VibEntropyCalculator(Calculator):
         through unchanged in ``mode="entropy"``. Required for ``mode="free_energy"``.
     temperature
         Temperature T, K. Classical harmonic entropies depend on T only through
-        n' k_B ln T (SPEC §3), the formation entropy hardly at all.
+        n' k_B ln T (Eq. 2), the formation entropy hardly at all.
     bulk
         Bulk reference for ``formation_entropy`` (Eq. 3, S_f = S_d - (N_d/N_b) S_b):
         ``None`` (property not available), ``"auto"`` (the perfect lattice of the model's

@@ -1,4 +1,4 @@
-"""Descriptor passes at scale: spatial chunks on a local worker pool or on a Dask cluster (issue 8).
+"""Descriptor passes at scale: spatial chunks on a local worker pool or on a Dask cluster.
 
 Everything the LDML model needs from a structure comes from one pass over its atoms (Eq. 13-15):
 the descriptor sum Σ_i D_i (dim,) and, for local entropies, the projections w · D_i (N,). Both

@@ -165,7 +165,7 @@ def is_linear(atoms: Atoms, tol: float = 1e-6) -> bool:
 
 
 def n_zero_modes(atoms: Atoms) -> int:
-    """Number of exact zero modes of the Hessian (SPEC §2).
+    """Number of exact zero modes of the Hessian.
 
     3 uniform translations for a periodic cell; 3 translations + 3 rotations (2 if linear)
     for an isolated cluster; 3 for a single isolated atom (no rotation).

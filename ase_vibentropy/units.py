@@ -13,10 +13,10 @@ KB_EV_PER_K: float = _ase_units.kB
 #: Reduced Planck constant, eV s.
 HBAR_EV_S: float = _ase_units._hbar / _ase_units._e
 
-#: Angular frequency of 1 sqrt(eV/(Å² amu)) in rad/s (≈ 9.82269e13; SPEC §2).
+#: Angular frequency of 1 sqrt(eV/(Å² amu)) in rad/s (≈ 9.82269e13).
 OMEGA_UNIT_RAD_PER_S: float = (_ase_units._e / (1e-20 * _ase_units._amu)) ** 0.5
 
-#: Default temperature, K (SPEC §1).
+#: Default temperature, K.
 DEFAULT_TEMPERATURE_K: float = 300.0
 
 

@@ -137,3 +137,54 @@ def test_model_with_nan_weights_cannot_be_saved(fitted, tmp_path):
     with pytest.raises(ModelFileError, match="NaN"):
         save_model(model, tmp_path / "m.json")
     assert not (tmp_path / "m.json").exists()
+
+
+def _shipped_document(name: str) -> dict:
+    from importlib import resources
+
+    return json.loads((resources.files("ase_vibentropy") / "pretrained" / f"{name}.json").read_text())
+
+
+@pytest.mark.parametrize("old_identity", ["fe-mendelev2003-smooth", "fe-mendelev2003"])
+def test_a_model_trained_on_superseded_labels_loads_and_warns_when_it_predicts(tmp_path, old_identity):
+    """A model file whose training labels came from the retired resampled splines, or from the
+    table splines before labels carried a potential version, still predicts, and says so."""
+    from ase.build import bulk
+
+    from ase_vibentropy.errors import SupersededLabelsWarning
+
+    doc = _shipped_document("fe-mendelev2003-afs")
+    doc["training_summary"]["potential"] = old_identity
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(doc))
+    model = load_model(path)
+    atoms = bulk("Fe", "bcc", a=2.855324, cubic=True).repeat(3)
+    del atoms[0]
+    with pytest.warns(SupersededLabelsWarning, match="Retrain"):
+        value = model.predict_entropy(atoms)
+    assert np.isfinite(value)
+
+
+def test_current_shipped_models_predict_without_a_superseded_labels_warning():
+    import warnings
+
+    from ase.build import bulk
+
+    from ase_vibentropy.errors import SupersededLabelsWarning
+
+    atoms = bulk("Fe", "bcc", a=2.855324, cubic=True).repeat(3)
+    del atoms[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SupersededLabelsWarning)
+        load_model("fe-mendelev2003-afs").predict_entropy(atoms)
+
+
+def test_a_model_whose_descriptor_uses_a_retired_potential_names_the_replacement(tmp_path):
+    doc = _shipped_document("fe-mendelev2003-afs-einstein")
+    for name, params in doc["descriptor"]["params"]["parts"]:
+        if "potential" in params:
+            params["potential"] = "fe-mendelev2003-smooth"
+    path = tmp_path / "old_einstein.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ModelFileError, match="retired.*'fe-mendelev2003'.*Retrain"):
+        load_model(path)

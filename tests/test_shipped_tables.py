@@ -1,6 +1,5 @@
 """The shipped data tables (benchmarks/reproduction/data/fe_shipped_<descriptor>.npz) are the
-training data of the shipped models (issue 7: "ship the descriptor sums, targets and metadata of
-every row").
+training data of the shipped models: the descriptor sums, targets and metadata of every row.
 
 Independent expectation: each model file stores the training RMSE/MAE that ``vibentropy train``
 measured on its database; the table, exported separately from that database, must reproduce

@@ -1,4 +1,4 @@
-"""``vibentropy reference``: exact harmonic entropies of structures in a file (SPEC §2-5).
+"""``vibentropy reference``: exact harmonic entropies of structures in a file (docs/theory.md).
 
 No physics here: the entropies come from :mod:`ase_vibentropy.harmonic`, the models from
 :mod:`ase_vibentropy.potentials`. This module reads the frames, builds or picks each frame's

@@ -19,7 +19,7 @@ from scipy.spatial import cKDTree
 from ..errors import CellMismatchError
 from .builders import minimum_image
 
-#: Energy difference, eV, above which two configurations are distinct (paper, SPEC §8).
+#: Energy difference, eV, above which two configurations are distinct (the paper's rule).
 ENERGY_TOLERANCE_EV = 1e-2
 
 #: Relative tolerance on the inertia fingerprint Σ λ_k² for interstitial-containing cells.
@@ -222,7 +222,7 @@ def deduplicate(
 def count_imaginary_modes(atoms: Atoms, calc, hessian: str = "auto") -> int:
     """Number of imaginary modes of a relaxed configuration (0 for a true minimum).
 
-    Uses the harmonic reference with the dense spectrum (SPEC §2); for the minimum check of
+    Uses the harmonic reference with the dense spectrum; for the minimum check of
     small exploration cells.
     """
     from ..errors import NotAMinimumError

@@ -1,4 +1,4 @@
-"""Structure builders for the defect database (SPEC §8): perfect lattices and point defects.
+"""Structure builders for the defect database: perfect lattices and point defects.
 
 Every builder returns a new ``Atoms`` (inputs are never modified); the random ones take a
 ``numpy.random.Generator`` so a seed fixes the result. Cells are cubic supercells of the
@@ -296,7 +296,7 @@ def frenkel_damage(
 
     Each moved atom leaves a vacancy and lands at least ``clearance`` Å from every site,
     so after relaxation the cell holds up to ``n_pairs`` Frenkel pairs (the paper's random
-    database, SPEC §8). The atom count is unchanged.
+    database). The atom count is unchanged.
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """Exploration of defect energy landscapes: random placement + quench, and activation-relaxation.
 
-The activation-relaxation explorer follows the ARTn idea the paper used (SPEC §8) with ASE's
+The activation-relaxation explorer follows the ARTn idea the paper used, with ASE's
 dimer method (:mod:`ase.mep.dimer`): from a known minimum, push a few atoms of the defect
 region, climb to a saddle point along the lowest-curvature mode, step over it, relax to the
 next minimum, and keep it if it is new (energy and inertia fingerprint, see

@@ -11,7 +11,7 @@ skips it when its ``job_id`` is in the database. There are two kinds:
 A job id is readable (``I2-n8-s+0.0100-r003``) and ends with a digest of everything that
 determines the job's result, so editing one family of a recipe re-runs only that family's
 jobs. Seeds do not depend on the strain: the strained copies of a configuration start from
-the same built structure, as in the paper's database (SPEC §8).
+the same built structure, as in the paper's database.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Run a recipe: build, explore, relax, label and store, locally or on a Dask cluster.
 
-Labelling one configuration (SPEC §2-3, §8):
+Labelling one configuration (Eq. 2-3):
 
 1. relax at fixed cell with the recipe's potential to ``reference.fmax`` (``Potential.relax``:
    LAMMPS pre-relaxation and a final L-BFGS with the Hessian calculator for Fe);
@@ -232,7 +232,7 @@ def label_structure(
                 ).n_imaginary
             break
         # A symmetric start can relax onto a saddle (e.g. a crowdion exactly on <111>,
-        # SPEC §9): step down along the most unstable mode and relax again.
+        # docs/theory.md): step down along the most unstable mode and relax again.
         # FIRE first: quasi-Newton steps from just beside a saddle can fall back onto it.
         downhill = unstable_mode_step(relaxed, hessian_calc, ref.hessian, potential.fd_step)
         downhill.calc = hessian_calc
@@ -250,7 +250,7 @@ def label_structure(
             kvp.update(
                 S_bulk_kB=bulk.entropy_kB,
                 n_bulk=bulk.n_atoms,
-                # Eq. 3 at the same volume and strain (SPEC §3).
+                # Eq. 3 at the same volume and strain.
                 Sf_kB=formation_entropy_value(result.entropy_kB, len(relaxed), bulk.entropy_kB, bulk.n_atoms),
             )
     ws = wigner_seitz(relaxed, reference_lattice)

@@ -1,6 +1,6 @@
 """Angular Fourier series (AFS) descriptor of Bartók, Kondor and Csányi (PRB 87, 184115, 2013).
 
-As the paper's authors evaluated it (SPEC §7):
+As the paper's authors evaluated it:
 
     A^i_{n,l} = Σ_{j<k in R_i} g_n(r_ij) g_n(r_ik) T_l(cos θ_jik),   n = 1..n_max, l = 0..l_max,
 
@@ -93,7 +93,7 @@ def validate_species(species: Sequence[str] | None) -> list[str] | None:
 
 
 class AFSDescriptor(DescriptorProvider):
-    """Per-atom AFS descriptor A^i_{n,l}, dim = n_max (l_max + 1) (SPEC §7; 220 by default).
+    """Per-atom AFS descriptor A^i_{n,l}, dim = n_max (l_max + 1) (220 by default).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The descriptor-provider protocol shared by every descriptor (SPEC §6-7, issue 3).
+"""The descriptor-provider protocol shared by every descriptor.
 
 A provider maps a structure to per-atom descriptor vectors D_i (N, dim). The LDML model only
 needs Σ_i D_i (and, for entropic forces, the gradient of w · Σ_i D_i), so the protocol offers a

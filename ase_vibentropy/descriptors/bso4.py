@@ -22,7 +22,7 @@ parameters a = (z0 - i z)/r0, b = (y - i x)/r0, z0 = r cot θ0, r0 = r / sin θ0
 
 for 2 mb <= j, and the other half from U^j[j-ma, j-mb] = (-1)^(ma-mb) (U^j[ma, mb])*.
 
-Components (QUIP ``bispectrum_so4`` convention, SPEC §7): only the diagonal j1 = j2, for
+Components (QUIP ``bispectrum_so4`` convention): only the diagonal j1 = j2, for
 2j1 = 0..twojmax and 2j = 0, 2, 4, ... <= min(twojmax, 2·2j1): 26 components at twojmax = 7, in
 that order (2j1 outer, 2j inner). LAMMPS ``compute sna/atom`` lists instead B_{j1,j2,j} with
 j1 >= j2, j >= j1; the identity B_{j1,j2,j}/(2j+1) = B_{j,j2,j1}/(2j1+1) gives
@@ -54,7 +54,7 @@ from .base import DescriptorProvider
 from .chunks import iter_spatial_chunks
 from .neighbors import Pairs, neighbor_pairs
 
-#: LAMMPS' customary rfac0 = 0.99363 (SPEC §7): θ0 stops short of π at r_cut.
+#: LAMMPS' customary rfac0 = 0.99363: θ0 stops short of π at r_cut.
 DEFAULT_RFAC0 = 1.0 - 0.02 / math.pi
 
 #: Pairs whose Wigner layers are held at once (all layers for the gradient); sets peak memory (measured at
@@ -352,7 +352,7 @@ def cutoff_function(r: np.ndarray, r_cut: float) -> tuple[np.ndarray, np.ndarray
 
 # --------------------------------------------------------------------------- provider
 class BispectrumSO4Descriptor(DescriptorProvider):
-    """Per-atom SO(4) bispectrum, diagonal components B_{j1,j1,j} (26 at twojmax = 7; SPEC §7).
+    """Per-atom SO(4) bispectrum, diagonal components B_{j1,j1,j} (26 at twojmax = 7).
 
     Parameters
     ----------

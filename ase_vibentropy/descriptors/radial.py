@@ -1,4 +1,4 @@
-"""The orthonormal radial basis g_n(r) of the AFS descriptor (Bartók et al. 2013; SPEC §7).
+"""The orthonormal radial basis g_n(r) of the AFS descriptor (Bartók et al. 2013).
 
 Primitive functions φ_α(r) = (r_c - r)^(α+2) / N_α, α = 1..n_max, N_α = sqrt(r_c^(2α+5)/(2α+5)),
 overlap S_αβ = ∫_0^rc φ_α φ_β dr = sqrt((2α+5)(2β+5)) / (α+β+5), and g_n = Σ_α W_nα φ_α with
@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import DescriptorError
 
-#: Decimal digits used for the orthonormalisation (cond(S) ~ 1e32 at n_max = 20; SPEC §7).
+#: Decimal digits used for the orthonormalisation (cond(S) ~ 1e32 at n_max = 20).
 DEFAULT_DPS = 60
 
 

@@ -278,7 +278,7 @@ def chebyshev_to_legendre_exact(l_max: int) -> tuple[tuple[Fraction, ...], ...]:
     """Exact rationals c_lλ with T_l(x) = Σ_λ c_lλ P_λ(x), rows l = 0..l_max, columns λ = 0..l_max.
 
     c_lλ = (2λ+1)/2 ∫_{-1}^{1} T_l(x) P_λ(x) dx, integrated monomial by monomial
-    (∫ x^k dx = 2/(k+1) for even k, 0 for odd k). E.g. T_2 = -P_0/3 + 4 P_2/3 (SPEC §7).
+    (∫ x^k dx = 2/(k+1) for even k, 0 for odd k). E.g. T_2 = -P_0/3 + 4 P_2/3.
     """
     rows = []
     for l in range(l_max + 1):

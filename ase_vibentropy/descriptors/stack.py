@@ -1,7 +1,7 @@
 """Concatenation of descriptor providers: D_i = [D_i^(1), D_i^(2), ...].
 
 A linear model on the stacked descriptor is a linear model on each part with its own weights,
-so S = w · Σ_i D_i still holds (SPEC §6). Used for the AFS + Einstein model of bcc Fe
+so S = w · Σ_i D_i still holds (Eq. 13-15). Used for the AFS + Einstein model of bcc Fe
 (``descriptors.get("stack", parts=[["afs", {}], ["einstein", {}]])``).
 """
 

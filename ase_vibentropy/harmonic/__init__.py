@@ -1,4 +1,4 @@
-"""Exact harmonic vibrational entropy: the reference the surrogate is trained on (SPEC §2-5).
+"""Exact harmonic vibrational entropy: the reference the surrogate is trained on (docs/theory.md).
 
 Pure functions, units in every docstring: Hessians in eV/Å², ω² in eV/(Å² amu), entropies in
 eV/K (``entropy_kB`` in units of k_B), temperatures in K.
@@ -7,7 +7,7 @@ eV/K (``entropy_kB`` in units of k_B), temperatures in K.
 - :func:`omega2_spectrum`, :func:`normal_modes`, :func:`classify_modes`: spectrum, zero and
   imaginary modes;
 - :func:`harmonic_entropy` -> :class:`HarmonicResult`, :func:`formation_entropy` (Eq. 2-3);
-- :func:`log_pdet`: exact ln pdet(D) by one factorisation (SPEC §4);
+- :func:`log_pdet`: exact ln pdet(D) by one factorisation (docs/theory.md);
 - :func:`bloch_omega2`: Γ-point spectrum of a perfect cubic supercell in O(N) (Bloch);
 - :func:`local_entropies`, :func:`local_phonon_dos` (Eq. 8-11);
 - :func:`relax_positions`, :func:`relax_to_minimum` (L-BFGS then Newton), :func:`newton_polish`,

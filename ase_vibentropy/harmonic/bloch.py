@@ -1,4 +1,4 @@
-"""Γ-point spectrum of a perfect cubic supercell from Bloch's theorem, in O(N) (SPEC §3-4).
+"""Γ-point spectrum of a perfect cubic supercell from Bloch's theorem, in O(N).
 
 A perfect n×n×n supercell of a cubic conventional cell (b atoms: 1 sc, 2 bcc, 4 fcc) has a
 block-circulant Hessian, H[(c, s), (c', s')] = Φ_ss'(c' - c), with c a cell index in Z_n³ and s

@@ -1,4 +1,4 @@
-"""The perfect lattice filling a given cubic cell: the bulk reference of Eq. 3 (SPEC §3)."""
+"""The perfect lattice filling a given cubic cell: the bulk reference of Eq. 3."""
 
 from __future__ import annotations
 

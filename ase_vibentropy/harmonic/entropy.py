@@ -1,7 +1,7 @@
 """Harmonic entropy formulas: total (Eq. 2), quantum option, formation (Eq. 3), local (Eq. 11).
 
 All inputs are squared angular frequencies ω² in eV/(Å² amu) of the vibrational modes only
-(zero modes already removed: the sums Σ' of SPEC §3). Entropies are returned in eV/K.
+(zero modes already removed: the sums Σ' of Eq. 2). Entropies are returned in eV/K.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def shift_classical_entropy(
 def formation_entropy_value(
     entropy_defect: float, n_defect: int, entropy_bulk: float, n_bulk: int
 ) -> float:
-    """S_f = S_d - (N_d/N_b) S_b (Eq. 3), with the mode-count term kept (SPEC §3).
+    """S_f = S_d - (N_d/N_b) S_b (Eq. 3), with the mode-count term kept.
 
     ``entropy_defect`` and ``entropy_bulk`` of cells with ``n_defect`` and ``n_bulk`` atoms
     filling the same cell, both in eV/K or both in k_B; S_f comes out in the same unit.
@@ -111,7 +111,7 @@ def local_phonon_dos(
     omega_grid: np.ndarray,
     width: float,
 ) -> np.ndarray:
-    """Gaussian-broadened local phonon DOS ρ_i(ω) = Σ_α Σ_ν |ξ_iα(ν)|² δ(ω - ω_ν) (SPEC §5).
+    """Gaussian-broadened local phonon DOS ρ_i(ω) = Σ_α Σ_ν |ξ_iα(ν)|² δ(ω - ω_ν) (Eq. 8-11).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Hessian of the potential energy from three interchangeable sources (SPEC §2).
+"""Hessian of the potential energy from three interchangeable sources.
 
 (a) ``analytic``: the calculator's own ``get_hessian`` (matscipy's EAM and pair potentials);
 (b) ``phonopy``: phonopy finite displacements of the cell itself (supercell matrix = identity),
@@ -25,7 +25,7 @@ from ..structure import check_structure
 HESSIAN_METHODS = ("auto", "analytic", "phonopy", "fd")
 
 #: Default finite-displacement step, Å (the paper's value; too coarse for tabulated potentials,
-#: see SPEC §2: use <= 1e-4 Å there).
+#: see docs/theory.md, "Tabulated potentials and Hessian noise": use <= 1e-4 Å there).
 DEFAULT_STEP_A = 1e-3
 
 #: Vacuum margin, Å, of the box phonopy needs around an isolated cluster.
@@ -238,7 +238,7 @@ def phonopy_hessian(
     phonon.forces = forces
     phonon.produce_force_constants()
     # Rebuilding force constants by symmetry breaks the acoustic sum rule at ~1e-5 eV/Å²,
-    # which shifts the log-det route (it assumes an exact translational null space, SPEC §4)
+    # which shifts the log-det route (it assumes an exact translational null space)
     # by ~1e-8 relative; phonopy's symmetrisation restores it to rounding.
     phonon.symmetrize_force_constants()
     fc = np.asarray(phonon.force_constants)  # (N, N, 3, 3), eV/Å²

@@ -1,4 +1,4 @@
-"""Exact ln pdet(D) without diagonalisation (SPEC §4).
+"""Exact ln pdet(D) without diagonalisation (docs/theory.md).
 
 For a periodic cell the null space of D = M^-1/2 H M^-1/2 is the three uniform translations
 v_α (components sqrt(m_i) on direction α). Removing the three rows and columns of one atom j
@@ -312,7 +312,7 @@ def log_pdet(
     backend: str = "auto",
     scaled_positions: np.ndarray | None = None,
 ) -> LogDetResult:
-    """ln pdet(D) of a periodic cell's dynamical matrix by one factorisation (SPEC §4).
+    """ln pdet(D) of a periodic cell's dynamical matrix by one factorisation.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Exact harmonic entropy of a relaxed structure, and formation entropies (SPEC §2-5).
+"""Exact harmonic entropy of a relaxed structure, and formation entropies (Eq. 2-3).
 
 Thin orchestration over the pure functions of :mod:`.hessian`, :mod:`.spectrum`,
 :mod:`.entropy` and :mod:`.logdet`.
@@ -34,7 +34,7 @@ from .spectrum import DEFAULT_ZERO_TOL, classify_modes, normal_modes, omega2_spe
 SOLVERS = ("auto", "dense", "logdet", "bloch")
 
 #: ``solver="auto"`` uses the log-det route for periodic cells of at least this many atoms
-#: (where a factorisation clearly beats dense eigvalsh, SPEC §4 and the benchmark).
+#: (where a factorisation clearly beats dense eigvalsh, see the benchmark).
 LOGDET_MIN_ATOMS = 1000
 
 
@@ -104,7 +104,7 @@ class HarmonicResult:
         return None if self.local_entropies is None else self.local_entropies / KB_EV_PER_K
 
     def entropy_at(self, temperature: float) -> float:
-        """Classical S at another temperature, eV/K: S(T0) + n' k_B ln(T/T0) (exact, SPEC §3)."""
+        """Classical S at another temperature, eV/K: S(T0) + n' k_B ln(T/T0) (exact, Eq. 2)."""
         if self.quantum:
             raise InvalidOptionError(
                 "only the classical entropy shifts exactly with temperature; recompute the "
@@ -164,7 +164,7 @@ def harmonic_entropy(
     zero_tol: float = DEFAULT_ZERO_TOL,
     progress: bool = False,
 ) -> HarmonicResult:
-    """Exact harmonic vibrational entropy of a relaxed structure (SPEC §2-5).
+    """Exact harmonic vibrational entropy of a relaxed structure (Eq. 2).
 
     Parameters
     ----------
@@ -179,7 +179,7 @@ def harmonic_entropy(
         precomputed (3N, 3N) Hessian in eV/Å² (dense or sparse; then ``calc`` is only needed
         for the force check).
     solver
-        ``dense`` (eigvalsh), ``logdet`` (one factorisation, periodic cells, SPEC §4),
+        ``dense`` (eigvalsh), ``logdet`` (one factorisation, periodic cells),
         ``bloch`` (perfect cubic supercells: the spectrum from n³ Bloch matrices, O(N), see
         :mod:`.bloch`) or ``auto`` (bloch for a perfect lattice, else log-det for periodic
         cells of >= :data:`LOGDET_MIN_ATOMS` atoms unless the spectrum is needed, else dense).
@@ -299,7 +299,7 @@ def harmonic_entropy(
 
 
 def formation_entropy(defect_result: HarmonicResult, bulk_result: HarmonicResult) -> float:
-    """S_f = S_d - (N_d/N_b) S_b (Eq. 3), eV/K, mode-count term included (SPEC §3).
+    """S_f = S_d - (N_d/N_b) S_b (Eq. 3), eV/K, mode-count term included.
 
     Raises
     ------

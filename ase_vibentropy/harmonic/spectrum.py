@@ -1,4 +1,4 @@
-"""Mass-weighted harmonic spectrum, zero modes and imaginary modes (SPEC §2).
+"""Mass-weighted harmonic spectrum, zero modes and imaginary modes.
 
 D = M^-1/2 H M^-1/2 with H in eV/Å² and masses in amu; its eigenvalues ω² are in eV/(Å² amu)
 (1 sqrt(eV/(Å² amu)) = :data:`ase_vibentropy.units.OMEGA_UNIT_RAD_PER_S` rad/s).
@@ -71,7 +71,7 @@ def normal_modes(
 
 @dataclass(frozen=True)
 class ModeClassification:
-    """Which modes of a spectrum enter the sums Σ' (SPEC §2).
+    """Which modes of a spectrum enter the sums Σ' (Eq. 2).
 
     Attributes
     ----------

@@ -131,6 +131,7 @@ def export_table(db_path: Path, label: str, out: Path) -> None:
 
     from ase_vibentropy import descriptors
     from ase_vibentropy.cli.featurize import parse_params
+    from ase_vibentropy.potentials import labelling_potential
 
     descriptor, assignments = SHIPPED_MODELS[label]
     provider = descriptors.get(descriptor, **parse_params(assignments))
@@ -144,7 +145,9 @@ def export_table(db_path: Path, label: str, out: Path) -> None:
         columns["source"].append(row.get("source", db_path.stem))
         columns["family"].append(row.family)
         columns["n_atoms"].append(row.natoms)
-        for key in ("potential", "n_cells", "strain", "n_vac", "n_int", "S_kB", "Sf_kB", "S_bulk_kB", "n_bulk"):
+        # the labelling potential with its revision, as the model's training summary has it
+        columns["potential"].append(labelling_potential(row.potential, row.get("potential_version")))
+        for key in ("n_cells", "strain", "n_vac", "n_int", "S_kB", "Sf_kB", "S_bulk_kB", "n_bulk"):
             columns[key].append(row.get(key))
         columns["energy_eV"].append(row.energy)
         columns["D_sum"].append(row.data["descriptor_sums"][provider.hash])
