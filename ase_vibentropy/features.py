@@ -348,6 +348,8 @@ class TrainingSet:
                 out[f"{kind}_range_kB"] = [float(self.y[sel].min()), float(self.y[sel].max())]
         if "n_atoms_range" in self.extra:
             out["n_atoms_range"] = [int(v) for v in self.extra["n_atoms_range"]]
+        if self.extra.get("strain_range") is not None:
+            out["strain_range"] = [float(v) for v in self.extra["strain_range"]]
         if self.extra.get("potential"):
             out["potential"] = str(self.extra["potential"])
         if self.extra.get("n_skipped_not_minimum"):
@@ -432,6 +434,7 @@ def load_training_set(
         )
 
     X, y, n_col, kind, family, row_id, anchor, sizes = [], [], [], [], [], [], [], []
+    strains: list[float] = []  # isotropic strains of the rows used (the model's strain domain)
     bulk_seen: set[bytes] = set()
     not_featurized = []
     n_not_minimum = 0
@@ -451,6 +454,8 @@ def load_training_set(
             not_featurized.append(row.id)
             continue
         fam = str(row.get("family", "unknown"))
+        if row.get("strain") is not None:
+            strains.append(float(row.strain))
         if target in ("formation", "joint") and has_formation:
             n_b = int(row.n_bulk)
             delta = formation_features(sums, n_d, bulk_sums, n_b)
@@ -514,5 +519,6 @@ def load_training_set(
         lattice=_unique([r.get("lattice") for r in rows]),
         a0=_unique([r.get("a0") for r in rows]),
         extra={"n_atoms_range": [min(sizes), max(sizes)], "n_skipped_not_minimum": n_not_minimum,
-               "potential": potentials[0] if potentials else None},
+               "potential": potentials[0] if potentials else None,
+               "strain_range": [min(strains), max(strains)] if strains else None},
     )

@@ -1,4 +1,4 @@
-"""Time Σ_i D_i for every registered descriptor provider on rattled bcc Fe cells (issue 3 benchmark).
+"""Time Σ_i D_i for every registered descriptor provider on rattled bcc Fe cells.
 
 Prints, per cell size, the seconds and atoms per second of ``provider.compute_sum(atoms)`` (and of
 the gradient ``provider.vjp(atoms, w)`` for the providers named by ``--vjp``) for
@@ -7,7 +7,7 @@ cannot be built or imported are skipped with a note), and of featomic's SoapPowe
 (n_max 8, l_max 6, r_cut 5 Å) called directly in the same process as the reference. The peak
 resident memory during each run is sampled from /proc (Linux).
 
-Targets (issue 3): AFS(20, 10) no slower than featomic SOAP on the same cell; Σ AFS over
+Targets: AFS(20, 10) no slower than featomic SOAP on the same cell; Σ AFS over
 128,000 atoms in <= 15 s on 2 cores with bounded memory.
 
 Usage::
@@ -30,7 +30,7 @@ import numpy as np
 from ase import Atoms
 from ase.build import bulk
 
-A0_FE = 2.855324  # Å, Mendelev 2003 (SPEC §8)
+A0_FE = 2.855324  # Å, Mendelev 2003 (docs/theory.md)
 
 
 def bcc_fe_cell(n_atoms: int) -> Atoms:

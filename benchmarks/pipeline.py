@@ -3,10 +3,10 @@
 Each configuration is relaxed with fe-mendelev2003 (LAMMPS conjugate gradients, then L-BFGS
 with the package's EAM calculator, ``ase_vibentropy.eam.SparseHessianEAM``, to 1e-5 eV/Å), its
 Hessian is that calculator's analytic one (matscipy's to 1e-14) and its entropy comes from the
-exact log-determinant (SPEC §4). The bulk reference of the cell is labelled
+exact log-determinant (docs/theory.md). The bulk reference of the cell is labelled
 once and excluded from the timing; "Hessian+S s" is the mean time of the harmonic step alone
-(analytic Hessian and log-det), the rest of a configuration's time is its relaxation. Target (issue 6): >= 1 labelled configuration per 3 s
-per core.
+(analytic Hessian and log-det), the rest of a configuration's time is its relaxation. Target:
+>= 1 labelled configuration per 3 s per core.
 
     python benchmarks/pipeline.py --configs 4 --workers 1 2
 

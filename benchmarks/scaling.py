@@ -1,4 +1,4 @@
-"""Prediction at scale against the exact routes (issue 8 benchmark).
+"""Prediction at scale against the exact routes.
 
 For bcc Fe cells of about N = 10^3 ... 10^6 atoms with vacancies (Mendelev 2003 EAM, a0 =
 2.855324 Å; one vacancy per 10^5 sites, at least one, at seeded random sites), prints seconds and
@@ -7,7 +7,7 @@ peak memory of
 - ``predict``: S, S_f and both standard deviations from an LDML model with the default
   AFS(20,10) descriptor (bulk reference by the perfect-lattice shortcut), on ``--workers`` cores;
 - ``logdet``: the exact S of the defect cell by the log-determinant route (analytic Hessian +
-  one factorisation, SPEC §4), where feasible (``--logdet-max``);
+  one factorisation, docs/theory.md), where feasible (``--logdet-max``);
 - ``dense``: the exact S by the dense route (analytic Hessian + eigvalsh), where feasible
   (``--dense-max``);
 
@@ -39,7 +39,7 @@ import tempfile
 import time
 import warnings
 
-A0 = 2.855324  # Å, Mendelev 2003 Fe (SPEC §8)
+A0 = 2.855324  # Å, Mendelev 2003 Fe (docs/theory.md)
 SHIPPED = os.path.join(os.path.dirname(__file__), "..", "ase_vibentropy", "pretrained", "fe-mendelev2003-afs.json")
 
 
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="cores for the prediction")
     parser.add_argument("--dense-max", type=int, default=2000, help="largest N for the dense route")
     parser.add_argument("--logdet-max", type=int, default=2000,
-                        help="largest N for the log-det route (it scales ~N², SPEC §4)")
+                        help="largest N for the log-det route (it scales ~N²)")
     parser.add_argument("--png", default="scaling.png", help="log-log plot of time against N")
     parser.add_argument("--cli", action="store_true", help="also time `vibentropy predict --local` end to end")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)

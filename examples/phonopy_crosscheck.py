@@ -3,8 +3,8 @@
 Shows: the surrogate's S_f (Eq. 15, bulk="auto": the perfect lattice in the same cell) with its
 predictive standard deviation, against the exact classical harmonic S_f = S_d - (N_d/N_b) S_b
 (Eq. 2-3) from phonopy finite displacements of the relaxed defect and bulk cells, and the
-difference. Tabulated EAM potentials (Fe) need small steps (SPEC §2): 1e-4 Å is used for them,
-1e-3 Å (the paper's value) for smooth potentials.
+difference. Tabulated EAM potentials (Fe) need small steps (docs/theory.md): 1e-4 Å is used for
+them, 1e-3 Å (the paper's value) for smooth potentials.
 
     python examples/phonopy_crosscheck.py                    # bcc Fe vacancy, 4x4x4 cells
     python examples/phonopy_crosscheck.py --quick --potential emt-cu --model my_model.json

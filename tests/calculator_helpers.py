@@ -3,7 +3,7 @@
 * :class:`PairDensityDescriptor`: D_i,k = Σ_j (1 - r_ij/r_c)^(k+2), k = 1..3, a smooth local
   descriptor with an analytic vjp written independently of the package's descriptors. It counts
   its evaluations, so tests can check that cached results do no work.
-* :func:`exact_total_entropy_kB`: the classical harmonic entropy (SPEC §3, Eq. 2) from a
+* :func:`exact_total_entropy_kB`: the classical harmonic entropy (Eq. 2) from a
   central-difference Hessian and a dense eigenvalue sum, written plainly.
 * :func:`emt_cu_model` / :func:`emt_cu_afs_model`: ``LDMLModel`` (target "total") fitted on exact
   EMT-Cu entropies of eight 31-32 atom cells, the stand-ins for the shipped Fe model.

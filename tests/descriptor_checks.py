@@ -1,4 +1,4 @@
-"""Reusable checks for descriptor providers (SPEC §7): invariances, extensivity, gradients.
+"""Reusable checks for descriptor providers: invariances, extensivity, gradients.
 
 Every descriptor test module imports these, so each provider is held to the same physics:
 
@@ -19,7 +19,7 @@ import numpy as np
 from ase import Atoms
 from ase.build import bulk
 
-#: Lattice constant of bcc Fe for the Mendelev 2003 potential, Å (SPEC §8).
+#: Lattice constant of bcc Fe for the Mendelev 2003 potential, Å (docs/theory.md).
 A0_FE = 2.855324
 
 
@@ -167,7 +167,7 @@ def assert_permutation_invariant(provider, atoms: Atoms, seed: int = 0, rtol: fl
 def assert_extensive(
     provider, atoms: Atoms, reps: tuple[int, int, int] = (2, 2, 2), rtol: float = 1e-9
 ) -> None:
-    """Σ_i D_i of an n1 x n2 x n3 replica equals n1 n2 n3 Σ_i D_i of the cell (SPEC §7).
+    """Σ_i D_i of an n1 x n2 x n3 replica equals n1 n2 n3 Σ_i D_i of the cell.
 
     For a local descriptor this also checks every atom of the replica against its original, which
     proves periodic images are handled even when the cut-off exceeds half the cell height.

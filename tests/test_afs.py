@@ -1,4 +1,4 @@
-"""AFS descriptor (SPEC §7): definition, radial basis, symmetries, gradients, chunking, errors."""
+"""AFS descriptor: definition, radial basis, symmetries, gradients, chunking, errors."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def small_afs() -> AFSDescriptor:
 
 def plain_radial_basis(n_max: float, r_cut: float, r: np.ndarray, dps: int = 80) -> np.ndarray:
     """g_n(r) = Σ_α (S^-1/2)_nα (r_c - r)^(α+2)/N_α in ``dps``-digit arithmetic, straight from
-    SPEC §7 (no Jacobi rewrite), shape (len(r), n_max)."""
+    the definition (no Jacobi rewrite), shape (len(r), n_max)."""
     ctx = mpmath.MPContext()
     ctx.dps = dps
     S = ctx.matrix(n_max, n_max)
@@ -92,7 +92,8 @@ def brute_force_afs(atoms: Atoms, n_max: int, l_max: int, r_cut: float) -> np.nd
 # --------------------------------------------------------------------------- building blocks
 def test_chebyshev_to_legendre_coefficients_reproduce_chebyshev_polynomials():
     exact = chebyshev_to_legendre_exact(10)
-    assert exact[2][0] == pytest.approx(-1 / 3) and exact[2][2] == pytest.approx(4 / 3)  # SPEC §7
+    # T_2 = -P_0/3 + 4 P_2/3
+    assert exact[2][0] == pytest.approx(-1 / 3) and exact[2][2] == pytest.approx(4 / 3)
     coeffs = chebyshev_to_legendre(10)
     for l in range(11):
         expected = legendre.poly2leg(chebyshev.cheb2poly([0] * l + [1]))

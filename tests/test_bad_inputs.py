@@ -1,4 +1,4 @@
-"""A catalogue of bad inputs (issue 9): each gets its own error class, a message that names the
+"""A catalogue of bad inputs: each gets its own error class, a message that names the
 problem and the fix, or, on the command line, one error line on stderr and a non-zero exit code.
 
 Where a run over many frames or rows meets a bad one, what was already computed is kept: the

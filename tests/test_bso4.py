@@ -1,4 +1,4 @@
-"""SO(4) bispectrum descriptor (SPEC §7): closed forms, symmetries, gradients and LAMMPS' numbers.
+"""SO(4) bispectrum descriptor: closed forms, symmetries, gradients and LAMMPS' numbers.
 
 Independent expectations used here:
 - closed forms: B_{0,0,0} = (1 + Σ fc)³, B_{½,½,0} through the 4D unit vectors of the

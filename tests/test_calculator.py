@@ -68,7 +68,7 @@ class CountingEMT(EMT):
 
 
 def entropy_by_hand_eV_per_K(model, atoms, temperature=T0):
-    """S = k_B (w · Σ_i D_i + c N + n' ln(T/T0)) written out (Eq. 14 and SPEC §3)."""
+    """S = k_B (w · Σ_i D_i + c N + n' ln(T/T0)) written out (Eq. 14 and Eq. 2)."""
     D = PairDensityDescriptor(**model.descriptor.params).compute(atoms)
     n_modes = 3 * len(atoms) - 3
     return kB * (D.sum(axis=0) @ model.coef_ + model.per_atom_constant_ * len(atoms)

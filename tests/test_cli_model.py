@@ -30,7 +30,7 @@ from ase_vibentropy.features import featurize_database, load_training_set
 
 @pytest.fixture(autouse=True)
 def model_commands_only(monkeypatch):
-    """Build the parser from this issue's sub-commands only, isolating them from the others."""
+    """Build the parser from the model sub-commands only, isolating them from the others."""
     only_subcommands(monkeypatch, ("predict", "featurize", "train", "validate", "crossval"))
 
 

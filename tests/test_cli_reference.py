@@ -1,4 +1,4 @@
-"""``vibentropy reference``: the CLI contract of issue 2 (JSON lines, bulk handling, errors)."""
+"""``vibentropy reference``: the CLI contract (JSON lines, bulk handling, errors)."""
 
 from __future__ import annotations
 

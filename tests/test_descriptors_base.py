@@ -1,4 +1,4 @@
-"""Provider protocol, registry, neighbour pairs and spatial chunks (issue 3 contract).
+"""Provider protocol, registry, neighbour pairs and spatial chunks (the provider contract).
 
 A toy pair descriptor written in this file exercises the base class, and deliberately broken
 variants of it show that the shared checks in ``descriptor_checks`` catch what they claim to.

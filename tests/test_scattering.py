@@ -1,4 +1,4 @@
-"""Solid-harmonic wavelet scattering S_{J,L} (paper Eq. 19-21, SPEC §7).
+"""Solid-harmonic wavelet scattering S_{J,L} (paper Eq. 19-21).
 
 Expectations come from closed forms (Legendre addition theorem, a single Gaussian atom, the
 l = 0 channel counting atoms), plain-sum structure factors written here, and symmetry. Grids are

@@ -1,4 +1,4 @@
-"""Structure sanity checks and zero-mode counts (SPEC §2)."""
+"""Structure sanity checks and zero-mode counts."""
 
 from __future__ import annotations
 

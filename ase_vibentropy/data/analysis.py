@@ -1,4 +1,4 @@
-"""Defect analysis: Wigner-Seitz occupancy, inertia fingerprints, de-duplication (SPEC §8).
+"""Defect analysis: Wigner-Seitz occupancy, inertia fingerprints, de-duplication.
 
 Wigner-Seitz analysis assigns every atom to its nearest site of the perfect lattice that fills
 the same cell (periodic minimum image). Empty sites are vacancies; a site holding k > 1 atoms
