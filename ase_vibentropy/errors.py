@@ -128,5 +128,9 @@ class InvalidOptionError(VibEntropyError, ValueError):
     """An option value out of range, or options that cannot be combined (the message says which)."""
 
 
+class DomainError(VibEntropyError, ValueError):
+    """A domain warning turned into an error (``vibentropy predict --strict``)."""
+
+
 class SupersededLabelsWarning(UserWarning):
     """A model trained on labels of a retired or superseded reference potential is predicting."""

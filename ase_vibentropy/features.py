@@ -464,7 +464,7 @@ def load_training_set(
             perfect = n_d == n_b and np.abs(delta).max() <= 1e-9 * max(np.abs(bulk_sums).max(), 1.0)
             if not perfect:
                 X.append(delta)
-                y.append(row.Sf_kB + 3.0 * (n_d / n_b - 1.0) * log_t)  # exact S_f(T) shift, SPEC §3
+                y.append(row.Sf_kB + 3.0 * (n_d / n_b - 1.0) * log_t)  # exact S_f(T) shift (docs/theory.md, Eq. 3-4)
                 n_col.append(0.0)
                 kind.append("formation")
                 family.append(fam)

@@ -414,6 +414,29 @@ def _bulk_reference(db, job: Job) -> BulkReference:
     return BulkReference(float(row.S_kB), int(row.natoms), {k: np.asarray(v) for k, v in sums.items()})
 
 
+def check_recipe_runs(recipe: Recipe) -> None:
+    """Build what every job of ``recipe`` needs (the potential's calculators, the descriptor
+    providers) once, so that a missing extra or a bad descriptor is one error up front.
+
+    Raises
+    ------
+    MissingDependencyError
+        The potential or a descriptor needs an extra that is not installed.
+    DescriptorError, UnknownNameError
+        A descriptor of the recipe cannot be built.
+    """
+    from ..potentials import get_potential
+
+    potential = get_potential(recipe.potential)
+    potential.force_calculator()
+    if potential.analytic_hessian:
+        potential.hessian_calculator()
+    from .. import descriptors
+
+    for name, params in recipe.descriptors:
+        descriptors.get(name, **dict(params))
+
+
 def generate(
     recipe: Recipe,
     db_url: str,
@@ -450,6 +473,7 @@ def generate(
     """
     start_time = time.perf_counter()
     workers = max(1, int(workers or os.cpu_count() or 1))
+    check_recipe_runs(recipe)  # a missing extra fails here, once, before any file is written
     db = connect(db_url)
     jobs = make_jobs(recipe)
     done = finished_job_ids(db)
