@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from .dblock import exclusive_writer
 from .errors import DatabaseError, MixedPotentialError, UnknownNameError
 from .model import formation_features
 from .structure import n_zero_modes
@@ -189,17 +190,27 @@ def featurize_database(
         ``workers`` < 1.
     VibEntropyError
         A row cannot be described; the message starts with ``row <id>``.
+    DatabaseError
+        Another process is writing the database (:func:`ase_vibentropy.dblock.exclusive_writer`).
     """
-    import sqlite3
-
-    from tqdm.auto import tqdm
-
-    from .errors import InvalidOptionError, VibEntropyError
+    from .errors import InvalidOptionError
 
     if workers < 1:
         raise InvalidOptionError(f"workers must be at least 1, got {workers}")
     db = connect(db)
     check_writable(db)
+    with exclusive_writer(db, f"vibentropy featurize {provider.name}"):
+        return _featurize_locked(db, provider, chunk_size, progress, workers)
+
+
+def _featurize_locked(db: Any, provider, chunk_size: int, progress: bool, workers: int) -> dict[str, int]:
+    """:func:`featurize_database` once the database's write lock is held."""
+    import sqlite3
+
+    from tqdm.auto import tqdm
+
+    from .errors import VibEntropyError
+
     todo = missing_rows(db, provider.hash)
     n_rows = db.count()
     results, bulk_cells = _featurized_rows(db, provider, todo, chunk_size, workers)

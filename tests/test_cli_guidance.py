@@ -127,3 +127,64 @@ def test_a_relaxed_structure_gives_no_warning(capsys):
         warnings.simplefilter("error")
         value = VibEntropyCalculator(bulk="auto").get_property("formation_entropy", read(VACANCY))
     assert np.isfinite(value)
+
+
+def test_two_generate_runs_on_one_database_never_duplicate_a_row(tmp_path):
+    """Two `vibentropy generate` processes started together on one database: one runs, the
+    other stops at once with a message naming the first; every job is stored exactly once.
+    A second run afterwards finds nothing to do (the SIGKILL-resume path is tested in
+    tests/test_pipeline.py)."""
+    import subprocess
+
+    import ase.db
+
+    recipe = os.path.join(REPO, "examples", "recipes", "cu_emt_small.toml")
+    db = tmp_path / "cu.db"
+    command = [sys.executable, "-m", "ase_vibentropy.cli.main", "generate", recipe, "--db", str(db),
+               "--workers", "1", "--no-progress"]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    results = [(run.wait(timeout=600), run.stderr.read()) for run in runs]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 2], results
+    refused = next(err for code, err in results if code == 2)
+    assert "is being written by pid" in refused and "rerun afterwards" in refused
+    rows = list(ase.db.connect(str(db)).select())
+    job_ids = [row.job_id for row in rows]
+    assert len(rows) == len(set(zip(job_ids, (row.get("minimum_index", 0) for row in rows))))
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "0 run now" in again.stdout
+    assert ase.db.connect(str(db)).count() == len(rows)
+    assert not os.path.exists(str(db) + ".vibentropy-writer")
+
+
+def test_featurize_refuses_a_database_another_process_is_writing(tmp_path, capsys):
+    """The lock is one per database file: a featurize run meets the generate run's lock."""
+    import multiprocessing
+
+    import ase.db
+    from ase.build import bulk
+
+    db = tmp_path / "fe.db"
+    ase.db.connect(str(db)).write(bulk("Fe", "bcc", a=2.855324, cubic=True))
+    ready, release = multiprocessing.Event(), multiprocessing.Event()
+    holder = multiprocessing.Process(target=_hold_lock, args=(str(db), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(60)
+        code, _, err = run(capsys, "featurize", db, "--descriptor", "afs", "--quiet")
+        one_error_line(code, err, "is being written by pid", "holder")
+    finally:
+        release.set()
+        holder.join(60)
+    code, _, err = run(capsys, "featurize", db, "--descriptor", "afs", "--param", "n_max=4",
+                       "--param", "l_max=2", "--quiet")
+    assert code == 0, err
+
+
+def _hold_lock(path: str, ready, release) -> None:
+    from ase_vibentropy.dblock import exclusive_writer
+
+    with exclusive_writer(path, "holder"):
+        ready.set()
+        release.wait(60)

@@ -42,6 +42,7 @@ from .analysis import wigner_seitz
 from .explore import ActivationRelaxationExplorer, ExplorationResult, describe_minimum, explore_random
 from .jobs import Job, make_jobs
 from .recipe import FamilySpec, Recipe
+from ..dblock import exclusive_writer
 from .store import LabelledRow, connect, finished_job_ids, rows_of_job, write_job
 
 
@@ -475,6 +476,13 @@ def generate(
     workers = max(1, int(workers or os.cpu_count() or 1))
     check_recipe_runs(recipe)  # a missing extra fails here, once, before any file is written
     db = connect(db_url)
+    with exclusive_writer(db, f"vibentropy generate {recipe.source}"):
+        return _generate_locked(recipe, db, workers, scheduler, progress, on_job, start_time)
+
+
+def _generate_locked(recipe: Recipe, db: Any, workers: int, scheduler: Any, progress: bool,
+                     on_job: Callable[[JobOutcome], None] | None, start_time: float) -> RunSummary:
+    """:func:`generate` once the database's write lock is held."""
     jobs = make_jobs(recipe)
     done = finished_job_ids(db)
     summary = RunSummary(n_jobs=len(jobs), n_skipped=sum(j.job_id in done for j in jobs))
