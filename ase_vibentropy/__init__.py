@@ -21,6 +21,8 @@ _LAZY = {
     "harmonic_entropy": "ase_vibentropy.harmonic",
     "formation_entropy": "ase_vibentropy.harmonic",
     "get_potential": "ase_vibentropy.potentials",
+    "available_potentials": "ase_vibentropy.potentials",
+    "relax_to_minimum": "ase_vibentropy.harmonic",
 }
 
 __all__ = ["__version__", *_LAZY]
