@@ -266,10 +266,9 @@ _WORKER: dict[str, Any] = {}
 
 
 def _worker_init(path: str, provider, chunk_size: int) -> None:
-    from .data.pipeline import limit_blas_threads
-    from .parallel import with_threads
+    from .parallel import limit_worker_blas, with_threads
 
-    limit_blas_threads(1)
+    limit_worker_blas()
     provider = with_threads(provider, 1)
     _WORKER.update(db=connect(path), provider=provider, cache=BulkSumCache(provider),
                    chunk_size=chunk_size)

@@ -43,6 +43,7 @@ from .explore import ActivationRelaxationExplorer, ExplorationResult, describe_m
 from .jobs import Job, make_jobs
 from .recipe import FamilySpec, Recipe
 from ..dblock import exclusive_writer
+from ..parallel import blas_single_thread, limit_worker_blas
 from .store import LabelledRow, connect, finished_job_ids, rows_of_job, write_job
 
 
@@ -124,18 +125,6 @@ def _calculators(potential_name: str) -> tuple[Any, Any]:
         hessian = force if not potential.analytic_hessian else potential.hessian_calculator()
         cache[potential_name] = (force, hessian)
     return cache[potential_name]
-
-
-def limit_blas_threads(n_threads: int = 1) -> None:
-    """Limit BLAS/OpenMP threads of this process (workers share the cores; avoids
-    oversubscription). Uses threadpoolctl when present, environment variables otherwise."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(n_threads)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn depends on threadpoolctl
-        return
-    threadpool_limits(n_threads)
 
 
 def _descriptor_sums(recipe: Recipe, atoms: Atoms) -> dict[str, np.ndarray]:
@@ -359,16 +348,16 @@ Task = tuple[Recipe, Job, BulkReference | None]
 
 def _execute_local(tasks: list[Task], workers: int) -> Iterator[tuple[Job, JobOutcome | BaseException]]:
     if workers == 1:
-        limit_blas_threads(1)
-        for task in tasks:
-            try:
-                yield task[1], run_job(*task)
-            except Exception as exc:  # noqa: BLE001 - reported per job, the run goes on
-                yield task[1], exc
+        with blas_single_thread():  # scoped: the caller's own limits come back afterwards
+            for task in tasks:
+                try:
+                    yield task[1], run_job(*task)
+                except Exception as exc:  # noqa: BLE001 - reported per job, the run goes on
+                    yield task[1], exc
         return
     # spawn: LAMMPS and BLAS thread pools do not survive fork reliably.
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                             initializer=limit_blas_threads) as pool:
+                             initializer=limit_worker_blas) as pool:
         futures = {pool.submit(_run_job_task, task): task[1] for task in tasks}
         try:
             for future in as_completed(futures):
@@ -384,7 +373,7 @@ def _execute_dask(tasks: list[Task], scheduler: Any) -> Iterator[tuple[Job, JobO
     client = scheduler if isinstance(scheduler, distributed.Client) else distributed.Client(scheduler)
     try:
         try:
-            client.run(limit_blas_threads)
+            client.run(limit_worker_blas)
         except Exception:  # noqa: BLE001 - best effort; workers may forbid client.run
             pass
         futures = [client.submit(_run_job_task, task, key=f"vibentropy-{task[1].job_id}", pure=False)
