@@ -299,3 +299,18 @@ def test_distinct_minima_are_counted_across_jobs_by_energy_and_inertia(tmp_path)
     assert distinct.counts["I1"] == {"rows": 3, "distinct": 2}  # rotated copy merged, longer one kept
     # the first of each configuration is kept: rows 1 (vacancy), 3 (deeper vacancy), 4 and 6
     assert distinct.row_ids == [1, 3, 4, 6] and distinct.duplicate_ids == [2, 5]
+
+
+def test_a_one_worker_run_leaves_the_callers_thread_settings_alone(tmp_path, monkeypatch):
+    """BLAS limits are scoped to the run in the caller's process (worker processes get theirs
+    for life): no environment variable changes, and threadpoolctl's limits come back."""
+    from threadpoolctl import threadpool_info
+
+    from ase_vibentropy.data.recipe import load_recipe
+
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    before = [pool["num_threads"] for pool in threadpool_info()]
+    generate(load_recipe(RECIPE), str(tmp_path / "cu.db"), workers=1, progress=False)
+    assert not {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"} & set(os.environ)
+    assert [pool["num_threads"] for pool in threadpool_info()] == before
