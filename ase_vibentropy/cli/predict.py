@@ -6,19 +6,14 @@ import argparse
 import json
 import time
 
-DESCRIPTION = """Predict the vibrational entropy S and, when a bulk reference is known, the
-formation entropy S_f (k_B, with the predictive std) of every frame of FILE. The bulk is the
-perfect --lattice filling each frame's cubic cell (a0 from --a0 or the model), or --bulk FILE.
-Without --model the shipped model fe-mendelev2003-afs is used.
-
-Descriptors are evaluated in spatial chunks on --workers threads (default: every CPU), or on a
-Dask cluster with --scheduler; the results do not depend on either. The bulk reference of a
-perfect lattice costs one small cell (Σ D^b = N_b D_perfect), so 10^6-atom cells are routine."""
+DESCRIPTION = """Predict S and, with a bulk reference, S_f (k_B, with the predictive std) of every
+frame of FILE, in O(N) over spatial chunks (threads, or Dask with --scheduler). The bulk is the
+perfect --lattice filling each frame's cubic cell, or --bulk FILE; default model
+fe-mendelev2003-afs. Warnings (stderr) as in the Python calculator; --strict makes them errors."""
 
 EPILOG = """examples:
   vibentropy predict vacancy.extxyz --lattice bcc
   vibentropy predict traj.extxyz --model fe-afs.json --bulk perfect.extxyz --json --local local.extxyz
-  vibentropy predict big.extxyz --lattice bcc --workers 2
   vibentropy predict many.extxyz --lattice bcc --scheduler tcp://scheduler:8786"""
 
 #: Frames whose descriptor passes are sent to a Dask cluster together.
@@ -270,17 +265,14 @@ def register(subparsers) -> None:
     parser.add_argument("--index", default=":", help="ase.io frame selection (default all)")
     parser.add_argument("--json", action="store_true", help="one JSON object per frame")
     parser.add_argument("--local", metavar="OUT.extxyz", help="write per-atom local entropies (k_B)")
-    parser.add_argument("--workers", type=int, metavar="N",
-                        help="threads over spatial chunks (default: every CPU; 1: serial)")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="Dask scheduler address, e.g. tcp://host:8786 (needs the dask extra)")
+    parser.add_argument("--workers", type=int, metavar="N", help="threads (default: every CPU)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, tcp://host:8786")
     parser.add_argument("--std-warning", type=_threshold, default=3.0, metavar="KB",
-                        help="warn above this predictive std, k_B ('none': never; default 3)")
-    parser.add_argument("--fmax-warning", type=_threshold, default=0.05, metavar="EV_A",
-                        help="warn above this residual force with the model's potential, eV/Å "
-                             "('none': skip the force evaluation; default 0.05)")
-    parser.add_argument("--max-site-mismatch", type=float, default=0.10, metavar="F",
-                        help="largest |N_d - N_b| / N_b against the bulk reference (default 0.10)")
+                        help="warn above this std, k_B (default 3; none)")
+    parser.add_argument("--fmax-warning", type=_threshold, default=0.05, metavar="F",
+                        help="warn above this force, eV/Å (default 0.05; none)")
+    parser.add_argument("--max-site-mismatch", type=float, default=0.10, metavar="X",
+                        help="largest |N_d - N_b|/N_b of the bulk (0.10)")
     parser.add_argument("--strict", action="store_true", help="turn every warning into an error")
     parser.set_defaults(func=run)
 
