@@ -76,7 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[4, 6, 8, 10, 12])
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--plot-only", action="store_true",
+                        help="redraw the PNG from the JSON of an earlier run")
     args = parser.parse_args(argv)
+    if args.plot_only:
+        return plot(json.loads((args.out / "spline_noise.json").read_text()), args.out)
     result: dict = {"strain": list(STRAINS), "Sb_per_atom_kB": {}, "Sf_kB": {}, "Sf_8a0_strained_kB": {}}
     for name, make in POTENTIALS.items():
         calc = make()
@@ -104,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "spline_noise.json").write_text(json.dumps(result, indent=1))
+    return plot(result, args.out)
+
+
+def plot(result: dict, out: Path) -> int:
+    """Draw ``spline_noise.png`` from the results dictionary."""
     try:
         import matplotlib
 
@@ -113,10 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         print("matplotlib not installed: no PNG (pip install 'ase-vibentropy[plot]')")
         return 0
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for name, marker in zip(POTENTIALS, ("o", "s", "^")):
-        left.plot(np.array(STRAINS) * 100, result["Sb_per_atom_kB"][name], marker=marker, label=name)
+    for name, marker in zip(result["Sb_per_atom_kB"], ("o", "s", "^")):
+        left.plot(np.array(result["strain"]) * 100, result["Sb_per_atom_kB"][name], marker=marker, label=name)
         for defect, style in (("V1", "-"), ("I1", "--")):
-            n_atoms = [2 * n**3 for n in args.sizes]
+            sizes = [int(n) for n in result["Sf_kB"][name][defect]]
+            n_atoms = [2 * n**3 for n in sizes]
             right.plot(n_atoms, list(result["Sf_kB"][name][defect].values()), style, marker=marker,
                        label=f"{name} {defect}")
     left.set(xscale="symlog", xlabel="isotropic strain (%)", ylabel="S_b / N (k_B)",
@@ -125,11 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     left.set_xscale("symlog", linthresh=1e-3)
     right.set(xscale="log", xlabel="lattice sites", ylabel="S_f (k_B)",
               title="fixed cubic cell at a0")
+    right.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    right.set_xticks(n_atoms, [f"{n:,}" for n in n_atoms])
     for ax in (left, right):
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(args.out / "spline_noise.png", dpi=120)
-    print("wrote", args.out / "spline_noise.json", "and", args.out / "spline_noise.png")
+    fig.savefig(out / "spline_noise.png", dpi=120)
+    print("wrote", out / "spline_noise.json", "and", out / "spline_noise.png")
     return 0
 
 
