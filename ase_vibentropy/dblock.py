@@ -38,14 +38,21 @@ def exclusive_writer(db: Any, what: str = "a run") -> Iterator[None]:
     Raises
     ------
     DatabaseError
-        Another process holds it: the message gives its pid and what to do.
+        Another process holds it (the message gives its pid and what to do), or the database's
+        folder does not exist or cannot be written.
     """
     path = _database_file(db)
     if path is None:
         yield
         return
     lock_path = path + ".vibentropy-writer"
-    handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole block
+    try:
+        handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole block
+    except OSError as exc:
+        raise DatabaseError(
+            f"cannot write next to database {path!r} ({type(exc).__name__}: {exc}): check that "
+            "the database path is in an existing, writable folder"
+        ) from exc
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -50,6 +50,12 @@ def _bulk_for(frame, args, model, bulk_atoms):
         check_reference_lattice(frame, bulk_atoms, args.max_site_mismatch)
         return bulk_atoms
     if args.lattice is None:
+        if frame.cell.rank == 0 or not frame.pbc.any():
+            import warnings
+
+            warnings.warn("the structure has no periodic cell: treated as an isolated cluster "
+                          "(6 zero modes); no formation entropy without a bulk reference",
+                          UserWarning, stacklevel=2)
         return None
     if frame.cell.rank == 0 or not frame.pbc.any():
         raise CellMismatchError(
