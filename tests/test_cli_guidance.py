@@ -188,3 +188,24 @@ def _hold_lock(path: str, ready, release) -> None:
     with exclusive_writer(path, "holder"):
         ready.set()
         release.wait(60)
+
+
+def test_validate_on_the_training_database_says_so(capsys, tmp_path):
+    recipe = os.path.join(REPO, "examples", "recipes", "cu_emt_small.toml")
+    db, model = tmp_path / "cu.db", tmp_path / "cu.json"
+    assert run(capsys, "generate", recipe, "--db", db, "--workers", "1", "--no-progress")[0] == 0
+    assert run(capsys, "train", db, "--descriptor", "afs", "--param", "n_max=4", "--param", "l_max=2",
+               "--target", "joint", "-o", model)[0] == 0
+    code, out, err = run(capsys, "validate", db, "--model", model)
+    assert code == 0 and "training errors" in err and "not an estimate for new structures" in err
+    code, out, _ = run(capsys, "validate", db, "--model", model, "--json")
+    assert json.loads(out.splitlines()[-1])["training_rows"] is True
+
+
+def test_a_structure_without_a_cell_is_noted_as_an_isolated_cluster(capsys, tmp_path):
+    atoms = read(VACANCY)
+    atoms.set_cell(None)
+    atoms.pbc = False
+    write(tmp_path / "cluster.extxyz", atoms)
+    code, _, err = run(capsys, "predict", tmp_path / "cluster.extxyz", "--fmax-warning", "none")
+    assert code == 0 and "isolated cluster" in err
