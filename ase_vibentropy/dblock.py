@@ -71,8 +71,8 @@ def exclusive_writer(db: Any, what: str = "a run") -> Iterator[None]:
         try:
             yield
         finally:
-            with contextlib.suppress(OSError):
-                os.unlink(lock_path)
+            # The file stays: unlinking it while locked would let a second process lock the
+            # old file and a third a new one, two writers at once.
             fcntl.flock(handle, fcntl.LOCK_UN)
     finally:
         handle.close()

@@ -27,6 +27,9 @@ from ase import Atoms
 
 from .errors import CellMismatchError, MissingDependencyError, UnknownNameError
 
+#: Atoms per conventional cubic cell of each lattice.
+_BASIS_ATOMS = {"sc": 1, "bcc": 2, "fcc": 4}
+
 #: Default thresholds (the calculator's ``std_warning_kB`` and ``fmax_warning``).
 STD_WARNING_KB = 3.0
 FMAX_WARNING_EV_PER_A = 0.05
@@ -113,9 +116,12 @@ def training_domain_messages(model: Any, atoms: Atoms) -> list[str]:
             "extensive descriptors extrapolate, but check a few values against the exact route"
         )
     strains, a0 = summary.get("strain_range"), getattr(model, "a0", None)
+    n_basis = _BASIS_ATOMS.get(getattr(model, "lattice", None))
     edge = cubic_edge(atoms)
-    if strains and a0 and edge is not None:
-        n_cells = max(1, round(edge / a0))
+    if strains and a0 and n_basis and edge is not None:
+        # cells per edge from the atom count (point defects change it by a few per cent),
+        # not from edge / a0, which wraps large strains onto a neighbouring cell count
+        n_cells = max(1, round((len(atoms) / n_basis) ** (1.0 / 3.0)))
         strain = implied_strain(atoms, n_cells, a0)
         low, high = strains[0] - STRAIN_MARGIN, strains[1] + STRAIN_MARGIN
         if not low <= strain <= high:

@@ -440,7 +440,7 @@ def load_training_set(
             "their entropies are different physics and cannot be fitted together. Relabel the "
             "rows onto one potential (python benchmarks/reproduction/relabel.py SOURCE DEST "
             "--potential NAME, then vibentropy featurize DEST), or select one set "
-            "(--select potential=NAME)"
+            "(--select potential=NAME, and potential_version=K for one revision of a name)"
         )
 
     X, y, n_col, kind, family, row_id, anchor, sizes = [], [], [], [], [], [], [], []

@@ -155,7 +155,7 @@ def test_two_generate_runs_on_one_database_never_duplicate_a_row(tmp_path):
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "0 run now" in again.stdout
     assert ase.db.connect(str(db)).count() == len(rows)
-    assert not os.path.exists(str(db) + ".vibentropy-writer")
+    assert os.path.exists(str(db) + ".vibentropy-writer")  # kept: unlinking a held lock races
 
 
 def test_featurize_refuses_a_database_another_process_is_writing(tmp_path, capsys):

@@ -94,8 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warnings(args.command)
-        if getattr(args, "strict", False):
-            warnings.simplefilter("error", UserWarning)  # --strict: every warning is an error
+        if getattr(args, "strict", False):  # --strict: the package's warnings become errors
+            from ..domain import DomainWarning
+            from ..errors import SupersededLabelsWarning
+
+            warnings.simplefilter("error", DomainWarning)
+            warnings.simplefilter("error", SupersededLabelsWarning)
         return _run(args)
 
 

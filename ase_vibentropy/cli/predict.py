@@ -53,9 +53,11 @@ def _bulk_for(frame, args, model, bulk_atoms):
         if frame.cell.rank == 0 or not frame.pbc.any():
             import warnings
 
+            from ..domain import DomainWarning
+
             warnings.warn("the structure has no periodic cell: treated as an isolated cluster "
                           "(6 zero modes); no formation entropy without a bulk reference",
-                          UserWarning, stacklevel=2)
+                          DomainWarning, stacklevel=2)
         return None
     if frame.cell.rank == 0 or not frame.pbc.any():
         raise CellMismatchError(
@@ -170,7 +172,7 @@ def _run_frames(args: argparse.Namespace, model, frames: list) -> int:
                 if args.strict:
                     raise DomainError(f"{message} (--strict)")
                 print(f"vibentropy predict: warning: frame {index}: {message}", file=sys.stderr)
-        except VibEntropyError as exc:
+        except (VibEntropyError, UserWarning) as exc:  # UserWarning: raised by --strict
             if args.local and local_frames:
                 write(args.local, local_frames, format="extxyz")
             done = f"; frames 0-{index - 1} were printed above" if index else ""

@@ -404,6 +404,26 @@ def _bulk_reference(db, job: Job) -> BulkReference:
     return BulkReference(float(row.S_kB), int(row.natoms), {k: np.asarray(v) for k, v in sums.items()})
 
 
+def _check_same_labelling_potential(recipe: Recipe, db: Any) -> None:
+    """Refuse to add rows to a database labelled with another potential or revision: job ids
+    do not carry the revision, so its finished jobs would be skipped and its perfect-lattice
+    entropies reused for the new rows."""
+    from ..errors import MixedPotentialError
+    from ..potentials import get_potential, labelling_potential
+
+    potential = get_potential(recipe.potential)
+    wanted = labelling_potential(potential.name, potential.version)
+    found = {labelling_potential(str(row.potential), row.get("potential_version"))
+             for row in db.select(include_data=False, columns=["key_value_pairs"])
+             if row.get("potential") is not None}
+    if found - {wanted}:
+        raise MixedPotentialError(
+            f"the database holds rows labelled with {', '.join(sorted(found))}, the recipe labels "
+            f"with {wanted}: write to a new database, or relabel the old one first "
+            "(benchmarks/reproduction/relabel.py SOURCE DEST --potential NAME)"
+        )
+
+
 def check_recipe_runs(recipe: Recipe) -> None:
     """Build what every job of ``recipe`` needs (the potential's calculators, the descriptor
     providers) once, so that a missing extra or a bad descriptor is one error up front.
@@ -472,6 +492,7 @@ def generate(
 def _generate_locked(recipe: Recipe, db: Any, workers: int, scheduler: Any, progress: bool,
                      on_job: Callable[[JobOutcome], None] | None, start_time: float) -> RunSummary:
     """:func:`generate` once the database's write lock is held."""
+    _check_same_labelling_potential(recipe, db)
     jobs = make_jobs(recipe)
     done = finished_job_ids(db)
     summary = RunSummary(n_jobs=len(jobs), n_skipped=sum(j.job_id in done for j in jobs))
