@@ -36,8 +36,30 @@ from ase.calculators.calculator import (
     all_changes,
 )
 
+from .domain import (
+    DomainWarning,
+    FarFromMinimumWarning,
+    HighUncertaintyWarning,
+    OutsideTrainingDomainWarning,
+    check_reference_lattice,
+    force_calculator_for,
+    residual_force_message,
+    training_domain_messages,
+    uncertainty_message,
+)
 from .errors import UnknownNameError, VibEntropyError
 from .units import DEFAULT_TEMPERATURE_K, KB_EV_PER_K
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "DomainWarning",
+    "FarFromMinimumWarning",
+    "HighUncertaintyWarning",
+    "OutsideTrainingDomainWarning",
+    "VibEntropyCalculator",
+    "entropy_db_entries",
+    "store_entropy_results",
+]
 
 #: Name of the model loaded when ``model=None``.
 DEFAULT_MODEL = "fe-mendelev2003-afs"
@@ -66,18 +88,6 @@ ENTROPIC_STRESS_STRAIN_STEP = 1e-4
 _VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
 
 _MODES = ("entropy", "free_energy")
-
-
-class DomainWarning(UserWarning):
-    """The structure lies outside the domain where the model's entropy can be trusted."""
-
-
-class HighUncertaintyWarning(DomainWarning):
-    """The model's predictive standard deviation exceeds the calculator's threshold."""
-
-
-class FarFromMinimumWarning(DomainWarning):
-    """Residual forces are large: the harmonic entropy is defined at a minimum only."""
 
 
 class MissingBaseCalculatorError(VibEntropyError, PropertyNotImplementedError):
@@ -171,8 +181,11 @@ class VibEntropyCalculator(Calculator):
         exceeds this many k_B; ``None`` disables the check.
     fmax_warning
         Warn (:class:`FarFromMinimumWarning`) when an entropy is computed while the largest
-        force of the wrapped calculator exceeds this, eV/Å (harmonic entropies assume a
-        minimum). ``None`` disables the check and the force evaluation it needs.
+        force exceeds this, eV/Å (harmonic entropies assume a minimum): the forces of the
+        wrapped calculator, or without one those of the potential the model was trained on,
+        when this install has it (``fe-mendelev2003`` always). ``None`` disables the check
+        and the force evaluation it needs. Structures outside the training cells and strains
+        give an :class:`OutsideTrainingDomainWarning`.
     **kwargs
         Passed to :class:`ase.calculators.calculator.Calculator` (``label``, ``directory``).
 
@@ -218,6 +231,7 @@ class VibEntropyCalculator(Calculator):
         self.calc = calc
         self.bulk = bulk.copy() if isinstance(bulk, Atoms) else bulk
         self._auto_bulk: tuple[np.ndarray, Atoms] | None = None
+        self._force_check_calc: Any = None  # the model's potential for the force check, or False
         super().__init__(
             temperature=float(temperature),
             mode=mode,
@@ -363,39 +377,38 @@ class VibEntropyCalculator(Calculator):
 
     # ------------------------------------------------------------------ entropy
     def _check_domain(self, atoms: Atoms) -> None:
+        """Warn about residual forces and structures outside the model's training domain.
+
+        The forces come from the wrapped calculator, or, without one, from the potential the
+        model was trained on when this install has it (:func:`ase_vibentropy.domain.force_calculator_for`).
+        """
         from .model import check_model_element
 
         check_model_element(getattr(self.model, "element", None), atoms)
+        for message in training_domain_messages(self.model, atoms):
+            _warn(message, OutsideTrainingDomainWarning)
         fmax = self.parameters["fmax_warning"]
         # In free-energy mode the user asks for structures off the U minimum on purpose.
-        if (
-            fmax is not None
-            and self.mode == "entropy"
-            and self.calc is not None
-            and "forces" in self._base_properties()
-        ):
+        if fmax is None or self.mode != "entropy":
+            return
+        if self.calc is not None and "forces" in self._base_properties():
             forces = self.calc.get_property("forces", atoms)
-            max_force = float(np.sqrt((forces**2).sum(axis=1)).max()) if len(forces) else 0.0
-            if max_force > fmax:
-                _warn(
-                    f"largest force {max_force:.3g} eV/Å exceeds fmax_warning={fmax} eV/Å: the "
-                    "harmonic entropy is defined at a minimum, so this value is only indicative "
-                    "(relax the structure first, or set fmax_warning=None to silence)",
-                    FarFromMinimumWarning,
-                )
+        else:
+            if self._force_check_calc is None:
+                self._force_check_calc = force_calculator_for(self.model) or False
+            if self._force_check_calc is False:
+                return
+            probe = atoms.copy()
+            probe.calc = self._force_check_calc
+            forces = probe.get_forces()
+        message = residual_force_message(forces, fmax)
+        if message is not None:
+            _warn(message, FarFromMinimumWarning)
 
     def _warn_uncertainty(self, what: str, std_eV_per_K: float) -> None:
-        threshold = self.parameters["std_warning_kB"]
-        if threshold is None:
-            return
-        std_kB = std_eV_per_K / KB_EV_PER_K
-        if std_kB > threshold:
-            _warn(
-                f"predictive standard deviation of {what} is {std_kB:.3g} k_B > std_warning_kB="
-                f"{threshold} k_B: the structure is far from the model's training data, so the "
-                "prediction is unreliable (check it against the harmonic reference)",
-                HighUncertaintyWarning,
-            )
+        message = uncertainty_message(what, std_eV_per_K / KB_EV_PER_K, self.parameters["std_warning_kB"])
+        if message is not None:
+            _warn(message, HighUncertaintyWarning)
 
     def _calculate_entropy_property(self, atoms: Atoms, name: str) -> None:
         model = self.model
@@ -427,6 +440,7 @@ class VibEntropyCalculator(Calculator):
 
     def _bulk_reference(self, atoms: Atoms) -> Atoms:
         if isinstance(self.bulk, Atoms):
+            check_reference_lattice(atoms, self.bulk)
             return self.bulk
         cell = atoms.cell.array
         if self._auto_bulk is not None and np.array_equal(self._auto_bulk[0], cell):
@@ -441,6 +455,7 @@ class VibEntropyCalculator(Calculator):
                 "pass bulk=<Atoms of the perfect cell> instead"
             )
         bulk = bulk_for_cell(atoms, model.lattice, model.a0, model.element)
+        check_reference_lattice(atoms, bulk)
         self._auto_bulk = (cell.copy(), bulk)
         return bulk
 

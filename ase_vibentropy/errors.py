@@ -87,11 +87,6 @@ class RetiredPotentialError(UnknownNameError):
         self.replacement = replacement
 
 
-class MixedPotentialError(VibEntropyError, ValueError):
-    """Training rows labelled with different reference potentials; the message says how to
-    relabel them onto one."""
-
-
 class MissingDependencyError(VibEntropyError, ImportError):
     """An optional dependency is needed; the message gives the ``pip install`` that provides it."""
 
@@ -124,8 +119,16 @@ class DatabaseError(VibEntropyError, ValueError):
     """A database cannot be used (not writable, no labelled rows, ...)."""
 
 
+class MixedPotentialError(DatabaseError):
+    """Training rows labelled with different reference potentials; the message says how to
+    relabel them onto one."""
+
 class InvalidOptionError(VibEntropyError, ValueError):
     """An option value out of range, or options that cannot be combined (the message says which)."""
+
+
+class DomainError(VibEntropyError, ValueError):
+    """A domain warning turned into an error (``vibentropy predict --strict``)."""
 
 
 class SupersededLabelsWarning(UserWarning):

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from .dblock import exclusive_writer
 from .errors import DatabaseError, MixedPotentialError, UnknownNameError
 from .model import formation_features
 from .structure import n_zero_modes
@@ -189,17 +190,27 @@ def featurize_database(
         ``workers`` < 1.
     VibEntropyError
         A row cannot be described; the message starts with ``row <id>``.
+    DatabaseError
+        Another process is writing the database (:func:`ase_vibentropy.dblock.exclusive_writer`).
     """
-    import sqlite3
-
-    from tqdm.auto import tqdm
-
-    from .errors import InvalidOptionError, VibEntropyError
+    from .errors import InvalidOptionError
 
     if workers < 1:
         raise InvalidOptionError(f"workers must be at least 1, got {workers}")
     db = connect(db)
     check_writable(db)
+    with exclusive_writer(db, f"vibentropy featurize {provider.name}"):
+        return _featurize_locked(db, provider, chunk_size, progress, workers)
+
+
+def _featurize_locked(db: Any, provider, chunk_size: int, progress: bool, workers: int) -> dict[str, int]:
+    """:func:`featurize_database` once the database's write lock is held."""
+    import sqlite3
+
+    from tqdm.auto import tqdm
+
+    from .errors import VibEntropyError
+
     todo = missing_rows(db, provider.hash)
     n_rows = db.count()
     results, bulk_cells = _featurized_rows(db, provider, todo, chunk_size, workers)
@@ -255,10 +266,9 @@ _WORKER: dict[str, Any] = {}
 
 
 def _worker_init(path: str, provider, chunk_size: int) -> None:
-    from .data.pipeline import limit_blas_threads
-    from .parallel import with_threads
+    from .parallel import limit_worker_blas, with_threads
 
-    limit_blas_threads(1)
+    limit_worker_blas()
     provider = with_threads(provider, 1)
     _WORKER.update(db=connect(path), provider=provider, cache=BulkSumCache(provider),
                    chunk_size=chunk_size)
@@ -430,7 +440,7 @@ def load_training_set(
             "their entropies are different physics and cannot be fitted together. Relabel the "
             "rows onto one potential (python benchmarks/reproduction/relabel.py SOURCE DEST "
             "--potential NAME, then vibentropy featurize DEST), or select one set "
-            "(--select potential=NAME)"
+            "(--select potential=NAME, and potential_version=K for one revision of a name)"
         )
 
     X, y, n_col, kind, family, row_id, anchor, sizes = [], [], [], [], [], [], [], []
@@ -464,7 +474,7 @@ def load_training_set(
             perfect = n_d == n_b and np.abs(delta).max() <= 1e-9 * max(np.abs(bulk_sums).max(), 1.0)
             if not perfect:
                 X.append(delta)
-                y.append(row.Sf_kB + 3.0 * (n_d / n_b - 1.0) * log_t)  # exact S_f(T) shift, SPEC §3
+                y.append(row.Sf_kB + 3.0 * (n_d / n_b - 1.0) * log_t)  # exact S_f(T) shift (docs/theory.md, Eq. 3-4)
                 n_col.append(0.0)
                 kind.append("formation")
                 family.append(fam)

@@ -1,4 +1,4 @@
-"""The LDML surrogate of the harmonic vibrational entropy (SPEC §6, paper Eq. 13-15).
+"""The LDML surrogate of the harmonic vibrational entropy (paper Eq. 13-15; docs/theory.md).
 
 The entropy of a structure is linear in the sum of per-atom descriptors,
 
@@ -80,7 +80,7 @@ class UnderdeterminedFitWarning(UserWarning):
 
 
 def n_vibrational_modes(atoms: Atoms) -> int:
-    """Number n' of non-zero modes: 3N - 3 periodic, 3N - 6 (or 3N - 5 linear) isolated (SPEC §2)."""
+    """Number n' of non-zero modes: 3N - 3 periodic, 3N - 6 (or 3N - 5 linear) isolated (docs/theory.md, "Harmonic spectrum")."""
     return 3 * len(atoms) - n_zero_modes(atoms)
 
 
@@ -467,7 +467,7 @@ class LDMLModel(RegressorMixin, BaseEstimator):
 
     @staticmethod
     def _check_same_cell(atoms: Atoms, bulk: Atoms) -> None:
-        """S_f compares the defect with the perfect lattice in the SAME cell (SPEC §3)."""
+        """S_f compares the defect with the perfect lattice in the SAME cell (Eq. 3)."""
         if periodicity(atoms) != periodicity(bulk):
             raise CellMismatchError("defect and bulk cells must both be periodic (or both isolated)")
         scale = max(float(np.abs(atoms.cell.array).max()), 1.0)

@@ -265,6 +265,7 @@ def model_from_dict(doc: Any, source: str = "model") -> LDMLModel:
     model.n_iter_ = int(doc.get("n_iter", 0))
     model.n_features_in_ = int(_require(doc, "n_features_in", source))
     model.training_summary_ = dict(doc.get("training_summary", {}))
+    model.package_version_ = str(doc.get("package_version", "unknown"))
     model.metrics_ = dict(doc.get("metrics", {}))
     n_cols = model.n_features_in_ + int(model.per_atom_constant)
     if (
@@ -309,6 +310,12 @@ def load_model(name_or_path: str | Path) -> LDMLModel:
             )
         source = f"shipped model {name!r}"
         text = resource.read_text(encoding="utf-8")
+    if not text.lstrip().startswith("{"):
+        raise ModelFileError(
+            f"{source} is not a model file: a model is a JSON object written by 'vibentropy "
+            "train -o MODEL.json' (or a shipped name), and this file does not start with '{' "
+            "(is it a structure file? structures are the FILE argument, models go to --model)"
+        )
     try:
         doc = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:

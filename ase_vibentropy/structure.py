@@ -89,6 +89,16 @@ def check_structure(atoms: Atoms, min_distance: float = MIN_INTERATOMIC_DISTANCE
             )
 
 
+def _count_frames(name: str) -> int:
+    """Number of frames ``ase.io`` reads from ``name`` (0 if it cannot read it)."""
+    from ase.io import iread
+
+    try:
+        return sum(1 for _ in iread(name, index=":"))
+    except Exception:  # noqa: BLE001 - only used to word an error message
+        return 0
+
+
 def read_structures(path: str | os.PathLike, index: str | int = ":") -> list[Atoms]:
     """Read the frames ``index`` of a structure file with ``ase.io.read``, as a list.
 
@@ -120,7 +130,19 @@ def read_structures(path: str | os.PathLike, index: str | int = ":") -> list[Ato
         )
     try:
         frames = read(name, index=index)
-    except (UnknownFileTypeError, StopIteration, IndexError, KeyError, ValueError, OSError) as exc:
+    except (StopIteration, IndexError) as exc:
+        # the file reads, but the selection points past its last frame
+        n_frames = _count_frames(name)
+        if n_frames:
+            raise StructureFileError(
+                f"frame selection {index!r} is out of range: {name!r} has {n_frames} frame(s), "
+                f"indices 0..{n_frames - 1} (or -{n_frames}..-1)"
+            ) from exc
+        raise StructureFileError(
+            f"cannot read structure file {name!r} ({type(exc).__name__}): give a file "
+            "in a format ase.io reads (extxyz, POSCAR, cif, ...) with a matching extension"
+        ) from exc
+    except (UnknownFileTypeError, KeyError, ValueError, OSError) as exc:
         # ase.io raises a zoo of types for unreadable content; one message covers them all.
         detail = " ".join(str(exc).split()) or type(exc).__name__
         raise StructureFileError(

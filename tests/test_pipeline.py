@@ -299,3 +299,33 @@ def test_distinct_minima_are_counted_across_jobs_by_energy_and_inertia(tmp_path)
     assert distinct.counts["I1"] == {"rows": 3, "distinct": 2}  # rotated copy merged, longer one kept
     # the first of each configuration is kept: rows 1 (vacancy), 3 (deeper vacancy), 4 and 6
     assert distinct.row_ids == [1, 3, 4, 6] and distinct.duplicate_ids == [2, 5]
+
+
+def test_a_one_worker_run_leaves_the_callers_thread_settings_alone(tmp_path, monkeypatch):
+    """BLAS limits are scoped to the run in the caller's process (worker processes get theirs
+    for life): no environment variable changes, and threadpoolctl's limits come back."""
+    from threadpoolctl import threadpool_info
+
+    from ase_vibentropy.data.recipe import load_recipe
+
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    before = [pool["num_threads"] for pool in threadpool_info()]
+    generate(load_recipe(RECIPE), str(tmp_path / "cu.db"), workers=1, progress=False)
+    assert not {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"} & set(os.environ)
+    assert [pool["num_threads"] for pool in threadpool_info()] == before
+
+
+def test_generate_refuses_a_database_labelled_with_another_potential(tmp_path):
+    """Job ids do not carry the potential's revision: resuming a database of another potential
+    (or revision) would skip its jobs and reuse its perfect-lattice entropies."""
+    import ase.db
+    from ase.build import bulk
+
+    from ase_vibentropy.data.recipe import load_recipe
+    from ase_vibentropy.errors import MixedPotentialError
+
+    path = tmp_path / "old.db"
+    ase.db.connect(str(path)).write(bulk("Fe", "bcc", a=2.855324, cubic=True), potential="fe-mendelev2003")
+    with pytest.raises(MixedPotentialError, match="fe-mendelev2003-table.*emt-cu.*relabel"):
+        generate(load_recipe(RECIPE), str(path), workers=1, progress=False)

@@ -61,6 +61,10 @@ def _plot(stats: dict, path: str) -> None:
         ax_sf.legend(fontsize="small")
     ax_sf.set_xlabel(r"formation entropy $S_f$ ($k_B$)")
     ax_sf.set_ylabel("configurations")
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in (ax_counts.xaxis, ax_counts.yaxis, ax_sf.yaxis):
+        axis.set_major_locator(MaxNLocator(integer=True))  # counts are whole numbers
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

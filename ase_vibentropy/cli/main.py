@@ -13,6 +13,7 @@ import argparse
 import importlib
 import sqlite3
 import sys
+import warnings
 from collections.abc import Sequence
 
 from .._version import __version__
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every sub-command registered."""
     parser = argparse.ArgumentParser(
         prog="vibentropy",
+        allow_abbrev=False,
         description="Harmonic vibrational entropy of defective crystals (exact and LDML surrogate).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -62,7 +64,25 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(f"{__package__}.{name}").register(subparsers)
+    for sub in subparsers.choices.values():
+        # an abbreviation such as --mode for --model must be an error, not a silent match
+        sub.allow_abbrev = False
     return parser
+
+
+def _one_line_warnings(command: str):
+    """A ``warnings.showwarning`` that prints ``vibentropy COMMAND: warning: MESSAGE`` on stderr:
+    the CLI warns where the Python API warns, one line each, without source lines."""
+
+    shown: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001
+        text = " ".join(str(message).split())
+        if text not in shown:  # the same warning from two call sites: once
+            shown.add(text)
+            print(f"vibentropy {command}: warning: {text}", file=sys.stderr)
+
+    return show
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,9 +92,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 1
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warnings(args.command)
+        if getattr(args, "strict", False):  # --strict: the package's warnings become errors
+            from ..domain import DomainWarning
+            from ..errors import SupersededLabelsWarning
+
+            warnings.simplefilter("error", DomainWarning)
+            warnings.simplefilter("error", SupersededLabelsWarning)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed sub-command with the CLI's error handling."""
     try:
         return int(args.func(args) or 0)
-    except VibEntropyError as exc:
+    except (VibEntropyError, UserWarning) as exc:
         print(f"vibentropy {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except (OSError, ValueError) as exc:

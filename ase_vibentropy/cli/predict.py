@@ -6,19 +6,14 @@ import argparse
 import json
 import time
 
-DESCRIPTION = """Predict the vibrational entropy S and, when a bulk reference is known, the
-formation entropy S_f (k_B, with the predictive std) of every frame of FILE. The bulk is the
-perfect --lattice filling each frame's cubic cell (a0 from --a0 or the model), or --bulk FILE.
-Without --model the shipped model fe-mendelev2003-afs is used.
-
-Descriptors are evaluated in spatial chunks on --workers threads (default: every CPU), or on a
-Dask cluster with --scheduler; the results do not depend on either. The bulk reference of a
-perfect lattice costs one small cell (Σ D^b = N_b D_perfect), so 10^6-atom cells are routine."""
+DESCRIPTION = """Predict S and, with a bulk reference, S_f (k_B, with the predictive std) of every
+frame of FILE, in O(N) over spatial chunks (threads, or Dask with --scheduler). The bulk is the
+perfect --lattice filling each frame's cubic cell, or --bulk FILE; default model
+fe-mendelev2003-afs. Warnings (stderr) as in the Python calculator; --strict makes them errors."""
 
 EPILOG = """examples:
   vibentropy predict vacancy.extxyz --lattice bcc
   vibentropy predict traj.extxyz --model fe-afs.json --bulk perfect.extxyz --json --local local.extxyz
-  vibentropy predict big.extxyz --lattice bcc --workers 2
   vibentropy predict many.extxyz --lattice bcc --scheduler tcp://scheduler:8786"""
 
 #: Frames whose descriptor passes are sent to a Dask cluster together.
@@ -43,20 +38,61 @@ def _load(name: str | None):
 
 
 def _bulk_for(frame, args, model, bulk_atoms):
-    """The bulk reference of ``frame``: ``--bulk``, the ``--lattice`` filling its cell, or None."""
+    """The bulk reference of ``frame``: ``--bulk``, the ``--lattice`` filling its cell, or None.
+
+    The reference is checked against the frame (site count, lattice constant against the
+    model's; :mod:`ase_vibentropy.domain`)."""
+    from ..domain import check_lattice_constant, check_reference_lattice
     from ..errors import CellMismatchError
     from ..harmonic import bulk_for_cell
 
     if bulk_atoms is not None:
+        check_reference_lattice(frame, bulk_atoms, args.max_site_mismatch)
         return bulk_atoms
     if args.lattice is None:
+        if frame.cell.rank == 0 or not frame.pbc.any():
+            import warnings
+
+            from ..domain import DomainWarning
+
+            warnings.warn("the structure has no periodic cell: treated as an isolated cluster "
+                          "(6 zero modes); no formation entropy without a bulk reference",
+                          DomainWarning, stacklevel=2)
         return None
+    if frame.cell.rank == 0 or not frame.pbc.any():
+        raise CellMismatchError(
+            "--lattice needs a periodic cell, but the structure has none (an isolated cluster): "
+            "give the structure its periodic cell, or leave out --lattice to predict S only"
+        )
     a0 = args.a0 if args.a0 is not None else model.a0
     if a0 is None:
         raise CellMismatchError("--lattice needs --a0: the model file does not store a lattice constant")
+    if args.a0 is not None:
+        check_lattice_constant(args.a0, model.a0)
     symbols = frame.get_chemical_symbols()
     element = model.element or max(set(symbols), key=symbols.count)
-    return bulk_for_cell(frame, args.lattice, a0, element)
+    bulk = bulk_for_cell(frame, args.lattice, a0, element)
+    check_reference_lattice(frame, bulk, args.max_site_mismatch)
+    return bulk
+
+
+def _frame_warnings(frame, out: dict, model, args, force_calc) -> list[str]:
+    """The domain warnings of one frame, as the calculator would give them (one line each)."""
+    from ..domain import residual_force_message, training_domain_messages, uncertainty_message
+
+    messages = list(training_domain_messages(model, frame))
+    if force_calc is not None:
+        probe = frame.copy()
+        probe.calc = force_calc
+        message = residual_force_message(probe.get_forces(), args.fmax_warning)
+        if message:
+            messages.append(message)
+    for key, what in (("S_std_kB", "the vibrational entropy"), ("Sf_std_kB", "the formation entropy")):
+        if out.get(key) is not None:
+            message = uncertainty_message(what, out[key], args.std_warning)
+            if message:
+                messages.append(message)
+    return messages
 
 
 def _fmt(out: dict, key: str, spec: str) -> str:
@@ -98,7 +134,11 @@ def _run_frames(args: argparse.Namespace, model, frames: list) -> int:
     """Predict and print every frame of ``frames`` (see :func:`run`)."""
     from ase.io import write
 
-    from ..errors import ModelDomainError, VibEntropyError
+    import sys
+
+    from .._version import __version__
+    from ..domain import force_calculator_for
+    from ..errors import DomainError, ModelDomainError, VibEntropyError
     from ..model_io import DEFAULT_MODEL
     from ..structure import read_structures
     from .main import add_context
@@ -112,8 +152,12 @@ def _run_frames(args: argparse.Namespace, model, frames: list) -> int:
             "a bulk reference: pass --lattice bcc|fcc or --bulk FILE"
         )
     local_frames = []
+    model_name = str(args.model or DEFAULT_MODEL)
+    provenance = {"model": model_name, "model_version": getattr(model, "package_version_", "unknown"),
+                  "ase_vibentropy_version": __version__}
+    force_calc = force_calculator_for(model) if args.fmax_warning is not None else None
     if not args.json:
-        print(f"model {args.model or DEFAULT_MODEL} ({model.target}), T = {temperature:g} K")
+        print(f"model {model_name} ({model.target}), T = {temperature:g} K")
         print(
             f"{'index':>5} {'n_atoms':>7} {'S_kB':>12} {'S_std':>7} {'Sf_kB':>9} {'Sf_std':>7} "
             f"{'seconds':>8}",
@@ -124,12 +168,18 @@ def _run_frames(args: argparse.Namespace, model, frames: list) -> int:
             _prefetch_batch(frames[index : index + DASK_BATCH], args, model, bulk_atoms)
         try:
             out, annotated = _predict_frame(index, frame, args, model, bulk_atoms, temperature)
-        except VibEntropyError as exc:
+            for message in _frame_warnings(frame, out, model, args, force_calc):
+                if args.strict:
+                    raise DomainError(f"{message} (--strict)")
+                print(f"vibentropy predict: warning: frame {index}: {message}", file=sys.stderr)
+        except (VibEntropyError, UserWarning) as exc:  # UserWarning: raised by --strict
             if args.local and local_frames:
                 write(args.local, local_frames, format="extxyz")
             done = f"; frames 0-{index - 1} were printed above" if index else ""
             raise add_context(exc, f"frame {index} of {args.file}{done}") from None
+        out.update(provenance)
         if annotated is not None:
+            annotated.info.update(provenance)
             local_frames.append(annotated)
         if args.json:
             print(json.dumps(out), flush=True)
@@ -223,8 +273,23 @@ def register(subparsers) -> None:
     parser.add_argument("--index", default=":", help="ase.io frame selection (default all)")
     parser.add_argument("--json", action="store_true", help="one JSON object per frame")
     parser.add_argument("--local", metavar="OUT.extxyz", help="write per-atom local entropies (k_B)")
-    parser.add_argument("--workers", type=int, metavar="N",
-                        help="threads over spatial chunks (default: every CPU; 1: serial)")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="Dask scheduler address, e.g. tcp://host:8786 (needs the dask extra)")
+    parser.add_argument("--workers", type=int, metavar="N", help="threads (default: every CPU)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, tcp://host:8786")
+    parser.add_argument("--std-warning", type=_threshold, default=3.0, metavar="KB",
+                        help="warn above this std, k_B (default 3; none)")
+    parser.add_argument("--fmax-warning", type=_threshold, default=0.05, metavar="F",
+                        help="warn above this force, eV/Å (default 0.05; none)")
+    parser.add_argument("--max-site-mismatch", type=float, default=0.10, metavar="X",
+                        help="largest |N_d - N_b|/N_b of the bulk (0.10)")
+    parser.add_argument("--strict", action="store_true", help="turn every warning into an error")
     parser.set_defaults(func=run)
+
+
+def _threshold(text: str) -> float | None:
+    """A positive threshold, or None for 'none'."""
+    if text.strip().lower() == "none":
+        return None
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 or 'none', got {text!r}")
+    return value

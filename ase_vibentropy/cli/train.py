@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     result = evaluate(model, data)
-    model.training_summary_ = {**model.training_summary_, **data.summary(), "database": str(args.db)}
+    model.training_summary_ = {**model.training_summary_, **data.summary(), "database": os.path.abspath(str(args.db))}
     model.metrics_ = {
         **model.metrics_,
         "scored_kind": result["kind"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from .featurize import add_database_command, ensure_featurized
 
@@ -28,10 +29,12 @@ def run(args: argparse.Namespace) -> int:
     # joint: formation rows are scored; perfect-lattice rows are loaded as unscored anchors.
     data = load_training_set(db, provider.hash, model.target, model.temperature, args.select)
     result = evaluate(model, data)
+    trained_here = _trained_on(model, args.db)
     if args.json:
         print(json.dumps({
             "model": str(args.model),
             "database": str(args.db),
+            "training_rows": trained_here,
             "kind": result["kind"],
             "temperature_K": data.temperature,
             "overall": result["overall"],
@@ -46,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
         m = result["overall"]
         print(f"{'all':>12} {m['n']:>6} {m['rmse_kB']:>9.3f} {m['mae_kB']:>9.3f}")
         print(f"mean predictive std {result['mean_std_kB']:.3f} k_B")
+    if trained_here:
+        print("vibentropy validate: warning: the model was trained on this database: these are "
+              "training errors and a training-row std, not an estimate for new structures (use "
+              "'vibentropy crossval' or a held-out database)", file=sys.stderr)
     if args.plot:
         from ..plotting import parity_plot
 
@@ -56,6 +63,16 @@ def run(args: argparse.Namespace) -> int:
             title=f"validation on {args.db}",
         )
     return 0
+
+
+def _trained_on(model, db) -> bool:
+    """True when ``db`` is the database the model's training summary names."""
+    import os
+
+    trained = (getattr(model, "training_summary_", {}) or {}).get("database")
+    if not trained:
+        return False
+    return os.path.realpath(str(trained)) == os.path.realpath(str(db))
 
 
 def register(subparsers) -> None:

@@ -42,6 +42,8 @@ from .analysis import wigner_seitz
 from .explore import ActivationRelaxationExplorer, ExplorationResult, describe_minimum, explore_random
 from .jobs import Job, make_jobs
 from .recipe import FamilySpec, Recipe
+from ..dblock import exclusive_writer
+from ..parallel import blas_single_thread, limit_worker_blas
 from .store import LabelledRow, connect, finished_job_ids, rows_of_job, write_job
 
 
@@ -123,18 +125,6 @@ def _calculators(potential_name: str) -> tuple[Any, Any]:
         hessian = force if not potential.analytic_hessian else potential.hessian_calculator()
         cache[potential_name] = (force, hessian)
     return cache[potential_name]
-
-
-def limit_blas_threads(n_threads: int = 1) -> None:
-    """Limit BLAS/OpenMP threads of this process (workers share the cores; avoids
-    oversubscription). Uses threadpoolctl when present, environment variables otherwise."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(n_threads)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn depends on threadpoolctl
-        return
-    threadpool_limits(n_threads)
 
 
 def _descriptor_sums(recipe: Recipe, atoms: Atoms) -> dict[str, np.ndarray]:
@@ -358,16 +348,16 @@ Task = tuple[Recipe, Job, BulkReference | None]
 
 def _execute_local(tasks: list[Task], workers: int) -> Iterator[tuple[Job, JobOutcome | BaseException]]:
     if workers == 1:
-        limit_blas_threads(1)
-        for task in tasks:
-            try:
-                yield task[1], run_job(*task)
-            except Exception as exc:  # noqa: BLE001 - reported per job, the run goes on
-                yield task[1], exc
+        with blas_single_thread():  # scoped: the caller's own limits come back afterwards
+            for task in tasks:
+                try:
+                    yield task[1], run_job(*task)
+                except Exception as exc:  # noqa: BLE001 - reported per job, the run goes on
+                    yield task[1], exc
         return
     # spawn: LAMMPS and BLAS thread pools do not survive fork reliably.
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                             initializer=limit_blas_threads) as pool:
+                             initializer=limit_worker_blas) as pool:
         futures = {pool.submit(_run_job_task, task): task[1] for task in tasks}
         try:
             for future in as_completed(futures):
@@ -383,7 +373,7 @@ def _execute_dask(tasks: list[Task], scheduler: Any) -> Iterator[tuple[Job, JobO
     client = scheduler if isinstance(scheduler, distributed.Client) else distributed.Client(scheduler)
     try:
         try:
-            client.run(limit_blas_threads)
+            client.run(limit_worker_blas)
         except Exception:  # noqa: BLE001 - best effort; workers may forbid client.run
             pass
         futures = [client.submit(_run_job_task, task, key=f"vibentropy-{task[1].job_id}", pure=False)
@@ -412,6 +402,49 @@ def _bulk_reference(db, job: Job) -> BulkReference:
     row = rows_of_job(db, job.job_id)[0]
     sums = row.data.get("descriptor_sums", {}) if row.data else {}
     return BulkReference(float(row.S_kB), int(row.natoms), {k: np.asarray(v) for k, v in sums.items()})
+
+
+def _check_same_labelling_potential(recipe: Recipe, db: Any) -> None:
+    """Refuse to add rows to a database labelled with another potential or revision: job ids
+    do not carry the revision, so its finished jobs would be skipped and its perfect-lattice
+    entropies reused for the new rows."""
+    from ..errors import MixedPotentialError
+    from ..potentials import get_potential, labelling_potential
+
+    potential = get_potential(recipe.potential)
+    wanted = labelling_potential(potential.name, potential.version)
+    found = {labelling_potential(str(row.potential), row.get("potential_version"))
+             for row in db.select(include_data=False, columns=["key_value_pairs"])
+             if row.get("potential") is not None}
+    if found - {wanted}:
+        raise MixedPotentialError(
+            f"the database holds rows labelled with {', '.join(sorted(found))}, the recipe labels "
+            f"with {wanted}: write to a new database, or relabel the old one first "
+            "(benchmarks/reproduction/relabel.py SOURCE DEST --potential NAME)"
+        )
+
+
+def check_recipe_runs(recipe: Recipe) -> None:
+    """Build what every job of ``recipe`` needs (the potential's calculators, the descriptor
+    providers) once, so that a missing extra or a bad descriptor is one error up front.
+
+    Raises
+    ------
+    MissingDependencyError
+        The potential or a descriptor needs an extra that is not installed.
+    DescriptorError, UnknownNameError
+        A descriptor of the recipe cannot be built.
+    """
+    from ..potentials import get_potential
+
+    potential = get_potential(recipe.potential)
+    potential.force_calculator()
+    if potential.analytic_hessian:
+        potential.hessian_calculator()
+    from .. import descriptors
+
+    for name, params in recipe.descriptors:
+        descriptors.get(name, **dict(params))
 
 
 def generate(
@@ -450,7 +483,16 @@ def generate(
     """
     start_time = time.perf_counter()
     workers = max(1, int(workers or os.cpu_count() or 1))
+    check_recipe_runs(recipe)  # a missing extra fails here, once, before any file is written
     db = connect(db_url)
+    with exclusive_writer(db, f"vibentropy generate {recipe.source}"):
+        return _generate_locked(recipe, db, workers, scheduler, progress, on_job, start_time)
+
+
+def _generate_locked(recipe: Recipe, db: Any, workers: int, scheduler: Any, progress: bool,
+                     on_job: Callable[[JobOutcome], None] | None, start_time: float) -> RunSummary:
+    """:func:`generate` once the database's write lock is held."""
+    _check_same_labelling_potential(recipe, db)
     jobs = make_jobs(recipe)
     done = finished_job_ids(db)
     summary = RunSummary(n_jobs=len(jobs), n_skipped=sum(j.job_id in done for j in jobs))

@@ -354,11 +354,19 @@ def load_recipe(path: str | Path) -> Recipe:
     Raises
     ------
     RecipeError
-        Invalid TOML (with the parser's line and column) or an invalid field.
+        No such file, a directory, invalid TOML (with the parser's line and column) or an
+        invalid field.
     OSError
-        The file cannot be read.
+        The file exists but cannot be read.
     """
     path = Path(path)
+    if not path.exists():
+        raise RecipeError(
+            f"recipe file {str(path)!r} does not exist: give the path of a TOML recipe "
+            "(examples: examples/recipes/*.toml; fields in docs/pipeline.md)"
+        )
+    if path.is_dir():
+        raise RecipeError(f"{str(path)!r} is a directory, not a recipe file: give a .toml file")
     text = path.read_text()
     try:
         data = _toml.loads(text)

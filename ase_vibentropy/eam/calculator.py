@@ -156,7 +156,9 @@ class EAMCalculator(Calculator):
         blocks = _symmetric_block_sums(i_n, psi2 - tangential_n, unit_nc, n_atoms)
         blocks += (np.bincount(i_n, weights=tangential_n, minlength=n_atoms)[:, None, None]
                    * np.eye(3))
-        # ∇_i ρ_j = f'(r_ij) r̂_ij, summed over the images of i that j sees (small cells).
+        # g = f'(r_ij) r̂_ij (r̂_ij from i to j) = -∇_i ρ_j, summed over the images of i that j
+        # sees; only products of two such terms enter (g gᵀ here, g and ∂g/∂d in the gradient),
+        # so the sign cancels.
         # int64: the neighbour list is int32, and i·N + j overflows it beyond 46,340 atoms
         pair_key, pair_of_bond = np.unique(i_n.astype(np.int64) * n_atoms + j_n, return_inverse=True)
         pair_gradient = _sum_by_atom(pair_of_bond, df_n[:, None] * unit_nc, len(pair_key))
@@ -255,6 +257,7 @@ class EAMCalculator(Calculator):
         batches
             Arrays of atom indices, shape (M_b,) each.
         """
+        self._check_species(atoms)
         atoms = _with_cell(atoms)
         n_atoms = len(atoms)
         i_n, j_n, dr_nc, r_n = neighbour_list("ijDd", atoms, self.cutoff)

@@ -41,7 +41,7 @@ PAIR_COEFFICIENTS = np.array([
 ])
 #: Exponent polynomial B0..B3 of the 1.0-2.0 Å pair bridge (B_n in Å^-n).
 PAIR_BRIDGE = (6.4265260576348, 1.7900488524286, -4.5108316729807, 1.0866199373306)
-#: Screened Coulomb below 1.0 Å: Z e²/(4πε0) in eV Å, weights c_i, decay constants d_i (1/Å).
+#: Screened Coulomb below 1.0 Å: Z² e²/(4πε0) in eV Å, weights c_i, decay constants d_i (1/Å).
 COULOMB_Z2_EV_A = 9734.2365892908
 COULOMB_WEIGHTS = (0.1818, 0.5099, 0.2802, 0.02817)
 COULOMB_DECAYS = (28.616724320005, 8.4267310396064, 3.6030244464156, 1.8028536321603)

@@ -144,8 +144,9 @@ def newton_polish(
     Raises
     ------
     NotRelaxedError
-        Not converged after ``steps`` steps, or a step raised the forces (the structure is not
-        near a minimum, or the Hessian there is not positive definite).
+        Not converged after ``steps`` steps, a step raised the forces, or the curvature along
+        a Newton step is not positive (the structure is not near a minimum: Newton steps
+        converge to any stationary point, so they are refused rather than taken to a saddle).
     """
     import scipy.sparse as sp
     from scipy.sparse.linalg import cg
@@ -163,6 +164,10 @@ def newton_polish(
         hessian = sp.csr_matrix(calc.get_hessian(work))
         rhs = (forces - forces.mean(axis=0)).ravel()  # exactly orthogonal to translations
         step, info = cg(hessian, rhs, rtol=1e-12, atol=0.0, maxiter=20 * len(rhs))
+        if info < 0 or not float(step @ (hessian @ step)) > 0.0:
+            # no descent direction of positive curvature: not near a minimum (Newton steps
+            # would walk towards a saddle)
+            break
         step = step.reshape(-1, 3)
         step -= step.mean(axis=0)  # no rigid translation
         longest = float(np.sqrt((step**2).sum(axis=1)).max())

@@ -2,10 +2,10 @@
 
     vibentropy generate examples/recipes/fe_random_holdout.toml --db runs/fe_random_holdout.db --workers 2
     python benchmarks/reproduction/fe_holdout.py --holdout runs/fe_random_holdout.db \\
-        --merged runs/fe_models_smooth.db
+        --merged runs/fe_models_closed.db
 
-The random-damage database of `fe_models.py` has been looked at by every session that compared
-models, so its transfer error is no longer a clean out-of-sample estimate. This script scores,
+The random-damage database of `fe_models.py` is looked at whenever models are compared, so its
+transfer error is no longer a clean out-of-sample estimate. This script scores,
 on every labelled row of a database generated after the models were chosen:
 
   1. each shipped model ``fe-mendelev2003-<label>`` as shipped (trained on all 2,863 rows);
@@ -40,7 +40,7 @@ def score(holdout: Path, model: str | Path, png: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--holdout", type=Path, required=True, help="labelled held-out ase.db")
-    parser.add_argument("--merged", type=Path, default=Path("runs/fe_models_smooth.db"),
+    parser.add_argument("--merged", type=Path, default=Path("runs/fe_models_closed.db"),
                         help="the --merged path given to fe_models.py (its per-model databases)")
     parser.add_argument("--models", nargs="+", default=list(SHIPPED_MODELS),
                         help=f"shipped-model labels to score (default: {' '.join(SHIPPED_MODELS)})")

@@ -19,7 +19,7 @@ its own minima, deterministically and resumably, and then runs the same protocol
    and permutations of one structure are one minimum, as in the Cambridge database). Each
    minimum is checked with the analytic Hessian: exactly 6 zero modes, no imaginary mode
    (``ase_vibentropy.harmonic.harmonic_entropy``); structures that fail are counted, not kept.
-3. **Entropy in reduced units** (the paper's "ε T⁻¹" units; SPEC §3, Eq. 2):
+3. **Entropy in reduced units** (the paper's "ε T⁻¹" units; Eq. 2):
 
        S / k_B = Σ'_ν [ ln(T* / ω*_ν) + 1 ] = n' (ln T* + 1) - ½ Σ' ln ω*²_ν,   n' = 3N - 6,
 

@@ -3,7 +3,7 @@
 For every distinct minimum of SOURCE (``vibentropy db-stats --distinct`` rule) and every
 perfect-lattice row: relax at fixed cell with the new potential's own calculator, starting from
 the stored minimum (no LAMMPS pre-relaxation: the minimum moves by far less than a bond), and
-compute the exact S and S_f (log-det route, SPEC §3-4). Rows are written to DEST with the
+compute the exact S and S_f (log-det route, Eq. 2-3). Rows are written to DEST with the
 source's metadata, so ``vibentropy featurize`` and ``fe_models.py`` use DEST like a generated
 database. Resumable: a rerun skips the rows already relabelled. A row that is no longer a
 minimum is stored with ``n_imaginary > 0`` and no entropies, as the pipeline does; one whose
@@ -13,7 +13,7 @@ so the run goes on and a rerun does not retry it.
     python benchmarks/reproduction/relabel.py runs/fe_clusters.db runs/closed/fe_clusters.db \\
         --potential fe-mendelev2003 --workers 2
 
-With ``--strain``, it makes the paper's strained copies instead (SPEC §8: every configuration
+With ``--strain``, it makes the paper's strained copies instead (the paper: every configuration
 "also under isotropic strain"): each selected minimum is scaled homogeneously from its own
 strain to each given strain (cell and positions), relaxed at that fixed cell and labelled;
 the row keeps ``copy_of`` = the source row's unique id, so the copies of one configuration can

@@ -1,6 +1,6 @@
 """How the 2.5 Å knot of the Mendelev 2003 pair function limits the Fe models (REPRODUCTION §2c).
 
-    python benchmarks/reproduction/strain_knot.py --db runs/fe_models_smooth_afs.db
+    python benchmarks/reproduction/strain_knot.py --db runs/fe_models_closed_afs.db
 
 ``--db`` is the merged database that ``fe_models.py`` builds for the model ``--shipped``
 (default the AFS one; rows tagged ``role``). Three diagnostics, all with that model's
