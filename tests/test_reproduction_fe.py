@@ -49,8 +49,15 @@ def _split_shipped(root: Path, selection: str) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def split_databases(tmp_path_factory):
-    """The 8a0 unstrained rows of the shipped database as a cluster and a random database."""
-    return _split_shipped(tmp_path_factory.mktemp("fe"), "n_cells=8,strain=0")
+    """The 8a0 unstrained rows of the shipped database as a cluster and a random database, with
+    the single dumbbell stored a second time, as a second job finding the same minimum would
+    (the shipped rows are distinct already)."""
+    clusters, random = _split_shipped(tmp_path_factory.mktemp("fe"), "n_cells=8,strain=0")
+    with ase.db.connect(str(clusters)) as db:
+        (dumbbell,) = list(db.select("family=I1"))
+        db.write(dumbbell.toatoms(), key_value_pairs=dict(dumbbell.key_value_pairs, job_id="repeat"),
+                 data=dumbbell.data)
+    return clusters, random
 
 
 def test_fe_reproduction_command_on_a_subset(split_databases, tmp_path):
@@ -65,8 +72,8 @@ def test_fe_reproduction_command_on_a_subset(split_databases, tmp_path):
     merged_db = ase.db.connect(str(merged.with_name("merged_afs.db")))
     n_clusters = ase.db.connect(str(clusters)).count()
     n_random = ase.db.connect(str(random)).count()
-    # every row once, tagged by source, less the repeats of a configuration: random placement
-    # builds the single dumbbell twice per cell (I1 count 2), and the two copies are one minimum
+    # every row once, tagged by source, less the repeats of a configuration: the dumbbell
+    # stored twice (I1 count 2) is one minimum
     removed = summary["merge"]["duplicates_removed"]
     assert summary["merge"]["rows"] == n_clusters + n_random
     assert merged_db.count() == n_clusters + n_random - removed
