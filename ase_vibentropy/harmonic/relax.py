@@ -25,11 +25,15 @@ DEFAULT_FMAX_EV_PER_A = 1e-3
 OPTIMIZERS: dict[str, type[Optimizer]] = {"BFGS": BFGS, "LBFGS": LBFGS, "FIRE": FIRE}
 
 
+def largest_force(forces: np.ndarray) -> float:
+    """max_i |F_i| of forces (N, 3), eV/Å."""
+    return float(np.sqrt((np.asarray(forces) ** 2).sum(axis=1)).max())
+
+
 def max_force(atoms: Atoms, calc: Any | None = None) -> float:
     """Largest per-atom force norm max_i |F_i|, eV/Å (``calc`` default ``atoms.calc``)."""
     work = calculation_copy(atoms, resolve_calculator(atoms, calc))
-    forces = np.asarray(work.get_forces())
-    return float(np.sqrt((forces**2).sum(axis=1)).max())
+    return largest_force(work.get_forces())
 
 
 def check_relaxed(
@@ -92,7 +96,7 @@ def relax_positions(
     work = calculation_copy(atoms, resolve_calculator(atoms, calc))
     opt = optimizer(work, logfile=logfile)
     opt.run(fmax=fmax, steps=steps)
-    largest = float(np.sqrt((work.get_forces() ** 2).sum(axis=1)).max())
+    largest = largest_force(work.get_forces())
     if largest > fmax:
         raise NotRelaxedError(
             f"relaxation did not converge in {steps} steps: largest force {largest:.3g} eV/Å > "
@@ -157,7 +161,7 @@ def newton_polish(
     if not hasattr(calc, "get_hessian"):
         raise TypeError(f"newton_polish needs a calculator with get_hessian, got {type(calc).__name__}")
     forces = work.get_forces()
-    largest = float(np.sqrt((forces**2).sum(axis=1)).max())
+    largest = largest_force(forces)
     for _ in range(steps):
         if largest <= fmax:
             return work
@@ -175,7 +179,7 @@ def newton_polish(
             step *= NEWTON_MAX_STEP_A / longest
         work.positions = work.positions + step
         forces = work.get_forces()
-        new_largest = float(np.sqrt((forces**2).sum(axis=1)).max())
+        new_largest = largest_force(forces)
         if new_largest >= largest and longest < NEWTON_MAX_STEP_A:
             largest = new_largest  # a full Newton step that does not help: not near a minimum
             break
