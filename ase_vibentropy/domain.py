@@ -62,7 +62,9 @@ def residual_force_message(forces: np.ndarray, fmax: float | None) -> str | None
     """The warning for residual forces (N, 3) eV/Å above ``fmax`` eV/Å, or None."""
     if fmax is None or len(forces) == 0:
         return None
-    largest = float(np.sqrt((np.asarray(forces) ** 2).sum(axis=1)).max())
+    from .harmonic.relax import largest_force
+
+    largest = largest_force(forces)
     if largest <= fmax:
         return None
     return (
@@ -83,22 +85,17 @@ def uncertainty_message(what: str, std_kB: float, threshold_kB: float | None) ->
     )
 
 
-def cubic_edge(atoms: Atoms) -> float | None:
-    """Edge of a cubic periodic cell, Å, or None for any other cell."""
+def _periodic_cubic_edge(atoms: Atoms) -> float | None:
+    """Edge of a periodic cubic cell, Å (:func:`ase_vibentropy.harmonic.bulk.cubic_cell_edge`),
+    or None for any other cell."""
+    from .harmonic.bulk import cubic_cell_edge
+
     if atoms.cell.rank != 3 or not atoms.pbc.all():
         return None
-    cell = atoms.cell.array
-    edge = float(np.mean(np.diag(cell)))
-    if np.abs(cell - np.diag(np.diag(cell))).max() > 1e-6 * edge or np.ptp(np.diag(cell)) > 1e-6 * edge:
+    try:
+        return cubic_cell_edge(atoms)
+    except CellMismatchError:
         return None
-    return edge
-
-
-def implied_strain(atoms: Atoms, n_cells: int, a0: float) -> float | None:
-    """Isotropic strain L / (n a0) - 1 of a cubic cell of edge L holding n conventional cells of
-    lattice constant ``a0`` (Å) per edge, or None when the cell is not cubic."""
-    edge = cubic_edge(atoms)
-    return None if edge is None else edge / (n_cells * a0) - 1.0
 
 
 def training_domain_messages(model: Any, atoms: Atoms) -> list[str]:
@@ -117,12 +114,12 @@ def training_domain_messages(model: Any, atoms: Atoms) -> list[str]:
         )
     strains, a0 = summary.get("strain_range"), getattr(model, "a0", None)
     n_basis = _BASIS_ATOMS.get(getattr(model, "lattice", None))
-    edge = cubic_edge(atoms)
+    edge = _periodic_cubic_edge(atoms)
     if strains and a0 and n_basis and edge is not None:
         # cells per edge from the atom count (point defects change it by a few per cent),
         # not from edge / a0, which wraps large strains onto a neighbouring cell count
         n_cells = max(1, round((len(atoms) / n_basis) ** (1.0 / 3.0)))
-        strain = implied_strain(atoms, n_cells, a0)
+        strain = edge / (n_cells * a0) - 1.0
         low, high = strains[0] - STRAIN_MARGIN, strains[1] + STRAIN_MARGIN
         if not low <= strain <= high:
             messages.append(

@@ -51,12 +51,18 @@ def test_a_bulk_file_with_far_fewer_sites_is_refused_with_both_counts(capsys, tm
     one_error_line(code, err, "128 sites", "1023 atoms", "--max-site-mismatch")
 
 
-def test_a_structure_without_a_cell_and_a_lattice_says_there_is_no_cell(capsys, tmp_path):
+def cluster_file(tmp_path) -> str:
+    """The shipped vacancy cell without its cell: an isolated 1,023-atom cluster (extxyz)."""
     atoms = read(VACANCY)
     atoms.set_cell(None)
     atoms.pbc = False
-    write(tmp_path / "cluster.extxyz", atoms)
-    code, _, err = run(capsys, "predict", tmp_path / "cluster.extxyz", "--lattice", "bcc")
+    path = tmp_path / "cluster.extxyz"
+    write(path, atoms)
+    return path
+
+
+def test_a_structure_without_a_cell_and_a_lattice_says_there_is_no_cell(capsys, tmp_path):
+    code, _, err = run(capsys, "predict", cluster_file(tmp_path), "--lattice", "bcc")
     one_error_line(code, err, "needs a periodic cell", "has none")
 
 
@@ -203,9 +209,5 @@ def test_validate_on_the_training_database_says_so(capsys, tmp_path):
 
 
 def test_a_structure_without_a_cell_is_noted_as_an_isolated_cluster(capsys, tmp_path):
-    atoms = read(VACANCY)
-    atoms.set_cell(None)
-    atoms.pbc = False
-    write(tmp_path / "cluster.extxyz", atoms)
-    code, _, err = run(capsys, "predict", tmp_path / "cluster.extxyz", "--fmax-warning", "none")
+    code, _, err = run(capsys, "predict", cluster_file(tmp_path), "--fmax-warning", "none")
     assert code == 0 and "isolated cluster" in err
