@@ -19,6 +19,7 @@ _LAZY = {
     "store_entropy_results": "ase_vibentropy.calculator",
     "entropy_db_entries": "ase_vibentropy.calculator",
     "LDMLModel": "ase_vibentropy.model",
+    "EntropyPredictor": "ase_vibentropy.predictor",
     "load_model": "ase_vibentropy.model_io",
     "save_model": "ase_vibentropy.model_io",
     "harmonic_entropy": "ase_vibentropy.harmonic",

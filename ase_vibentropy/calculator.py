@@ -6,11 +6,18 @@ the vibrational entropy of the LDML surrogate (Lapointe et al., PRM 4, 063802, 2
 * ``mode="entropy"`` (default): every property of the wrapped calculator passes through
   unchanged, so optimizers, filters, NEB and MD behave exactly as with the wrapped calculator;
   the entropy properties are computed only when asked for.
-* ``mode="free_energy"``: ``energy`` and ``free_energy`` become U - T S_vib, ``forces``
-  become -∇(U - T S_vib) = F_U + T ∇S_vib, with ∇S_vib from the descriptor gradients, and
-  ``stress`` becomes σ_U - T (1/V) ∂S_vib/∂ε, so BFGS, FIRE, NEB, MD and cell filters run on the
-  harmonic free-energy surface at temperature T. This goes beyond the paper, whose model was
-  fitted to relaxed minima only.
+* ``mode="free_energy"``: ``energy`` becomes U - T S_vib and ``free_energy`` becomes the
+  wrapped calculator's own free energy minus T S_vib (ASE's force-consistent energy stays the
+  one consistent with the forces, which cell filters and line searches rely on; the electronic
+  part is untouched). ``forces`` become -∇(U - T S_vib) = F_U + T ∇S_vib, with ∇S_vib from the
+  descriptor gradients, and ``stress`` becomes σ_U - T (1/V) ∂S_vib/∂ε, so BFGS, FIRE, NEB, MD
+  and cell filters run on the harmonic free-energy surface at temperature T. The vibrational
+  part alone is ``vibrational_free_energy`` (-T S_vib). This goes beyond the paper, whose model
+  was fitted to relaxed minima only.
+
+``implemented_properties`` lists exactly what this configuration delivers: the total-entropy
+properties only for models that define S (not formation-only ones), the formation properties
+only with a bulk reference, free-energy forces only for descriptors with a gradient.
 
 Entropy properties (units in brackets): ``vibrational_entropy`` (eV/K), ``local_entropies``
 ((N,) eV/K), ``vibrational_entropy_std`` (eV/K, Bayesian predictive standard deviation),
@@ -47,7 +54,8 @@ from .domain import (
     training_domain_messages,
     uncertainty_message,
 )
-from .errors import UnknownNameError, VibEntropyError
+from .errors import ModelDomainError, UnknownNameError, VibEntropyError
+from .predictor import EntropyPredictor
 from .units import DEFAULT_TEMPERATURE_K, KB_EV_PER_K
 
 __all__ = [
@@ -76,6 +84,10 @@ ENTROPY_PROPERTIES = (
 
 #: Properties that need a bulk reference.
 _FORMATION_PROPERTIES = ("formation_entropy", "formation_entropy_std")
+
+#: Properties that need a model defining the total entropy (not a formation-only model).
+_TOTAL_PROPERTIES = ("vibrational_entropy", "vibrational_entropy_std", "vibrational_free_energy",
+                     "local_entropies")
 
 #: Wrapped-calculator properties that the free-energy mode replaces or cannot provide.
 _FREE_ENERGY_REPLACED = ("energy", "free_energy", "forces", "stress")
@@ -122,33 +134,20 @@ def _warn(message: str, category: type[Warning]) -> None:
     warnings.warn(message, category, stacklevel=level)
 
 
-def _is_model(obj: Any) -> bool:
-    return all(
-        hasattr(obj, name)
-        for name in ("predict_entropy", "local_entropies", "entropy_gradient", "element")
-    )
-
-
-def _resolve_model(model: Any) -> Any:
-    """Return a fitted model object from ``None`` (the default), a name, a path or a model."""
-    if model is None or isinstance(model, (str, os.PathLike)):
-        from .model_io import load_model
-
-        if model is not None:
-            return load_model(model)
+def _resolve_predictor(model: Any) -> EntropyPredictor:
+    """An :class:`EntropyPredictor` from ``None`` (the default model), a name, a path, a fitted
+    model or a predictor."""
+    if isinstance(model, EntropyPredictor):
+        return model
+    if model is None:
         try:
-            return load_model(DEFAULT_MODEL)
+            return EntropyPredictor(DEFAULT_MODEL)
         except UnknownNameError as exc:
             raise UnknownNameError(
                 f"the default model {DEFAULT_MODEL!r} is not installed with this copy of "
                 f"ase-vibentropy ({exc}); pass model=<shipped name, model file or LDMLModel>"
             ) from exc
-    if not _is_model(model):
-        raise TypeError(
-            f"model must be None, a shipped-model name, a model-file path or an LDMLModel, "
-            f"got {type(model).__name__}"
-        )
-    return model
+    return EntropyPredictor(model)  # TypeError for anything but a name, a path or a model
 
 
 class VibEntropyCalculator(Calculator):
@@ -158,8 +157,9 @@ class VibEntropyCalculator(Calculator):
     ----------
     model
         ``None`` (the shipped default ``"fe-mendelev2003-afs"``), a shipped-model name, a path to
-        a model file, or a fitted :class:`~ase_vibentropy.model.LDMLModel`. Names and paths are
-        loaded lazily, at the first entropy request.
+        a model file, a fitted :class:`~ase_vibentropy.model.LDMLModel` or an
+        :class:`~ase_vibentropy.predictor.EntropyPredictor` (whose execution settings, e.g.
+        workers or a Dask scheduler, are then used).
     calc
         Energy/force calculator to wrap (EMT, EAM, LAMMPSlib, DFT, ...). Its properties pass
         through unchanged in ``mode="entropy"``. Required for ``mode="free_energy"``.
@@ -215,11 +215,6 @@ class VibEntropyCalculator(Calculator):
         fmax_warning: float | None = 0.05,
         **kwargs: Any,
     ) -> None:
-        if model is not None and not isinstance(model, (str, os.PathLike)) and not _is_model(model):
-            raise TypeError(
-                "model must be None, a shipped-model name, a model-file path or an LDMLModel "
-                f"(with predict_entropy, local_entropies, entropy_gradient), got {type(model).__name__}"
-            )
         if calc is not None and not hasattr(calc, "get_property"):
             raise TypeError(f"calc must be an ASE calculator, got {type(calc).__name__}")
         if isinstance(bulk, str) and bulk != "auto":
@@ -227,10 +222,9 @@ class VibEntropyCalculator(Calculator):
         if bulk is not None and not isinstance(bulk, (str, Atoms)):
             raise TypeError(f"bulk must be None, 'auto' or an Atoms object, got {type(bulk).__name__}")
         self._model_spec = model
-        self._model = None if model is None or isinstance(model, (str, os.PathLike)) else model
+        self.predictor = _resolve_predictor(model)
         self.calc = calc
         self.bulk = bulk.copy() if isinstance(bulk, Atoms) else bulk
-        self._auto_bulk: tuple[np.ndarray, Atoms] | None = None
         self._force_check_calc: Any = None  # the model's potential for the force check, or False
         super().__init__(
             temperature=float(temperature),
@@ -266,6 +260,11 @@ class VibEntropyCalculator(Calculator):
                 "mode='free_energy' needs an energy/force calculator for U: pass calc=..., "
                 "e.g. VibEntropyCalculator(model, calc=EMT(), mode='free_energy')"
             )
+        if self.parameters["mode"] == "free_energy" and not self.predictor.total_defined:
+            raise UnavailablePropertyError(
+                "mode='free_energy' needs the total entropy S_vib, which a formation-only model "
+                "does not define: use a model trained with target='joint' or 'total'"
+            )
         if "temperature" in changed or "mode" in changed:
             self.reset()
         self.implemented_properties = self._implemented_properties()
@@ -283,10 +282,8 @@ class VibEntropyCalculator(Calculator):
 
     @property
     def model(self) -> Any:
-        """The fitted model (loaded at first access when given by name or path)."""
-        if self._model is None:
-            self._model = _resolve_model(self._model_spec)
-        return self._model
+        """The fitted :class:`~ase_vibentropy.model.LDMLModel`."""
+        return self.predictor.model
 
     def _base_properties(self) -> list[str]:
         if self.calc is None:
@@ -294,11 +291,16 @@ class VibEntropyCalculator(Calculator):
         return list(getattr(self.calc, "implemented_properties", []))
 
     def _implemented_properties(self) -> list[str]:
+        """What this configuration delivers, and nothing else."""
         base = self._base_properties()
         if self.mode == "free_energy":
             base = [p for p in base if p not in _FREE_ENERGY_UNAVAILABLE]
+            if not self.predictor.has_gradient:
+                base = [p for p in base if p not in ("forces", "stress")]
         entropy = [
-            p for p in ENTROPY_PROPERTIES if p not in _FORMATION_PROPERTIES or self.bulk is not None
+            p for p in ENTROPY_PROPERTIES
+            if (p not in _FORMATION_PROPERTIES or self.bulk is not None)
+            and (p not in _TOTAL_PROPERTIES or self.predictor.total_defined)
         ]
         return base + entropy
 
@@ -326,6 +328,18 @@ class VibEntropyCalculator(Calculator):
         return super().get_property(name, atoms, allow_calculation)
 
     def _unavailable(self, name: str) -> PropertyNotImplementedError:
+        if name in _TOTAL_PROPERTIES and not self.predictor.total_defined:
+            return UnavailablePropertyError(
+                f"{name} needs the total entropy, which this formation-only model does not "
+                "define: ask for formation_entropy (with bulk='auto'), or use a model trained "
+                "with target='joint'"
+            )
+        if self.mode == "free_energy" and name in ("forces", "stress") and not self.predictor.has_gradient:
+            return UnavailablePropertyError(
+                f"free-energy {name} need the gradient of S_vib, but the {self.predictor.provider!r} "
+                "descriptor has none: use a model whose descriptor has a gradient (e.g. "
+                "fe-mendelev2003-afs), or mode='entropy'"
+            )
         if name in _FORMATION_PROPERTIES:
             return UnavailablePropertyError(
                 f"{name} needs a bulk reference: pass bulk='auto' (perfect lattice of the "
@@ -382,9 +396,7 @@ class VibEntropyCalculator(Calculator):
         The forces come from the wrapped calculator, or, without one, from the potential the
         model was trained on when this install has it (:func:`ase_vibentropy.domain.force_calculator_for`).
         """
-        from .model import check_model_element
-
-        check_model_element(getattr(self.model, "element", None), atoms)
+        self.predictor.check_atoms(atoms)
         for message in training_domain_messages(self.model, atoms):
             _warn(message, OutsideTrainingDomainWarning)
         fmax = self.parameters["fmax_warning"]
@@ -411,17 +423,16 @@ class VibEntropyCalculator(Calculator):
             _warn(message, HighUncertaintyWarning)
 
     def _calculate_entropy_property(self, atoms: Atoms, name: str) -> None:
-        model = self.model
         # Cheap (element test, cached base forces); identical warnings are shown once by Python.
         self._check_domain(atoms)
         if name in ("vibrational_entropy", "vibrational_entropy_std", "vibrational_free_energy"):
             self._ensure_total_entropy(atoms)
         elif name == "local_entropies":
-            local = model.local_entropies(atoms, temperature=self.temperature)
+            local = self.predictor.local_entropies(atoms, temperature=self.temperature)
             self.results["local_entropies"] = np.asarray(local, dtype=float)
         elif name in _FORMATION_PROPERTIES:
             bulk = self._bulk_reference(atoms)
-            value, std = model.predict_formation_entropy(
+            value, std = self.predictor.predict_formation_entropy(
                 atoms, bulk, temperature=self.temperature, return_std=True
             )
             self._warn_uncertainty("the formation entropy", float(std))
@@ -432,7 +443,7 @@ class VibEntropyCalculator(Calculator):
         if "vibrational_entropy" in self.results:
             return
         T = self.temperature
-        value, std = self.model.predict_entropy(atoms, temperature=T, return_std=True)
+        value, std = self.predictor.predict_entropy(atoms, temperature=T, return_std=True)
         self._warn_uncertainty("the vibrational entropy", float(std))
         self.results["vibrational_entropy"] = float(value)
         self.results["vibrational_entropy_std"] = float(std)
@@ -442,21 +453,11 @@ class VibEntropyCalculator(Calculator):
         if isinstance(self.bulk, Atoms):
             check_reference_lattice(atoms, self.bulk)
             return self.bulk
-        cell = atoms.cell.array
-        if self._auto_bulk is not None and np.array_equal(self._auto_bulk[0], cell):
-            return self._auto_bulk[1]
-        from .harmonic import bulk_for_cell
-
-        model = self.model
-        missing = [a for a in ("lattice", "a0", "element") if getattr(model, a, None) is None]
-        if missing:
-            raise UnavailablePropertyError(
-                f"bulk='auto' needs the model's {', '.join(missing)}, which it does not store: "
-                "pass bulk=<Atoms of the perfect cell> instead"
-            )
-        bulk = bulk_for_cell(atoms, model.lattice, model.a0, model.element)
+        try:
+            bulk = self.predictor.bulk_reference(atoms)
+        except ModelDomainError as exc:
+            raise UnavailablePropertyError(f"bulk='auto': {exc}") from exc
         check_reference_lattice(atoms, bulk)
-        self._auto_bulk = (cell.copy(), bulk)
         return bulk
 
     # ------------------------------------------------------------------ free energy
@@ -471,7 +472,7 @@ class VibEntropyCalculator(Calculator):
             self.results[name] = float(internal) - T * self.results["vibrational_entropy"]
         elif name == "forces":
             forces_U = self.calc.get_property("forces", atoms)
-            gradient = np.asarray(self.model.entropy_gradient(atoms), dtype=float)
+            gradient = np.asarray(self.predictor.entropy_gradient(atoms), dtype=float)
             # -∇(U - T S) = F_U + T ∇S.
             self.results["forces"] = forces_U + T * gradient
         elif name == "stress":
@@ -502,7 +503,7 @@ class VibEntropyCalculator(Calculator):
                 strained = atoms.copy()
                 strained.calc = None
                 strained.set_cell(cell @ strain, scale_atoms=True)
-                values.append(self.model.predict_entropy(strained, temperature=self.temperature))
+                values.append(self.predictor.predict_entropy(strained, temperature=self.temperature))
             # A shear step moves two tensor components at once, hence 4h.
             out[k] = (values[0] - values[1]) / ((2.0 if i == j else 4.0) * h)
         return out / atoms.get_volume()

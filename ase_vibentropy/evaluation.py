@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import clone
+from sklearn.metrics import mean_absolute_error, root_mean_squared_error
+from sklearn.model_selection import GroupShuffleSplit
 
 from .errors import DatabaseError, InvalidOptionError
 from .features import TrainingSet
@@ -38,14 +40,12 @@ DEFAULT_FRACTIONS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 
 
 def rmse(y_true: Any, y_pred: Any) -> float:
     """Root-mean-square error (Eq. 22), in the units of the inputs (k_B)."""
-    diff = np.asarray(y_pred, dtype=float) - np.asarray(y_true, dtype=float)
-    return float(np.sqrt(np.mean(diff**2)))
+    return float(root_mean_squared_error(y_true, y_pred))
 
 
 def mae(y_true: Any, y_pred: Any) -> float:
     """Mean absolute error (Eq. 23), in the units of the inputs (k_B)."""
-    diff = np.asarray(y_pred, dtype=float) - np.asarray(y_true, dtype=float)
-    return float(np.mean(np.abs(diff)))
+    return float(mean_absolute_error(y_true, y_pred))
 
 
 def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
@@ -63,7 +63,7 @@ def evaluate(model, data: TrainingSet) -> dict[str, Any]:
         metrics over the scored rows of the main kind (formation rows when present, else total
         rows); ``by_kind`` and ``by_family`` metrics; ``mean_std_kB``.
     """
-    pred, std = model.predict(data.X, return_std=True, n_atoms=data.n_atoms)
+    pred, std = model.predict(data.X, return_std=True, **data.row_kinds())
     scored = ~data.anchor
     if not scored.any():
         raise DatabaseError("the test set has no rows to score (only perfect-lattice rows)")
@@ -129,7 +129,7 @@ def _fit_quiet(estimator, data: TrainingSet) -> tuple[Any, bool]:
     model = clone(estimator)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UnderdeterminedFitWarning)
-        model.fit(data.X, data.y, n_atoms=data.n_atoms)
+        model.fit(data.X, data.y, **data.row_kinds())
     under = any(issubclass(w.category, UnderdeterminedFitWarning) for w in caught)
     for w in caught:
         if not issubclass(w.category, UnderdeterminedFitWarning):
@@ -148,9 +148,10 @@ def repeated_random_splits(
 ) -> CrossValidationResult:
     """Train/test errors averaged over ``repeats`` random splits for each test fraction.
 
-    With ``groups``, whole groups go to one side of a split (as scikit-learn's
-    ``GroupShuffleSplit``: the fraction p applies to the groups), e.g. a configuration and its
-    strained copies, which a split by rows would put on both sides.
+    The splits are scikit-learn's ``GroupShuffleSplit`` over the scored rows: with ``groups``,
+    whole groups go to one side of a split (the fraction p applies to the groups), e.g. a
+    configuration and its strained copies, which a split by rows would put on both sides;
+    without, every row is its own group (a plain shuffle split).
 
     Parameters
     ----------
@@ -187,25 +188,23 @@ def repeated_random_splits(
     scored = np.flatnonzero(~data.anchor)
     anchors = np.flatnonzero(data.anchor)
     n = len(scored)
-    members = _group_members(scored, groups, len(data))
-    n_groups = len(members)
+    codes = _group_codes(scored, groups, len(data))
+    n_groups = int(codes.max()) + 1 if n else 0
     if n_groups < 3:
         raise DatabaseError(f"cross-validation needs at least 3 scored rows (groups), the data have {n_groups}")
-    rng = np.random.default_rng(random_state)
     stats = np.zeros((len(fractions), repeats, 4))
     under = np.zeros(len(fractions), dtype=int)
     bar = tqdm(total=len(fractions) * repeats, desc="cross-validation", disable=not progress)
     for k, p in enumerate(fractions):
         n_test = min(max(1, int(round(p * n_groups))), n_groups - 2)
-        for r in range(repeats):
-            perm = rng.permutation(n_groups)
-            test = np.concatenate([members[g] for g in perm[:n_test]])
-            scored_train = np.concatenate([members[g] for g in perm[n_test:]])
+        splitter = GroupShuffleSplit(n_splits=repeats, test_size=n_test, random_state=random_state)
+        for r, (train_pos, test_pos) in enumerate(splitter.split(scored, groups=codes)):
+            scored_train, test = scored[train_pos], scored[test_pos]
             train = np.concatenate([scored_train, anchors])
             model, was_under = _fit_quiet(estimator, data.subset(train))
             under[k] += was_under
-            pred_train = model.predict(data.X[scored_train], n_atoms=data.n_atoms[scored_train])
-            pred_test = model.predict(data.X[test], n_atoms=data.n_atoms[test])
+            pred_train = model.predict(data.X[scored_train], **data.subset(scored_train).row_kinds())
+            pred_test = model.predict(data.X[test], **data.subset(test).row_kinds())
             stats[k, r] = (
                 rmse(data.y[scored_train], pred_train),
                 rmse(data.y[test], pred_test),
@@ -232,19 +231,16 @@ def repeated_random_splits(
     )
 
 
-def _group_members(scored: np.ndarray, groups: Any, n_rows: int) -> list[np.ndarray]:
-    """Row indices of each group among the ``scored`` rows (one group per row without groups)."""
+def _group_codes(scored: np.ndarray, groups: Any, n_rows: int) -> np.ndarray:
+    """Group number of each ``scored`` row, numbered by first appearance (0, 1, ...), so one
+    group per row gives exactly the row splits of a plain shuffle split."""
     if groups is None:
-        return [np.array([i]) for i in scored]
+        return np.arange(len(scored))
     groups = np.asarray(groups)
     if groups.shape != (n_rows,):
         raise InvalidOptionError(f"groups must give one label per row ({n_rows}), got shape {groups.shape}")
-    # groups numbered by first appearance: one group per row gives exactly the row splits
     _, first, inverse = np.unique(groups[scored], return_index=True, return_inverse=True)
-    inverse = np.argsort(np.argsort(first))[inverse.ravel()]
-    order = np.argsort(inverse, kind="stable")
-    bounds = np.flatnonzero(np.diff(inverse[order])) + 1
-    return np.split(scored[order], bounds)
+    return np.argsort(np.argsort(first))[inverse.ravel()]
 
 
 def transfer_test(estimator, train: TrainingSet, test: TrainingSet) -> dict[str, Any]:
@@ -258,5 +254,5 @@ def transfer_test(estimator, train: TrainingSet, test: TrainingSet) -> dict[str,
             f"train and test rows use different descriptors ({train.descriptor_hash} vs "
             f"{test.descriptor_hash}): featurize both databases with the same descriptor"
         )
-    model = clone(estimator).fit(train.X, train.y, n_atoms=train.n_atoms)
+    model = clone(estimator).fit(train.X, train.y, **train.row_kinds())
     return {"train": evaluate(model, train)["overall"], "test": evaluate(model, test)["overall"], "model": model}

@@ -21,8 +21,9 @@ from ase import Atoms
 from .dblock import exclusive_writer
 from .errors import DatabaseError, MixedPotentialError, UnknownNameError
 from .model import formation_features
-from .structure import n_zero_modes
+from .parallel import descriptor_sum
 from .potentials import labelling_potential
+from .structure import n_vibrational_modes
 
 __all__ = [
     "BulkSumCache",
@@ -115,7 +116,7 @@ class BulkSumCache:
             from .harmonic import bulk_for_cell
 
             bulk = bulk_for_cell(atoms, lattice, a0, element)
-            self._sums[key] = (self.provider.compute_sum(bulk), len(bulk))
+            self._sums[key] = (descriptor_sum(self.provider, bulk), len(bulk))
         return self._sums[key]
 
 
@@ -246,15 +247,12 @@ def _featurized_rows(db, provider, row_ids: list[int], chunk_size: int, workers:
 
 
 def _pooled_rows(path: str, provider, row_ids: list[int], chunk_size: int, workers: int):
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
+    from .parallel import process_pool
 
     cells: list[int] = []
 
     def rows():
-        # spawn, as the pipeline: BLAS thread pools do not survive fork reliably.
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                 initializer=_worker_init, initargs=(path, provider, chunk_size)) as pool:
+        with process_pool(workers, _worker_init, (path, provider, chunk_size)) as pool:
             for data, n_cells in pool.map(_worker_row, row_ids):
                 cells.append(n_cells)
                 yield data
@@ -266,9 +264,8 @@ _WORKER: dict[str, Any] = {}
 
 
 def _worker_init(path: str, provider, chunk_size: int) -> None:
-    from .parallel import limit_worker_blas, with_threads
+    from .parallel import with_threads
 
-    limit_worker_blas()
     provider = with_threads(provider, 1)
     _WORKER.update(db=connect(path), provider=provider, cache=BulkSumCache(provider),
                    chunk_size=chunk_size)
@@ -288,7 +285,7 @@ def _row_sums(row, provider, cache: BulkSumCache, chunk_size: int) -> dict[str, 
     data = {}
     sums = dict(row.data.get(SUMS_KEY, {}))
     if provider.hash not in sums:
-        sums[provider.hash] = provider.compute_sum(atoms, chunk_size=chunk_size)
+        sums[provider.hash] = descriptor_sum(provider, atoms, chunk_size=chunk_size)
     data[SUMS_KEY] = sums
     if _has_bulk(row):
         bulk_sums = dict(row.data.get(BULK_SUMS_KEY, {}))
@@ -335,6 +332,11 @@ class TrainingSet:
 
     def __len__(self) -> int:
         return len(self.y)
+
+    def row_kinds(self) -> dict[str, np.ndarray]:
+        """``n_atoms`` and ``is_total`` of every row, the keyword arguments of
+        :meth:`LDMLModel.fit` and :meth:`LDMLModel.predict`."""
+        return {"n_atoms": self.n_atoms, "is_total": self.kind == "total"}
 
     def subset(self, mask: np.ndarray) -> TrainingSet:
         """The rows selected by a boolean mask or index array."""
@@ -486,7 +488,7 @@ def load_training_set(
                 if key not in bulk_seen:
                     bulk_seen.add(key)
                     X.append(bulk_sums)
-                    y.append(row.S_bulk_kB + (3 * n_b - 3) * log_t)
+                    y.append(row.S_bulk_kB + (3 * n_b - 3) * log_t)  # n' of the periodic bulk
                     n_col.append(float(n_b))
                     kind.append("total")
                     family.append("bulk")
@@ -496,8 +498,7 @@ def load_training_set(
         elif (target == "total" or (target == "joint" and not _has_bulk(row))) and row.get(
             "S_kB"
         ) is not None:
-            # n' = 3N - 3 periodic; isolated clusters need the geometry (6 or 5 zero modes).
-            n_modes = 3 * n_d - (3 if np.all(row.pbc) else n_zero_modes(row.toatoms()))
+            n_modes = n_vibrational_modes(row.toatoms())
             X.append(sums)
             y.append(row.S_kB + n_modes * log_t)
             n_col.append(float(n_d))

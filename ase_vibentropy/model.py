@@ -37,7 +37,19 @@ around the best linear model (the irreducible error of the surrogate, ~ the trai
 the std is an error bar on "how far from the exact harmonic value", not only on "how well w is
 known". It is the same quantity scikit-learn's ``BayesianRidge.predict(return_std=True)`` gives.
 
-Units: feature-level :meth:`LDMLModel.predict` works in k_B; structure-level methods return eV/K.
+Row kinds
+---------
+Every training row is a formation row (features ΔD, the per-atom-constant column 0) or a total
+row (features Σ D, the column N). ``fit`` takes the kinds explicitly (``is_total``); they are
+never inferred from the atom counts. ``target="formation"`` fits formation rows only,
+``"total"`` total rows only, ``"joint"`` needs both.
+
+This module is the estimator on feature matrices, in scikit-learn's conventions (``fit``,
+``predict``, ``score``, ``get_params``/``clone``; ``check_estimator`` passes for the formation
+target, see tests/test_model.py for the documented exceptions). Entropies of structures (descriptor
+passes, bulk references, temperatures, gradients) are :mod:`ase_vibentropy.predictor`'s job.
+
+Units: k_B throughout (features in descriptor units).
 """
 
 from __future__ import annotations
@@ -51,16 +63,11 @@ from ase import Atoms
 from scipy.linalg import solve_triangular
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import BayesianRidge
+from sklearn.metrics import r2_score
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .errors import (
-    CellMismatchError,
-    DescriptorError,
-    ModelDomainError,
-    SupersededLabelsWarning,
-    UnknownNameError,
-)
-from .structure import n_zero_modes, periodicity
-from .units import DEFAULT_TEMPERATURE_K, KB_EV_PER_K
+from .errors import DescriptorError, ModelDomainError, UnknownNameError
+from .units import DEFAULT_TEMPERATURE_K
 
 __all__ = [
     "LDMLModel",
@@ -68,7 +75,6 @@ __all__ = [
     "UnderdeterminedFitWarning",
     "check_model_element",
     "formation_features",
-    "n_vibrational_modes",
 ]
 
 #: Allowed values of ``LDMLModel(target=...)``.
@@ -77,11 +83,6 @@ TARGETS = ("total", "formation", "joint")
 
 class UnderdeterminedFitWarning(UserWarning):
     """Fewer training rows than fitted parameters: w is set by the ridge prior, not the data."""
-
-
-def n_vibrational_modes(atoms: Atoms) -> int:
-    """Number n' of non-zero modes: 3N - 3 periodic, 3N - 6 (or 3N - 5 linear) isolated (docs/theory.md, "Harmonic spectrum")."""
-    return 3 * len(atoms) - n_zero_modes(atoms)
 
 
 def check_model_element(element: str | None, atoms: Atoms) -> None:
@@ -273,36 +274,45 @@ class LDMLModel(RegressorMixin, BaseEstimator):
                 f"target must be one of {', '.join(TARGETS)}, got {self.target!r}"
             )
 
-    def _design(self, X: Any, n_atoms: Any, fitting: bool) -> np.ndarray:
-        """Stack X (n, dim) with the per-atom-constant column (n,) when enabled."""
-        X = np.asarray(X, dtype=float)
-        if X.ndim == 1:
-            X = X[None, :]
-        if X.ndim != 2:
-            raise DescriptorError(f"X must have shape (n_rows, dim), got {X.shape}")
-        if not fitting and X.shape[1] != self.n_features_in_:
-            raise DescriptorError(
-                f"X has {X.shape[1]} descriptor columns but the model was fitted with "
-                f"{self.n_features_in_}: use the model's descriptor ({self.descriptor!r})"
+    def _row_kinds(self, n_rows: int, is_total: Any) -> np.ndarray:
+        """The explicit kind of every fitted row, shape (n_rows,): True for total rows."""
+        default = {"formation": False, "total": True}.get(self.target)
+        if is_total is None:
+            if default is None:
+                raise ModelDomainError(
+                    "a 'joint' fit needs the kind of every row: pass is_total=<bool array, True "
+                    "for total-entropy rows (features Σ D, n_atoms N) and False for formation "
+                    "rows> (TrainingSet.kind == 'total' gives it)"
+                )
+            return np.full(n_rows, default)
+        kinds = self._row_kinds_any(n_rows, is_total)
+        if default is not None and np.any(kinds != default):
+            wrong = "total" if self.target == "formation" else "formation"
+            raise ModelDomainError(
+                f"a {self.target!r} fit takes {self.target} rows only, but "
+                f"{int(np.sum(kinds != default))} row(s) are {wrong} rows: use target='joint' "
+                "to fit both kinds"
             )
-        if not np.isfinite(X).all():
-            raise DescriptorError("X contains NaN or infinite values: check the descriptor sums")
+        return kinds
+
+    def _design(self, X: np.ndarray, n_atoms: Any, is_total: np.ndarray) -> np.ndarray:
+        """X (n, dim) with the per-atom-constant column when enabled: N for total rows and
+        N_d - (N_d/N_b) N_b = 0 for formation rows (Eq. 15, c cancels)."""
         if not self.per_atom_constant:
             return X
-        if n_atoms is None:
-            if self.target == "formation":
-                # Formation rows: N_d - (N_d/N_b) N_b = 0, the constant cancels (Eq. 15).
-                n_atoms = np.zeros(len(X))
-            else:
+        count = np.zeros(len(X))
+        if np.any(is_total):
+            if n_atoms is None:
                 raise ModelDomainError(
-                    f"a {self.target!r} model with per_atom_constant=True needs n_atoms: the atom "
-                    "count N for total-entropy rows and 0 for formation rows"
+                    f"total-entropy rows of a model with per_atom_constant=True need n_atoms, the "
+                    "atom count N of each row (formation rows ignore it)"
                 )
-        count = np.broadcast_to(np.asarray(n_atoms, dtype=float), (len(X),))
+            n_atoms = np.broadcast_to(np.asarray(n_atoms, dtype=float), (len(X),))
+            count = np.where(is_total, n_atoms, 0.0)
         return np.column_stack([X, count])
 
     # ------------------------------------------------------------------ fit / predict
-    def fit(self, X: Any, y: Any, n_atoms: Any = None) -> LDMLModel:
+    def fit(self, X: Any, y: Any, n_atoms: Any = None, is_total: Any = None) -> LDMLModel:
         """Fit w (and c) by Bayesian ridge regression.
 
         Parameters
@@ -313,30 +323,21 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         y
             Entropies in k_B at :attr:`temperature`, shape (n,).
         n_atoms
-            Per-atom-constant column, shape (n,): N for total rows, 0 for formation rows.
-            Optional for ``target="formation"`` (zeros), required otherwise when
-            ``per_atom_constant`` is True.
+            Atom count N of each row, shape (n,); needed for total rows when
+            ``per_atom_constant`` is True, ignored for formation rows.
+        is_total
+            Row kinds, bool shape (n,): True for total-entropy rows. Default: every row a
+            formation row (``target="formation"``) or a total row (``"total"``); required for
+            ``"joint"``.
 
         Returns
         -------
         self
         """
         self._check_target()
-        X = np.asarray(X, dtype=float)
-        y = np.asarray(y, dtype=float).ravel()
-        A = self._design(X, n_atoms, fitting=True)
-        if len(A) != len(y):
-            raise DescriptorError(f"X has {len(A)} rows but y has {len(y)}")
-        if self.target != "formation" and self.per_atom_constant and not np.any(A[:, -1]):
-            raise ModelDomainError(
-                f"a {self.target!r} fit needs total-entropy rows (n_atoms = N > 0, e.g. the "
-                "perfect-lattice cells with S_bulk_kB); all rows are formation rows: add them or "
-                "use target='formation'"
-            )
-        if len(y) < 2:
-            raise DescriptorError("at least 2 training rows are needed")
-        if not np.isfinite(y).all():
-            raise DescriptorError("y contains NaN or infinite entropies")
+        X, y = validate_data(self, X, y, y_numeric=True, ensure_min_samples=2)
+        is_total = self._row_kinds(len(y), is_total)
+        A = self._design(X, n_atoms, is_total)
         if len(y) < A.shape[1]:
             warnings.warn(
                 f"{len(y)} training rows for {A.shape[1]} parameters: the fit is "
@@ -345,21 +346,22 @@ class LDMLModel(RegressorMixin, BaseEstimator):
                 UnderdeterminedFitWarning,
                 stacklevel=2,
             )
-        joint = self.target == "joint" and self.per_atom_constant
+        joint = self.target == "joint"
         # A joint fit learns w from the formation rows alone, then conditions that posterior on
         # the total rows (see _condition_on_totals), so S_f keeps the accuracy of a formation fit.
-        fitted_rows = A[:, -1] == 0.0 if joint else np.ones(len(A), dtype=bool)
-        if joint and fitted_rows.sum() < 2:
+        fitted_rows = ~is_total if joint else np.ones(len(A), dtype=bool)
+        if joint and (fitted_rows.sum() < 2 or not is_total.any()):
             raise ModelDomainError(
-                "a 'joint' fit needs at least 2 formation rows (n_atoms = 0) besides the "
-                "total-entropy rows: add defect rows or use target='total'"
+                f"a 'joint' fit needs at least 2 formation rows and 1 total-entropy row; got "
+                f"{int(fitted_rows.sum())} and {int(is_total.sum())}: add rows or use "
+                "target='formation' / 'total'"
             )
         # Columns that vanish on the fitted rows up to round-off (the per-atom constant, and any
         # descriptor component that counts atoms, such as scattering's l = 0 ones: their
         # formation features are D_d - (N_d/N_b) D_b ~ 1e-13) are set to exactly zero there.
         # Scaled to unit size, round-off would become a feature with weights of 1e40.
         column_rms = np.sqrt(np.mean(A[fitted_rows] ** 2, axis=0))
-        negligible = column_rms <= NEGLIGIBLE_COLUMN_RATIO * column_rms.max()
+        negligible = column_rms <= NEGLIGIBLE_COLUMN_RATIO * max(column_rms.max(), np.finfo(float).tiny)
         A_fit = A.copy()
         A_fit[np.ix_(fitted_rows, negligible)] = 0.0
         scale = np.where(negligible, 1.0, column_rms) if self.scale_features else np.ones(A.shape[1])
@@ -388,7 +390,6 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         self.alpha_ = float(regressor.alpha_)
         self.lambda_ = float(regressor.lambda_)
         self.n_iter_ = int(regressor.n_iter_)
-        self.n_features_in_ = X.shape[1] if X.ndim == 2 else X.shape[0]
         self.coef_ = weights[: self.n_features_in_].copy()
         self.per_atom_constant_ = float(weights[-1]) if self.per_atom_constant else 0.0
         residual = A @ weights - y
@@ -412,15 +413,37 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         return self.coef_
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "coef_"):
-            from sklearn.exceptions import NotFittedError
+        check_is_fitted(
+            self, "coef_",
+            msg="this LDMLModel is not fitted yet: call fit(X, y) or load a model file",
+        )
 
-            raise NotFittedError(
-                "this LDMLModel is not fitted yet: call fit(X, y) or load a model file"
+    def _prediction_kinds(self, n_rows: int, n_atoms: Any, is_total: Any) -> np.ndarray:
+        if is_total is not None:
+            return self._row_kinds_any(n_rows, is_total)
+        if self.target == "total":
+            return np.ones(n_rows, dtype=bool)
+        if self.target == "joint" and n_atoms is not None:
+            raise ModelDomainError(
+                "a 'joint' model predicts formation and total rows: pass is_total=<bool array> "
+                "with n_atoms to say which rows are totals"
             )
+        return np.zeros(n_rows, dtype=bool)
+
+    @staticmethod
+    def _row_kinds_any(n_rows: int, is_total: Any) -> np.ndarray:
+        kinds = np.asarray(is_total)
+        if kinds.ndim == 0:
+            kinds = np.full(n_rows, bool(kinds))
+        if kinds.dtype != bool or kinds.shape != (n_rows,):
+            raise DescriptorError(
+                f"is_total must be a boolean array of shape ({n_rows},), got dtype {kinds.dtype} "
+                f"and shape {kinds.shape}"
+            )
+        return kinds
 
     def predict(
-        self, X: Any, return_std: bool = False, n_atoms: Any = None
+        self, X: Any, return_std: bool = False, n_atoms: Any = None, is_total: Any = None
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Predicted entropies in k_B at :attr:`temperature`, shape (n,).
 
@@ -431,288 +454,32 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         return_std
             Also return the predictive standard deviation sqrt(x Σ x^T + 1/alpha_), k_B.
         n_atoms
-            Per-atom-constant column (N for total rows, 0 for formation rows), shape (n,).
+            Atom count N of each total row, shape (n,) (with ``per_atom_constant``).
+        is_total
+            Row kinds, bool (n,) or a scalar. Default: total rows for a ``"total"`` model,
+            formation rows otherwise.
         """
         self._check_fitted()
-        A = self._design(X, n_atoms, fitting=False)
+        X = validate_data(self, X, reset=False)
+        A = self._design(X, n_atoms, self._prediction_kinds(len(X), n_atoms, is_total))
         mean = A @ self._weights
         if not return_std:
             return mean
         variance = np.einsum("ij,jk,ik->i", A, self.sigma_, A) + 1.0 / self.alpha_
         return mean, np.sqrt(np.maximum(variance, 0.0))
 
-    # ------------------------------------------------------------------ descriptor
+    def score(
+        self, X: Any, y: Any, sample_weight: Any = None, n_atoms: Any = None, is_total: Any = None
+    ) -> float:
+        """Coefficient of determination R² of :meth:`predict` on (X, y), as scikit-learn's."""
+        prediction = self.predict(X, n_atoms=n_atoms, is_total=is_total)
+        return float(r2_score(y, prediction, sample_weight=sample_weight))
+
     def descriptor_provider(self):
-        """The descriptor provider (built once from ``descriptor`` and ``descriptor_params``)."""
+        """A descriptor provider built from ``descriptor`` and ``descriptor_params``."""
         from .descriptors import get
         from .descriptors.base import DescriptorProvider
 
         if isinstance(self.descriptor, DescriptorProvider):
             return self.descriptor
-        key = (self.descriptor, repr(sorted((self.descriptor_params or {}).items())))
-        cached = self.__dict__.get("_provider_cache")
-        if cached is None or cached[0] != key:
-            provider = get(self.descriptor, **(self.descriptor_params or {}))
-            self.__dict__["_provider_cache"] = (key, provider)
-            self.__dict__["_sum_cache"] = {}
-        return self.__dict__["_provider_cache"][1]
-
-    def _check_atoms(self, atoms: Atoms) -> None:
-        check_model_element(self.element, atoms)
-        from .potentials import superseded_label_warning
-
-        message = superseded_label_warning(getattr(self, "training_summary_", {}).get("potential"))
-        if message is not None:
-            warnings.warn(message, SupersededLabelsWarning, stacklevel=3)
-
-    @staticmethod
-    def _check_same_cell(atoms: Atoms, bulk: Atoms) -> None:
-        """S_f compares the defect with the perfect lattice in the SAME cell (Eq. 3)."""
-        if periodicity(atoms) != periodicity(bulk):
-            raise CellMismatchError("defect and bulk cells must both be periodic (or both isolated)")
-        scale = max(float(np.abs(atoms.cell.array).max()), 1.0)
-        if not np.allclose(atoms.cell.array, bulk.cell.array, rtol=0.0, atol=1e-6 * scale):
-            raise CellMismatchError(
-                "the bulk reference must fill the same cell as the defect structure (same volume "
-                "and strain, Eq. 3); build it with ase_vibentropy.harmonic.bulk_for_cell"
-            )
-
-    def _check_total_defined(self) -> None:
-        if self.target == "formation":
-            raise ModelDomainError(
-                "this model was trained on formation entropies only: its per-atom constant "
-                "and the bulk part of w are undetermined, so total and local entropies are "
-                "undefined; use predict_formation_entropy, or train with target='joint'"
-            )
-
-    def _temperature(self, temperature: float | None) -> float:
-        temperature = self.temperature if temperature is None else float(temperature)
-        if not temperature > 0:
-            raise ModelDomainError(f"temperature must be positive (K), got {temperature}")
-        return temperature
-
-    # ------------------------------------------------------------------ descriptor passes
-    def set_execution(
-        self,
-        workers: int | None = None,
-        scheduler: Any = None,
-        chunk_size: int | None = None,
-        executor: str = "thread",
-    ) -> LDMLModel:
-        """Choose how descriptor passes run (:mod:`ase_vibentropy.parallel`); returns self.
-
-        Parameters
-        ----------
-        workers
-            Local workers over spatial chunks (None: every CPU this process may use; 1: serial).
-        scheduler
-            Dask scheduler address, ``LocalCluster`` or ``Client``: passes run on that cluster.
-        chunk_size
-            Centre atoms per spatial chunk (None: ``parallel.DEFAULT_CHUNK_SIZE``).
-        executor
-            ``"thread"`` or ``"process"`` for the local workers.
-
-        Not a model parameter: it is not saved in model files and does not change any result
-        (chunked, parallel and Dask passes agree with the serial one to rounding).
-        """
-        from .parallel import DEFAULT_CHUNK_SIZE, EXECUTORS
-
-        if executor not in EXECUTORS:
-            raise UnknownNameError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
-        if workers is not None and int(workers) < 1:
-            raise DescriptorError(f"workers must be >= 1 (or None for every CPU), got {workers}")
-        self.__dict__["_execution_settings"] = {
-            "workers": None if workers is None else int(workers),
-            "scheduler": scheduler,
-            "chunk_size": DEFAULT_CHUNK_SIZE if chunk_size is None else int(chunk_size),
-            "executor": executor,
-        }
-        return self
-
-    def _execution(self) -> dict[str, Any]:
-        from .parallel import DEFAULT_CHUNK_SIZE
-
-        default = {"workers": None, "scheduler": None, "chunk_size": DEFAULT_CHUNK_SIZE, "executor": "thread"}
-        return self.__dict__.get("_execution_settings", default)
-
-    def _structure_key(self, atoms: Atoms) -> str:
-        """Exact digest of provider, species, cell, positions and pbc."""
-        digest = hashlib.sha1(self.descriptor_provider().hash.encode())
-        for part in (
-            np.asarray(atoms.numbers, dtype=np.int64),
-            np.asarray(atoms.cell.array, dtype=float),
-            np.asarray(atoms.positions, dtype=float),
-            np.asarray(atoms.pbc, dtype=bool),
-        ):
-            digest.update(np.ascontiguousarray(part).tobytes())
-        return digest.hexdigest()
-
-    def _cached_pass(self, atoms: Atoms, local: bool):
-        """The cached :class:`~ase_vibentropy.parallel.DescriptorPass` of ``atoms`` or None."""
-        entry = self.__dict__.get("_sum_cache", {}).get(self._structure_key(atoms))
-        if entry is None or (local and (entry.projection is None or not np.array_equal(entry.weights, self.coef_))):
-            return None
-        return entry
-
-    def _store_pass(self, atoms: Atoms, result, weights: np.ndarray | None, room: int = 16) -> None:
-        cache = self.__dict__.setdefault("_sum_cache", {})
-        while len(cache) >= max(room, 16):
-            cache.pop(next(iter(cache)))  # oldest first
-        result.weights = None if weights is None else weights.copy()
-        cache[self._structure_key(atoms)] = result
-
-    def prefetch(self, structures: list[Atoms], local: bool = False) -> None:
-        """Run the descriptor passes of ``structures`` now (all at once on a Dask cluster) and
-        cache them, so the structure-level predictions that follow do no descriptor work.
-
-        With ``local``, the passes also keep the per-atom projections w · D_i (N,) that
-        :meth:`local_entropies` and :meth:`local_formation_entropies` need; at most one spatial
-        chunk's descriptors are alive at a time either way.
-        """
-        from .parallel import dask_descriptor_passes, descriptor_pass
-
-        execution = self._execution()
-        weights = self.coef_ if local else None
-        todo = [atoms for atoms in structures if self._cached_pass(atoms, local) is None]
-        if not todo:
-            return
-        provider = self.descriptor_provider()
-        if execution["scheduler"] is not None:
-            results = dask_descriptor_passes(
-                execution["scheduler"], provider, todo, weights=weights, chunk_size=execution["chunk_size"]
-            )
-        else:
-            results = [
-                descriptor_pass(
-                    provider, atoms, weights=weights, chunk_size=execution["chunk_size"],
-                    workers=execution["workers"], executor=execution["executor"],
-                )
-                for atoms in todo
-            ]
-        for atoms, result in zip(todo, results):
-            self._store_pass(atoms, result, weights, room=2 * len(structures))
-
-    def _pass(self, atoms: Atoms, local: bool = False):
-        cached = self._cached_pass(atoms, local)
-        if cached is None:
-            self.prefetch([atoms], local=local)
-            cached = self._cached_pass(atoms, local)
-        return cached
-
-    def descriptor_sum(self, atoms: Atoms) -> np.ndarray:
-        """Σ_i D_i of ``atoms``, shape (dim,).
-
-        Evaluated in spatial chunks (on the workers or cluster of :meth:`set_execution`); a perfect
-        Bravais lattice costs one small cell (Σ D = N D_perfect). The last few structures are
-        cached by an exact digest of species, cell, positions and pbc (bulk references and the
-        S / S_f pair of one structure recur in a calculator).
-        """
-        return np.asarray(self._pass(atoms).total, dtype=float).copy()
-
-    def local_projections(self, atoms: Atoms) -> np.ndarray:
-        """w · D_i for every atom, shape (N,), k_B at the training temperature (no constant c).
-
-        Streamed over spatial chunks: the (N, dim) descriptor array is never formed.
-        """
-        self._check_fitted()
-        return self._pass(atoms, local=True).projection.copy()
-
-    # ------------------------------------------------------------------ structure level
-    def predict_entropy(
-        self, atoms: Atoms, temperature: float | None = None, return_std: bool = False
-    ) -> float | tuple[float, float]:
-        """Total vibrational entropy S(T) of ``atoms`` in eV/K (Eq. 14 plus c N).
-
-        S(T) = S(T0) + n' k_B ln(T/T0), n' = 3N - 3 (periodic) or 3N - 6 (isolated). With
-        ``return_std``, also the predictive standard deviation in eV/K (T-independent).
-        """
-        self._check_fitted()
-        self._check_total_defined()
-        self._check_atoms(atoms)
-        temperature = self._temperature(temperature)
-        x = self.descriptor_sum(atoms)
-        mean, std = self.predict(x[None, :], return_std=True, n_atoms=[len(atoms)])
-        shift = n_vibrational_modes(atoms) * np.log(temperature / self.temperature)
-        entropy = float(mean[0] + shift) * KB_EV_PER_K
-        return (entropy, float(std[0]) * KB_EV_PER_K) if return_std else entropy
-
-    def formation_mode_excess(self, atoms: Atoms, bulk: Atoms) -> float:
-        """n'_d - (N_d/N_b) n'_b, the T-dependent mode-count term of S_f (3(N_d/N_b - 1) periodic)."""
-        return n_vibrational_modes(atoms) - len(atoms) / len(bulk) * n_vibrational_modes(bulk)
-
-    def predict_formation_entropy(
-        self,
-        atoms: Atoms,
-        bulk: Atoms,
-        temperature: float | None = None,
-        return_std: bool = False,
-    ) -> float | tuple[float, float]:
-        """Formation entropy S_f(T) = w · (Σ D^d - (N_d/N_b) Σ D^b) (Eq. 15) in eV/K.
-
-        ``bulk`` is the perfect lattice filling the same cell (same volume and strain).
-        S_f(T) = S_f(T0) + (n'_d - (N_d/N_b) n'_b) k_B ln(T/T0). With ``return_std``, also the
-        predictive standard deviation in eV/K.
-        """
-        self._check_fitted()
-        self._check_atoms(atoms)
-        self._check_atoms(bulk)
-        self._check_same_cell(atoms, bulk)
-        temperature = self._temperature(temperature)
-        x = formation_features(
-            self.descriptor_sum(atoms),
-            len(atoms),
-            self.descriptor_sum(bulk),
-            len(bulk),
-        )
-        mean, std = self.predict(x[None, :], return_std=True, n_atoms=[0.0])
-        shift = self.formation_mode_excess(atoms, bulk) * np.log(temperature / self.temperature)
-        entropy = float(mean[0] + shift) * KB_EV_PER_K
-        return (entropy, float(std[0]) * KB_EV_PER_K) if return_std else entropy
-
-    def local_entropies(self, atoms: Atoms, temperature: float | None = None) -> np.ndarray:
-        """Per-atom entropies s_i = w · D_i + c (Eq. 13), shape (N,), eV/K; Σ_i s_i = S.
-
-        The temperature shift n' k_B ln(T/T0) is shared equally (n'/N per atom), which is exact
-        for a single element (the zero modes weigh 1/N on every atom).
-        """
-        self._check_fitted()
-        self._check_total_defined()
-        self._check_atoms(atoms)
-        temperature = self._temperature(temperature)
-        per_atom = self.local_projections(atoms) + self.per_atom_constant_
-        shift = n_vibrational_modes(atoms) / len(atoms) * np.log(temperature / self.temperature)
-        return (per_atom + shift) * KB_EV_PER_K
-
-    def local_formation_entropies(
-        self, atoms: Atoms, bulk: Atoms, temperature: float | None = None
-    ) -> np.ndarray:
-        """Local formation contributions w · (D_i - <D>_b), shape (N_d,), eV/K; they sum to S_f.
-
-        <D>_b = Σ D^b / N_b is the mean bulk descriptor of the reference cell.
-        """
-        self._check_fitted()
-        self._check_atoms(atoms)
-        self._check_same_cell(atoms, bulk)
-        temperature = self._temperature(temperature)
-        mean_bulk = self.descriptor_sum(bulk) / len(bulk)
-        per_atom = self.local_projections(atoms) - mean_bulk @ self.coef_
-        shift_per_atom = (
-            n_vibrational_modes(atoms) / len(atoms) - n_vibrational_modes(bulk) / len(bulk)
-        ) * np.log(temperature / self.temperature)
-        return (per_atom + shift_per_atom) * KB_EV_PER_K
-
-    def entropy_gradient(self, atoms: Atoms) -> np.ndarray:
-        """∂S/∂r_k = w · ∂(Σ_i D_i)/∂r_k, shape (N, 3), eV/K/Å (T-independent; c drops out).
-
-        The same gradient is that of S_f at fixed bulk reference.
-        """
-        self._check_fitted()
-        self._check_atoms(atoms)
-        provider = self.descriptor_provider()
-        if not provider.has_gradient:
-            raise DescriptorError(
-                f"the {provider!r} descriptor has no analytic gradient: entropic forces and "
-                "free-energy forces need a model whose descriptor has one (e.g. "
-                "fe-mendelev2003-afs); use mode='entropy' or another model"
-            )
-        return np.asarray(provider.vjp(atoms, self.coef_)) * KB_EV_PER_K
+        return get(self.descriptor, **(self.descriptor_params or {}))

@@ -277,10 +277,6 @@ def model_from_dict(doc: Any, source: str = "model") -> LDMLModel:
             f"{source}: array shapes (coef {model.coef_.shape}, sigma {model.sigma_.shape}) do not "
             f"match the descriptor dimension {provider.dim}; the file is corrupt"
         )
-    model.__dict__["_provider_cache"] = (
-        (name, repr(sorted((params or {}).items()))),
-        provider,
-    )
     return model
 
 

@@ -49,6 +49,8 @@ __all__ = [
     "dask_client",
     "dask_descriptor_passes",
     "descriptor_pass",
+    "descriptor_sum",
+    "process_pool",
 ]
 
 #: Centre atoms per spatial chunk: ~30 MB of AFS(20,10) descriptors per chunk and a halo
@@ -80,16 +82,12 @@ class DescriptorPass:
         N.
     shortcut : bool
         True when ``total`` came from the perfect-lattice shortcut N D_perfect.
-    weights : (dim,) float array or None
-        The w of ``projection`` (set by the model's cache, which must not reuse projections
-        made with other weights).
     """
 
     total: np.ndarray
     projection: np.ndarray | None
     n_atoms: int
     shortcut: bool = False
-    weights: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------- thread limits
@@ -125,7 +123,7 @@ def describe_chunk(
 ) -> ChunkOut:
     """Σ of the chunk's centre descriptors (dim,), their projections w · D_i (n_centers,) or
     None, and the centres' parent indices (n_centers,)."""
-    values = provider._compute_centers(sub, np.arange(n_centers))
+    values = provider.compute_centers(sub, np.arange(n_centers))
     projection = None if weights is None else values @ weights
     parent = sub.arrays["parent_index"][:n_centers] if "parent_index" in sub.arrays else np.arange(n_centers)
     return values.sum(axis=0), projection, np.asarray(parent)
@@ -224,7 +222,7 @@ def descriptor_pass(
         raise DescriptorError(f"workers must be >= 1 (or None for every CPU), got {workers}")
     n_atoms = len(atoms)
     if weights is not None:
-        weights = provider._check_weights(weights)
+        weights = provider.check_weights(weights)
     elif lattice_shortcut:
         total = perfect_lattice_sum(provider, atoms, checked=True)
         if total is not None:
@@ -233,7 +231,7 @@ def descriptor_pass(
         # one chunk, the structure itself (global descriptors cannot be chunked); the workers
         # go to the provider's own thread pool, if it has one
         with blas_single_thread():
-            values = with_threads(provider, workers)._compute_centers(atoms, np.arange(n_atoms))
+            values = with_threads(provider, workers).compute_centers(atoms, np.arange(n_atoms))
         return DescriptorPass(values.sum(axis=0), None if weights is None else values @ weights, n_atoms)
 
     plan = plan_chunks(atoms, provider.cutoff, chunk_size)
@@ -276,6 +274,33 @@ def _run_chunks(
         return
     with blas_single_thread(), ThreadPoolExecutor(workers) as pool:
         yield from _bounded_map(pool, work, chunks, workers + 1)
+
+
+def descriptor_sum(provider: DescriptorProvider, atoms: Atoms, chunk_size: int = DEFAULT_CHUNK_SIZE) -> np.ndarray:
+    """Σ_i D_i of ``atoms``, shape (dim,), serially in this process: :func:`descriptor_pass`
+    with one worker, the perfect-lattice shortcut included. Training features (databases) and
+    predictions take their sums from this one path."""
+    return np.asarray(descriptor_pass(provider, atoms, chunk_size=chunk_size, workers=1).total, dtype=float)
+
+
+# --------------------------------------------------------------------------- process pools
+def _spawned_worker_start(initializer: Callable | None, initargs: tuple) -> None:
+    limit_worker_blas()
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def process_pool(workers: int, initializer: Callable | None = None, initargs: tuple = ()) -> ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes, each limited to one BLAS/OpenMP thread
+    (:func:`limit_worker_blas`) before ``initializer(*initargs)`` runs.
+
+    Spawn, not fork: LAMMPS and BLAS thread pools do not survive fork reliably. The one pool
+    builder of the package for jobs and database featurizing (the chunk pool of
+    :func:`descriptor_pass` forks, to share its chunk plan copy-on-write).
+    """
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                               initializer=_spawned_worker_start, initargs=(initializer, initargs))
 
 
 # --------------------------------------------------------------------------- Dask
@@ -330,7 +355,7 @@ def dask_descriptor_passes(
     client, owned = dask_client(scheduler)
     try:
         if weights is not None:
-            weights = provider._check_weights(weights)
+            weights = provider.check_weights(weights)
         remote_provider = client.scatter(provider, broadcast=True)
         results: list[DescriptorPass | None] = [None] * len(structures)
         tasks: list[tuple[int, Any]] = []

@@ -295,9 +295,9 @@ class Potential:
 
     def perfect_supercell(self, n_cells: int) -> Atoms:
         """The perfect cubic ``n_cells``³ supercell of conventional cells at :attr:`a0`, pbc."""
-        return ase_bulk(self.element, self.lattice, a=self.a0, cubic=True).repeat(
-            (n_cells, n_cells, n_cells)
-        )
+        from .harmonic import perfect_cubic_supercell
+
+        return perfect_cubic_supercell(self.element, self.lattice, self.a0, n_cells)
 
 
 def equilibrium_cubic_a0(

@@ -197,3 +197,11 @@ def n_zero_modes(atoms: Atoms) -> int:
     if len(atoms) == 1:
         return 3
     return 5 if is_linear(atoms) else 6
+
+
+def n_vibrational_modes(atoms: Atoms) -> int:
+    """Number n' of non-zero harmonic modes: 3N - 3 periodic, 3N - 6 (3N - 5 linear) isolated.
+
+    The classical entropy depends on T through n' k_B ln T (docs/theory.md, Eq. 2).
+    """
+    return 3 * len(atoms) - n_zero_modes(atoms)

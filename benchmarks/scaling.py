@@ -86,7 +86,7 @@ def synthetic_model_file(directory: str) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = LDMLModel(descriptor="afs", target="joint", element="Fe", lattice="bcc", a0=A0)
-        model.fit(np.array(rows), np.array(y), n_atoms=np.array(n_atoms))
+        model.fit(np.array(rows), np.array(y), n_atoms=np.array(n_atoms), is_total=np.array(n_atoms) > 0)
     path = os.path.join(directory, "synthetic-afs.json")
     save_model(model, path)
     return path
@@ -95,10 +95,10 @@ def synthetic_model_file(directory: str) -> str:
 # --------------------------------------------------------------------------- child routes
 def run_predict(n_atoms: int, model_path: str, workers: int) -> dict:
     from ase_vibentropy.harmonic import bulk_for_cell
-    from ase_vibentropy.model_io import load_model
+    from ase_vibentropy.predictor import EntropyPredictor
     from ase_vibentropy.units import KB_EV_PER_K
 
-    model = load_model(model_path).set_execution(workers=workers)
+    model = EntropyPredictor(model_path, workers=workers)
     # warm-up on a 16-atom cell: first-call costs (shared libraries, thread pools) are paid
     # once per process, not per structure
     model.predict_entropy(defect_cell(16))
@@ -157,9 +157,9 @@ def run_cli(n_atoms: int, model_path: str, workers: int, directory: str) -> dict
 def run_calculator(n_atoms: int, model_path: str, workers: int) -> dict:
     """The ASE calculator (bulk='auto'): S, its std and S_f of one defect cell."""
     from ase_vibentropy.calculator import VibEntropyCalculator
-    from ase_vibentropy.model_io import load_model
+    from ase_vibentropy.predictor import EntropyPredictor
 
-    model = load_model(model_path).set_execution(workers=workers)
+    model = EntropyPredictor(model_path, workers=workers)
     atoms = defect_cell(n_atoms)
     atoms.calc = VibEntropyCalculator(model, bulk="auto", std_warning_kB=None, fmax_warning=None)
     start, cpu_start = time.perf_counter(), time.process_time()

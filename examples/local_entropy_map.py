@@ -25,6 +25,7 @@ from ase_vibentropy.data.builders import central_site, perfect_lattice
 from ase_vibentropy.errors import MissingDependencyError
 from ase_vibentropy.harmonic import bulk_for_cell, harmonic_entropy
 from ase_vibentropy.model_io import load_model
+from ase_vibentropy.predictor import EntropyPredictor
 
 DEFAULT_MODELS = ["fe-mendelev2003-afs", "fe-mendelev2003-afs-einstein", "fe-mendelev2003-afs-einstein-relaxed"]
 
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
     defect.arrays["sf_exact_kB"] = exact_local
     summary: dict = {"defect": args.defect, "n_atoms": len(defect), "exact_Sf_kB": exact_sf, "models": {}}
     for name, m in models.items():
-        local = kB(m.local_formation_entropies(defect, bulk))
+        local = kB(EntropyPredictor(m).local_formation_entropies(defect, bulk))
         error = local - exact_local
         summary["models"][name] = {
             "Sf_kB": float(local.sum()),

@@ -16,6 +16,7 @@ from _common import describe, kB, parser, setup
 from ase_vibentropy import VibEntropyCalculator
 from ase_vibentropy.data.builders import central_site, perfect_lattice
 from ase_vibentropy.harmonic import bulk_for_cell, formation_entropy, harmonic_entropy
+from ase_vibentropy.predictor import EntropyPredictor
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     calc = VibEntropyCalculator(model, bulk="auto", temperature=exact_d.temperature)
     predicted = calc.get_property("formation_entropy", defect)
-    _, std = model.predict_formation_entropy(defect, bulk, return_std=True)
+    _, std = EntropyPredictor(model).predict_formation_entropy(defect, bulk, return_std=True)
     print(f"predicted S_f = {kB(predicted):8.3f} ± {kB(std):.3f} k_B (LDML, Eq. 15)")
     print(f"exact     S_f = {kB(exact):8.3f} k_B (phonopy Hessian, Eq. 2-3)")
     print(f"difference    = {kB(predicted - exact):+8.3f} k_B")

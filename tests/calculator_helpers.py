@@ -56,7 +56,7 @@ class PairDensityDescriptor(DescriptorProvider):
 
     def vjp(self, atoms: Atoms, w: np.ndarray) -> np.ndarray:
         type(self).calls["vjp"] += 1
-        w = self._check_weights(w)
+        w = self.check_weights(w)
         i, j, d, D = neighbor_list("ijdD", atoms, self.r_cut)
         x = 1.0 - d / self.r_cut
         # d/dr of Σ_k w_k x^(k+2), with dx/dr = -1/r_c.

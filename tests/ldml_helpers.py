@@ -62,7 +62,7 @@ class RadialPolyDescriptor(DescriptorProvider):
         return out[centers]
 
     def vjp(self, atoms: Atoms, w: np.ndarray) -> np.ndarray:
-        w = self._check_weights(w)
+        w = self.check_weights(w)
         i, j, d, D = neighbor_list("ijdD", atoms, self.r_cut)
         x = 1.0 - d / self.r_cut
         p = self._powers()

@@ -23,8 +23,9 @@ LAYERS = [
     {"potentials"},         # named reference potentials
     {"descriptors"},        # per-atom descriptors and their registry
     {"parallel"},           # execution: chunked passes, pools, Dask, BLAS policy
-    {"model"},              # the LDML estimator and structure-level predictions
+    {"model"},              # the LDML estimator on feature matrices
     {"model_io", "domain"},  # model files; where a prediction can be trusted
+    {"predictor"},          # structure-level predictions: descriptor passes, bulk, cache
     {"data"},               # recipes, builders, explorer, pipeline, store
     {"features"},           # training sets from databases
     {"evaluation"},         # metrics, splits, transfer tests

@@ -60,6 +60,7 @@ from ase_vibentropy.model import LDMLModel, UnderdeterminedFitWarning
 from ase_vibentropy.model_io import load_model, save_model
 from ase_vibentropy.potentials import get_potential
 from ase_vibentropy.structure import read_structures
+from ase_vibentropy.predictor import EntropyPredictor
 
 # ---------------------------------------------------------------------------------- fixtures
 @pytest.fixture(autouse=True)
@@ -172,7 +173,7 @@ def test_alloy_is_refused_by_a_single_element_model(cu_model):
     atoms = vacancy()
     atoms.symbols[[2, 9]] = "Ni"
     with pytest.raises(ModelDomainError, match="trained for Cu only.*mixes Cu with Ni.*alloy"):
-        cu_model.predict_entropy(atoms)
+        EntropyPredictor(cu_model).predict_entropy(atoms)
     with pytest.raises(ModelDomainError, match="mixes Cu with Ni"):
         entropy_of(atoms, cu_model)
 
@@ -181,7 +182,7 @@ def test_defect_and_bulk_in_different_cells_are_refused(cu_model):
     # S_f compares defect and perfect lattice in the SAME cell (Eq. 3); a 1 % strained bulk
     # would silently add a strain entropy of ~N k_B.
     with pytest.raises(CellMismatchError, match="same cell.*bulk_for_cell"):
-        cu_model.predict_formation_entropy(vacancy(), cu_bulk(2, strain=0.01))
+        EntropyPredictor(cu_model).predict_formation_entropy(vacancy(), cu_bulk(2, strain=0.01))
 
 
 def test_structure_far_from_relaxed_warns_in_the_calculator_and_is_refused_exactly():

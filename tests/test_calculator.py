@@ -448,10 +448,9 @@ def test_formation_entropy_without_bulk_names_the_fix(model, vacancy):
         VibEntropyCalculator(model).get_property("formation_entropy", vacancy.copy())
 
 
-def test_unknown_model_name_is_a_clear_error(vacancy):
-    calc = VibEntropyCalculator("no-such-model")
+def test_unknown_model_name_is_a_clear_error_at_construction():
     with pytest.raises(UnknownNameError, match="no-such-model"):
-        calc.get_property("vibrational_entropy", vacancy.copy())
+        VibEntropyCalculator("no-such-model")
 
 
 def test_bad_arguments_are_rejected(model):
@@ -469,12 +468,11 @@ def test_default_model_is_the_shipped_fe_model_or_a_clear_error():
     from ase_vibentropy.calculator import DEFAULT_MODEL
     from ase_vibentropy.model_io import shipped_models
 
-    calc = VibEntropyCalculator()
     if DEFAULT_MODEL in shipped_models():
-        assert calc.model.element == "Fe"
+        assert VibEntropyCalculator().model.element == "Fe"
     else:
         with pytest.raises(UnknownNameError, match="pass model="):
-            calc.model
+            VibEntropyCalculator()
 
 
 # ---------------------------------------------------------------------- ASE registration

@@ -67,7 +67,7 @@ class PairSums(DescriptorProvider):
 
     def vjp(self, atoms, w):
         self.check_atoms(atoms)
-        w = self._check_weights(w)
+        w = self.check_weights(w)
         pairs = neighbor_pairs(atoms, self.r_cut)
         f, df = self._f(pairs.d)
         dE_dD = ((w[0] + 2 * w[1] * f) * df / pairs.d)[:, None] * pairs.D

@@ -78,9 +78,9 @@ class RecordingModel(LDMLModel):
 
     seen: list = []
 
-    def fit(self, X, y, n_atoms=None):
+    def fit(self, X, y, n_atoms=None, is_total=None):
         type(self).seen.append(np.asarray(n_atoms).copy())
-        return super().fit(X, y, n_atoms=n_atoms)
+        return super().fit(X, y, n_atoms=n_atoms, is_total=is_total)
 
 
 def test_anchor_rows_are_in_every_training_split_and_never_scored(rng):
@@ -102,13 +102,13 @@ class RowRecordingModel(LDMLModel):
     trained: list = []
     predicted: list = []
 
-    def fit(self, X, y, n_atoms=None):
+    def fit(self, X, y, n_atoms=None, is_total=None):
         type(self).trained.append(np.asarray(X)[:, 0].astype(int))
-        return super().fit(X, y, n_atoms=n_atoms)
+        return super().fit(X, y, n_atoms=n_atoms, is_total=is_total)
 
-    def predict(self, X, return_std=False, n_atoms=None):
+    def predict(self, X, return_std=False, n_atoms=None, is_total=None):
         type(self).predicted.append(np.asarray(X)[:, 0].astype(int))
-        return super().predict(X, return_std=return_std, n_atoms=n_atoms)
+        return super().predict(X, return_std=return_std, n_atoms=n_atoms, is_total=is_total)
 
 
 def test_grouped_splits_never_put_one_group_on_both_sides(rng):
@@ -167,7 +167,7 @@ def test_transfer_test_scores_the_other_database(rng):
 
 def test_evaluate_reports_each_family(rng):
     data = linear_set(rng, n=40, noise=0.2, n_anchor=2)
-    model = LDMLModel(descriptor="none", target="joint").fit(data.X, data.y, n_atoms=data.n_atoms)
+    model = LDMLModel(descriptor="none", target="joint").fit(data.X, data.y, **data.row_kinds())
     out = evaluate(model, data)
     assert out["kind"] == "formation" and set(out["by_family"]) == {"V1", "I1"}
     assert out["overall"]["n"] == 40

@@ -15,6 +15,7 @@ from sklearn.linear_model import BayesianRidge
 
 from ase_vibentropy.errors import CellMismatchError, ModelDomainError
 from ase_vibentropy.model import LDMLModel, UnderdeterminedFitWarning, formation_features
+from ase_vibentropy.predictor import EntropyPredictor
 
 W_TRUE = np.array([0.8, -1.7, 2.5])
 C_TRUE = 1.9  # k_B per atom
@@ -62,7 +63,7 @@ def data(desc):
 def joint_model(desc, data):
     X, y, n = data
     return LDMLModel(descriptor=desc, target="joint", element="Cu", lattice="fcc", a0=A0_CU).fit(
-        X, y, n_atoms=n
+        X, y, n_atoms=n, is_total=n > 0
     )
 
 
@@ -98,7 +99,7 @@ def test_joint_fit_is_the_batch_gaussian_posterior_with_the_formation_fit_precis
     # total rows. With alpha and lambda fixed, the Gaussian posterior mean over all rows at once
     # is (lambda I + alpha AᵀA)⁻¹ alpha Aᵀ y: the sequential update must reproduce it.
     X, y, n = data
-    model = LDMLModel(descriptor=desc, target="joint").fit(X, y, n_atoms=n)
+    model = LDMLModel(descriptor=desc, target="joint").fit(X, y, n_atoms=n, is_total=n > 0)
     design = np.column_stack([X, n])
     formation = n == 0
     scale = np.sqrt(np.mean(design[formation] ** 2, axis=0))
@@ -156,10 +157,10 @@ def test_a_component_that_counts_atoms_does_not_turn_round_off_into_weights():
     counts = [np.where(formation, 1e-13 * rng.standard_normal(len(n)), n / np.sqrt(4 * np.pi))
               for _ in range(2)]
     X5 = np.column_stack([X, *counts])
-    model = LDMLModel(descriptor=RadialPolyDescriptor(dim=5), target="joint").fit(X5, y, n_atoms=n)
+    model = LDMLModel(descriptor=RadialPolyDescriptor(dim=5), target="joint").fit(X5, y, n_atoms=n, is_total=n > 0)
     # the data are exactly linear in the three real components (plus 1e-3 noise)
     assert np.all(np.isfinite(model.coef_)) and np.abs(model.coef_[3:]).max() < 1e3
-    np.testing.assert_allclose(model.predict(X5[formation], n_atoms=n[formation]), y[formation], atol=0.02)
+    np.testing.assert_allclose(model.predict(X5[formation]), y[formation], atol=0.02)
     np.testing.assert_allclose(model.coef_[:3], W_TRUE, rtol=0.02)
 
 
@@ -175,9 +176,9 @@ def test_per_atom_constant_cancels_exactly_in_formation_rows(data, desc):
 def test_total_entropy_and_formation_entropy_are_extensive(joint_model, rng):
     _, strain, defect = defect_cells(rng)[4]
     ref = cu_bulk(2, strain)
-    s1, sf1 = joint_model.predict_entropy(defect), joint_model.predict_formation_entropy(defect, ref)
-    s8 = joint_model.predict_entropy(defect * (2, 2, 2))
-    sf8 = joint_model.predict_formation_entropy(defect * (2, 2, 2), ref * (2, 2, 2))
+    s1, sf1 = EntropyPredictor(joint_model).predict_entropy(defect), EntropyPredictor(joint_model).predict_formation_entropy(defect, ref)
+    s8 = EntropyPredictor(joint_model).predict_entropy(defect * (2, 2, 2))
+    sf8 = EntropyPredictor(joint_model).predict_formation_entropy(defect * (2, 2, 2), ref * (2, 2, 2))
     assert s8 == pytest.approx(8 * s1, rel=1e-12)
     assert sf8 == pytest.approx(8 * sf1, rel=1e-10)
 
@@ -190,10 +191,10 @@ def test_formation_entropy_is_the_weighted_descriptor_difference_of_eq15(joint_m
     mean_d = descriptor_sum(desc, defect) / n_d
     mean_b = descriptor_sum(desc, ref) / n_b
     expected = n_d * joint_model.coef_ @ (mean_d - mean_b) * kB
-    assert joint_model.predict_formation_entropy(defect, ref) == pytest.approx(expected, rel=1e-12)
+    assert EntropyPredictor(joint_model).predict_formation_entropy(defect, ref) == pytest.approx(expected, rel=1e-12)
     # Eq. 3: the same as S_d - (N_d/N_b) S_b from total predictions (c cancels).
-    via_totals = joint_model.predict_entropy(defect) - n_d / n_b * joint_model.predict_entropy(ref)
-    assert joint_model.predict_formation_entropy(defect, ref) == pytest.approx(via_totals, rel=1e-9)
+    via_totals = EntropyPredictor(joint_model).predict_entropy(defect) - n_d / n_b * EntropyPredictor(joint_model).predict_entropy(ref)
+    assert EntropyPredictor(joint_model).predict_formation_entropy(defect, ref) == pytest.approx(via_totals, rel=1e-9)
     np.testing.assert_allclose(
         formation_features(descriptor_sum(desc, defect), n_d, descriptor_sum(desc, ref), n_b),
         n_d * (mean_d - mean_b),
@@ -205,15 +206,15 @@ def test_local_entropies_sum_to_the_total_and_local_formation_terms_to_sf(joint_
     _, strain, defect = defect_cells(rng)[1]
     ref = cu_bulk(2, strain)
     for temperature in (300.0, 900.0):
-        local = joint_model.local_entropies(defect, temperature=temperature)
+        local = EntropyPredictor(joint_model).local_entropies(defect, temperature=temperature)
         assert local.shape == (len(defect),)
-        assert local.sum() == pytest.approx(joint_model.predict_entropy(defect, temperature), rel=1e-12)
-        local_f = joint_model.local_formation_entropies(defect, ref, temperature=temperature)
+        assert local.sum() == pytest.approx(EntropyPredictor(joint_model).predict_entropy(defect, temperature), rel=1e-12)
+        local_f = EntropyPredictor(joint_model).local_formation_entropies(defect, ref, temperature=temperature)
         assert local_f.sum() == pytest.approx(
-            joint_model.predict_formation_entropy(defect, ref, temperature), rel=1e-9, abs=1e-12
+            EntropyPredictor(joint_model).predict_formation_entropy(defect, ref, temperature), rel=1e-9, abs=1e-12
         )
     # In the perfect lattice every atom is equivalent and its formation contribution is zero.
-    np.testing.assert_allclose(joint_model.local_formation_entropies(ref, ref), 0.0, atol=1e-15)
+    np.testing.assert_allclose(EntropyPredictor(joint_model).local_formation_entropies(ref, ref), 0.0, atol=1e-15)
 
 
 def test_temperature_shift_is_exact(joint_model, rng):
@@ -221,9 +222,9 @@ def test_temperature_shift_is_exact(joint_model, rng):
     ref = cu_bulk(2, strain)
     assert (len(defect), len(ref)) == (31, 32)
     ratio = np.log(1200.0 / 300.0)
-    ds = joint_model.predict_entropy(defect, 1200.0) - joint_model.predict_entropy(defect, 300.0)
+    ds = EntropyPredictor(joint_model).predict_entropy(defect, 1200.0) - EntropyPredictor(joint_model).predict_entropy(defect, 300.0)
     assert ds == pytest.approx((3 * 31 - 3) * kB * ratio, rel=1e-10)
-    dsf = joint_model.predict_formation_entropy(defect, ref, 1200.0) - joint_model.predict_formation_entropy(
+    dsf = EntropyPredictor(joint_model).predict_formation_entropy(defect, ref, 1200.0) - EntropyPredictor(joint_model).predict_formation_entropy(
         defect, ref, 300.0
     )
     assert dsf == pytest.approx(3 * (31 / 32 - 1) * kB * ratio, rel=1e-8)
@@ -235,16 +236,16 @@ def test_isolated_cluster_shifts_with_3n_minus_6_modes(desc):
     cluster.positions *= 2.0
     X = np.array([descriptor_sum(desc, cluster) * f for f in (1.0, 1.1, 0.9, 1.2)])
     model = LDMLModel(descriptor=desc, target="total").fit(X, X @ W_TRUE + 12 * C_TRUE, n_atoms=[12] * 4)
-    delta = model.predict_entropy(cluster, 600.0) - model.predict_entropy(cluster, 300.0)
+    delta = EntropyPredictor(model).predict_entropy(cluster, 600.0) - EntropyPredictor(model).predict_entropy(cluster, 300.0)
     assert delta == pytest.approx((3 * 12 - 6) * kB * np.log(2.0), rel=1e-10)
 
 
 def test_std_is_larger_far_outside_the_training_set(joint_model, data):
     X, _, n = data
-    _, std_in = joint_model.predict(X, return_std=True, n_atoms=n)
+    _, std_in = joint_model.predict(X, return_std=True, n_atoms=n, is_total=n > 0)
     far = X[n > 0].mean(axis=0) * 30.0  # a cell 30 times larger than any in training ...
     far[1] *= -1.0  # ... with a descriptor direction never seen
-    _, std_far = joint_model.predict(far[None, :], return_std=True, n_atoms=[30 * 32])
+    _, std_far = joint_model.predict(far[None, :], return_std=True, n_atoms=[30 * 32], is_total=True)
     assert std_far[0] > 10 * std_in.max()
     # The std never drops below the fitted noise level sqrt(1/alpha).
     assert std_in.min() >= np.sqrt(1 / joint_model.alpha_)
@@ -252,14 +253,14 @@ def test_std_is_larger_far_outside_the_training_set(joint_model, data):
 
 def test_entropy_gradient_matches_finite_differences(joint_model, rng):
     _, _, defect = defect_cells(rng)[5]
-    grad = joint_model.entropy_gradient(defect)
+    grad = EntropyPredictor(joint_model).entropy_gradient(defect)
     assert grad.shape == (len(defect), 3)
     h = 1e-5
     for atom, axis in [(0, 0), (3, 1), (len(defect) - 1, 2)]:
         plus, minus = defect.copy(), defect.copy()
         plus.positions[atom, axis] += h
         minus.positions[atom, axis] -= h
-        fd = (joint_model.predict_entropy(plus) - joint_model.predict_entropy(minus)) / (2 * h)
+        fd = (EntropyPredictor(joint_model).predict_entropy(plus) - EntropyPredictor(joint_model).predict_entropy(minus)) / (2 * h)
         assert grad[atom, axis] == pytest.approx(fd, rel=1e-6, abs=1e-12)
     # Translation invariance: the gradient sums to zero.
     np.testing.assert_allclose(grad.sum(axis=0), 0.0, atol=1e-12)
@@ -270,16 +271,18 @@ def test_formation_only_model_refuses_total_entropies(data, desc, rng):
     model = LDMLModel(descriptor=desc, target="formation").fit(X[n == 0], y[n == 0])
     _, strain, defect = defect_cells(rng)[0]
     with pytest.raises(ModelDomainError, match="formation entropies only"):
-        model.predict_entropy(defect)
+        EntropyPredictor(model).predict_entropy(defect)
     with pytest.raises(ModelDomainError, match="target='joint'"):
-        model.local_entropies(defect)
-    assert np.isfinite(model.predict_formation_entropy(defect, cu_bulk(2, strain)))
+        EntropyPredictor(model).local_entropies(defect)
+    assert np.isfinite(EntropyPredictor(model).predict_formation_entropy(defect, cu_bulk(2, strain)))
 
 
 def test_total_model_needs_the_atom_count_column(data, desc):
     X, y, n = data
-    with pytest.raises(ModelDomainError, match="needs n_atoms"):
-        LDMLModel(descriptor=desc, target="joint").fit(X, y)
+    with pytest.raises(ModelDomainError, match="need n_atoms"):
+        LDMLModel(descriptor=desc, target="joint").fit(X, y, is_total=n > 0)
+    with pytest.raises(ModelDomainError, match="the kind of every row"):
+        LDMLModel(descriptor=desc, target="joint").fit(X, y, n_atoms=n)
 
 
 def test_fewer_rows_than_parameters_warns_and_still_fits(desc):
@@ -295,14 +298,14 @@ def test_bulk_in_another_cell_is_refused(joint_model, rng):
     # a strained defect cell would silently mix a strain entropy into S_f.
     _, _, defect = defect_cells(rng)[-1]  # strain +2 %
     with pytest.raises(CellMismatchError, match="same cell"):
-        joint_model.predict_formation_entropy(defect, cu_bulk(2, 0.0))
+        EntropyPredictor(joint_model).predict_formation_entropy(defect, cu_bulk(2, 0.0))
 
 
 def test_structure_with_a_foreign_element_is_refused(joint_model):
     atoms = cu_bulk(2)
     atoms[0].symbol = "Ni"
     with pytest.raises(ModelDomainError, match="trained for Cu only"):
-        joint_model.predict_formation_entropy(atoms, cu_bulk(2))
+        EntropyPredictor(joint_model).predict_formation_entropy(atoms, cu_bulk(2))
 
 
 def test_estimator_follows_scikit_learn_conventions(data, desc):
@@ -312,12 +315,53 @@ def test_estimator_follows_scikit_learn_conventions(data, desc):
     assert not any(k.endswith("_") for k in vars(model))  # __init__ stores parameters only
     with pytest.raises(NotFittedError):
         model.predict(X)
-    assert model.fit(X, y, n_atoms=n) is model
+    assert model.fit(X, y, n_atoms=n, is_total=n > 0) is model
     copy = clone(model).set_params(alpha_1=1e-6)
     assert copy.alpha_1 == 1e-6 and not hasattr(copy, "coef_")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         LDMLModel(descriptor=desc, target="formation").fit(X[n == 0], y[n == 0]).score(X[n == 0], y[n == 0])
+
+
+#: scikit-learn checks the formation-target estimator does not pass, and why.
+CHECK_ESTIMATOR_EXCEPTIONS: dict[str, str] = {}
+
+
+def test_formation_estimator_passes_scikit_learn_check_estimator():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(LDMLModel(descriptor="none"), on_fail=None)
+    failed = {r["check_name"] for r in results if r["status"] == "failed"}
+    assert failed == set(CHECK_ESTIMATOR_EXCEPTIONS), {
+        r["check_name"]: str(r["exception"])[:200] for r in results if r["status"] == "failed"
+    }
+    assert len(results) > 40
+
+
+def test_score_is_r2_for_joint_and_total_models_given_the_row_kinds(joint_model, data):
+    from sklearn.metrics import r2_score
+
+    X, y, n = data
+    kinds = n > 0
+    expected = r2_score(y, joint_model.predict(X, n_atoms=n, is_total=kinds))
+    assert joint_model.score(X, y, n_atoms=n, is_total=kinds) == pytest.approx(expected, rel=1e-14)
+    assert expected > 0.999
+    with pytest.raises(ModelDomainError, match="is_total"):
+        joint_model.predict(X, n_atoms=n)  # the kinds are never guessed from the counts
+
+
+def test_joint_fit_without_per_atom_constant_still_conditions_on_the_totals(data, desc):
+    # The joint fit is a formation fit conditioned on the totals, whatever the design columns:
+    # without the constant column the totals still move the bulk part of w.
+    X, y, n = data
+    kinds = n > 0
+    joint = LDMLModel(descriptor=desc, target="joint", per_atom_constant=False).fit(X, y, is_total=kinds)
+    plain = LDMLModel(descriptor=desc, target="formation", per_atom_constant=False).fit(X[~kinds], y[~kinds])
+    assert not np.allclose(joint.coef_, plain.coef_, rtol=1e-6)
+    first = BayesianRidge(fit_intercept=False).fit(X[~kinds] / np.sqrt(np.mean(X[~kinds] ** 2, axis=0)), y[~kinds])
+    assert joint.alpha_ == pytest.approx(first.alpha_, rel=1e-10)
 
 
 def test_fit_recovers_known_weights_with_the_afs_descriptor_and_stays_extensive(rng):
@@ -340,16 +384,16 @@ def test_fit_recovers_known_weights_with_the_afs_descriptor_and_stays_extensive(
 
     _, strain, defect = defect_cells(rng)[2]
     ref = cu_bulk(2, strain)
-    assert model.predict_entropy(defect * (2, 2, 2)) == pytest.approx(8 * model.predict_entropy(defect), rel=1e-10)
-    assert model.predict_formation_entropy(defect * (2, 2, 2), ref * (2, 2, 2)) == pytest.approx(
-        8 * model.predict_formation_entropy(defect, ref), rel=1e-8
+    assert EntropyPredictor(model).predict_entropy(defect * (2, 2, 2)) == pytest.approx(8 * EntropyPredictor(model).predict_entropy(defect), rel=1e-10)
+    assert EntropyPredictor(model).predict_formation_entropy(defect * (2, 2, 2), ref * (2, 2, 2)) == pytest.approx(
+        8 * EntropyPredictor(model).predict_formation_entropy(defect, ref), rel=1e-8
     )
     h = 1e-5
     plus, minus = defect.copy(), defect.copy()
     plus.positions[2, 1] += h
     minus.positions[2, 1] -= h
-    fd = (model.predict_entropy(plus) - model.predict_entropy(minus)) / (2 * h)
-    assert model.entropy_gradient(defect)[2, 1] == pytest.approx(fd, rel=1e-5)
+    fd = (EntropyPredictor(model).predict_entropy(plus) - EntropyPredictor(model).predict_entropy(minus)) / (2 * h)
+    assert EntropyPredictor(model).entropy_gradient(defect)[2, 1] == pytest.approx(fd, rel=1e-5)
 
 
 def test_descriptor_sums_are_reused_for_the_same_structure_and_redone_when_it_moves(data):
@@ -361,19 +405,23 @@ def test_descriptor_sums_are_reused_for_the_same_structure_and_redone_when_it_mo
             return super()._compute_centers(atoms, centers)
 
     X, y, n = data
-    model = LDMLModel(descriptor=Counting(dim=3), target="joint").fit(X, y, n_atoms=n)
+    model = LDMLModel(descriptor=Counting(dim=3), target="joint").fit(X, y, n_atoms=n, is_total=n > 0)
     defect, ref = cu_bulk(2, 0.01), cu_bulk(2, 0.01)
     del defect[3]
-    first = model.predict_formation_entropy(defect, ref)
-    model.predict_entropy(defect)
-    assert model.predict_formation_entropy(defect, ref) == first
+    predictor = EntropyPredictor(model)
+    first = predictor.predict_formation_entropy(defect, ref)
+    predictor.predict_entropy(defect)
+    assert predictor.predict_formation_entropy(defect, ref) == first
     assert Counting.calls == 2  # one defect sum and one bulk sum
     defect.positions[0, 0] += 0.01
-    assert model.predict_formation_entropy(defect, ref) != first
+    assert predictor.predict_formation_entropy(defect, ref) != first
     assert Counting.calls == 3
 
 
 def test_joint_fit_without_any_total_row_is_refused(data, desc):
     X, y, n = data
-    with pytest.raises(ModelDomainError, match="needs total-entropy rows"):
-        LDMLModel(descriptor=desc, target="joint").fit(X[n == 0], y[n == 0], n_atoms=n[n == 0])
+    formation = n == 0
+    with pytest.raises(ModelDomainError, match="1 total-entropy row"):
+        LDMLModel(descriptor=desc, target="joint").fit(
+            X[formation], y[formation], n_atoms=n[formation], is_total=~formation[formation]
+        )

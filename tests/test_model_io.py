@@ -18,6 +18,7 @@ from ase_vibentropy.errors import (
 )
 from ase_vibentropy.model import LDMLModel
 from ase_vibentropy.model_io import FORMAT_VERSION, load_model, save_model, shipped_models
+from ase_vibentropy.predictor import EntropyPredictor
 
 _DELETE = object()
 
@@ -69,7 +70,7 @@ def test_save_then_load_is_bit_exact(fitted, tmp_path):
     assert np.array_equal(mean, mean2) and np.array_equal(std, std2)
     assert loaded.get_params()["target"] == "total" and loaded.a0 == 3.61 and loaded.element == "Cu"
     atoms = cu_bulk(2, 0.005)
-    assert loaded.predict_entropy(atoms) == model.predict_entropy(atoms)
+    assert EntropyPredictor(loaded).predict_entropy(atoms) == EntropyPredictor(model).predict_entropy(atoms)
 
 
 def test_model_file_is_readable_json_with_provenance(fitted, tmp_path):
@@ -161,7 +162,7 @@ def test_a_model_trained_on_superseded_labels_loads_and_warns_when_it_predicts(t
     atoms = bulk("Fe", "bcc", a=2.855324, cubic=True).repeat(3)
     del atoms[0]
     with pytest.warns(SupersededLabelsWarning, match="Retrain"):
-        value = model.predict_entropy(atoms)
+        value = EntropyPredictor(model).predict_entropy(atoms)
     assert np.isfinite(value)
 
 
@@ -176,7 +177,7 @@ def test_current_shipped_models_predict_without_a_superseded_labels_warning():
     del atoms[0]
     with warnings.catch_warnings():
         warnings.simplefilter("error", SupersededLabelsWarning)
-        load_model("fe-mendelev2003-afs").predict_entropy(atoms)
+        EntropyPredictor(load_model("fe-mendelev2003-afs")).predict_entropy(atoms)
 
 
 def test_a_model_whose_descriptor_uses_a_retired_potential_names_the_replacement(tmp_path):

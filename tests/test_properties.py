@@ -29,6 +29,7 @@ from ldml_helpers import RadialPolyDescriptor, defect_cells, linear_entropy_kB
 from ase_vibentropy.descriptors import get as get_descriptor
 from ase_vibentropy.model import LDMLModel
 from ase_vibentropy.units import KB_EV_PER_K
+from ase_vibentropy.predictor import EntropyPredictor
 
 AFS = {"n_max": 4, "l_max": 3, "r_cut": 4.5}
 MIN_DISTANCE = 0.8  # Å
@@ -51,7 +52,7 @@ def model() -> LDMLModel:
 
 
 def entropy_kB(atoms: Atoms) -> float:
-    return model().predict_entropy(atoms) / KB_EV_PER_K
+    return EntropyPredictor(model()).predict_entropy(atoms) / KB_EV_PER_K
 
 
 def minimum_image_distance(atoms: Atoms) -> float:
@@ -105,7 +106,7 @@ def test_entropy_is_invariant_under_rigid_translation(atoms, shift):
     moved.positions += shift  # atoms leave the cell: only periodic images matter
     assert entropy_kB(moved) == pytest.approx(entropy_kB(atoms), rel=1e-10, abs=1e-10)
     np.testing.assert_allclose(
-        model().local_entropies(moved), model().local_entropies(atoms), rtol=1e-10, atol=1e-14
+        EntropyPredictor(model()).local_entropies(moved), EntropyPredictor(model()).local_entropies(atoms), rtol=1e-10, atol=1e-14
     )
 
 
@@ -126,7 +127,7 @@ def test_entropy_is_invariant_under_permutation_and_local_entropies_follow_the_a
     shuffled = atoms[order]
     assert entropy_kB(shuffled) == pytest.approx(entropy_kB(atoms), rel=1e-10, abs=1e-10)
     np.testing.assert_allclose(
-        model().local_entropies(shuffled), model().local_entropies(atoms)[order], rtol=1e-10, atol=1e-14
+        EntropyPredictor(model()).local_entropies(shuffled), EntropyPredictor(model()).local_entropies(atoms)[order], rtol=1e-10, atol=1e-14
     )
 
 
@@ -151,8 +152,8 @@ def clusters(draw) -> Atoms:
 @PROPERTY_SETTINGS
 @given(atoms=st.one_of(periodic_cells(), clusters()), temperature=st.floats(1.0, 3000.0))
 def test_prediction_is_finite_for_every_valid_structure(atoms, temperature):
-    entropy, std = model().predict_entropy(atoms, temperature=temperature, return_std=True)
-    local = model().local_entropies(atoms, temperature=temperature)
+    entropy, std = EntropyPredictor(model()).predict_entropy(atoms, temperature=temperature, return_std=True)
+    local = EntropyPredictor(model()).local_entropies(atoms, temperature=temperature)
     assert np.isfinite(entropy) and np.isfinite(std) and std > 0
     assert np.isfinite(local).all() and local.shape == (len(atoms),)
     # Eq. 13: the local entropies add up to S at every temperature.

@@ -24,6 +24,7 @@ from ase_vibentropy.descriptors.chunks import plan_chunks
 from ase_vibentropy.errors import DescriptorError
 from ase_vibentropy.model import LDMLModel, formation_features
 from ase_vibentropy.parallel import dask_descriptor_passes, descriptor_pass
+from ase_vibentropy.predictor import EntropyPredictor
 
 RTOL = 1e-10
 
@@ -189,7 +190,7 @@ def fe_model(tmp_path_factory):
         warnings.simplefilter("ignore")
         model = LDMLModel(descriptor="afs", descriptor_params=afs.params, target="joint",
                           element="Fe", lattice="bcc", a0=A0_FE)
-        model.fit(np.array(rows), np.array(y), n_atoms=np.array(n_atoms))
+        model.fit(np.array(rows), np.array(y), n_atoms=np.array(n_atoms), is_total=np.array(n_atoms) > 0)
     path = tmp_path_factory.mktemp("model") / "fe-small.json"
     save_model(model, path)
     return model, str(path)
@@ -202,7 +203,8 @@ def test_model_streams_local_entropies_chunk_by_chunk(fe_model):
 
     model = load_model(fe_model[1])
     atoms, chunk_size = defects_on_chunk_boundaries()
-    provider = model.descriptor_provider()
+    predictor = EntropyPredictor(model, workers=2, chunk_size=chunk_size)
+    provider = predictor.provider
     calls = []
     original = provider._compute_centers
 
@@ -211,17 +213,16 @@ def test_model_streams_local_entropies_chunk_by_chunk(fe_model):
         return original(sub, centers)
 
     provider._compute_centers = spy
-    model.set_execution(workers=2, chunk_size=chunk_size)
-    local = model.local_entropies(atoms)
+    local = predictor.local_entropies(atoms)
     assert max(calls) < len(atoms) / 10  # never the whole cell's (N, dim) array
     provider._compute_centers = original
     # Eq. 13 evaluated plainly on the whole cell, at the training temperature (no T shift)
     plain = (provider.compute(atoms) @ model.coef_ + model.per_atom_constant_) * KB_EV_PER_K
     np.testing.assert_allclose(local, plain, rtol=1e-10)
-    assert local.sum() == pytest.approx(model.predict_entropy(atoms), rel=1e-12)
+    assert local.sum() == pytest.approx(predictor.predict_entropy(atoms), rel=1e-12)
     bulk_ref = bulk_for_cell(atoms, "bcc", A0_FE, "Fe")
-    assert model.local_formation_entropies(atoms, bulk_ref).sum() == pytest.approx(
-        model.predict_formation_entropy(atoms, bulk_ref), rel=1e-9, abs=1e-12
+    assert predictor.local_formation_entropies(atoms, bulk_ref).sum() == pytest.approx(
+        predictor.predict_formation_entropy(atoms, bulk_ref), rel=1e-9, abs=1e-12
     )
 
 

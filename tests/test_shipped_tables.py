@@ -45,7 +45,7 @@ def test_table_reproduces_the_shipped_models_training_errors(label):
     delta = formation_features(table["D_sum"], table["n_atoms"], table["D_bulk_sum"], table["n_bulk"])
     perfect = np.abs(delta).max(axis=1) <= 1e-9 * np.abs(table["D_bulk_sum"]).max(axis=1)
     delta, target = delta[~perfect], table["Sf_kB"][~perfect]  # perfect cells are not scored
-    predicted = model.predict(delta, n_atoms=np.zeros(len(delta)))
+    predicted = model.predict(delta, is_total=False)  # formation rows
     train = model.metrics_["train"]
     assert len(target) == train["n"]
     np.testing.assert_allclose(np.sqrt(np.mean((predicted - target) ** 2)), train["rmse_kB"], rtol=1e-8)

@@ -108,10 +108,10 @@ def run(args: argparse.Namespace) -> int:
     stdout and their ``--local`` annotations are still written.
     """
     from ..errors import DescriptorError
+    from ..predictor import EntropyPredictor
     from ..structure import read_structures
 
     model = _load(args.model)
-    model.descriptor_provider()  # a descriptor that needs a missing extra fails before any output
     frames = read_structures(args.file, index=args.index)
     workers = getattr(args, "workers", None)
     if workers is not None and workers < 1:
@@ -122,16 +122,16 @@ def run(args: argparse.Namespace) -> int:
         from ..parallel import dask_client
 
         client, owned = dask_client(scheduler)
-    model.set_execution(workers=workers, scheduler=client)
     try:
-        return _run_frames(args, model, frames)
+        # the predictor builds the descriptor: one that needs a missing extra fails before output
+        return _run_frames(args, EntropyPredictor(model, workers=workers, scheduler=client), frames)
     finally:
         if owned:
             client.close()
 
 
-def _run_frames(args: argparse.Namespace, model, frames: list) -> int:
-    """Predict and print every frame of ``frames`` (see :func:`run`)."""
+def _run_frames(args: argparse.Namespace, predictor, frames: list) -> int:
+    """Predict and print every frame of ``frames`` with ``predictor`` (see :func:`run`)."""
     from ase.io import write
 
     import sys
@@ -143,6 +143,7 @@ def _run_frames(args: argparse.Namespace, model, frames: list) -> int:
     from ..structure import read_structures
     from .main import add_context
 
+    model = predictor.model
     bulk_atoms = read_structures(args.bulk, index=-1)[0] if args.bulk else None
     temperature = model.temperature if args.temperature is None else args.temperature
     has_total = model.target != "formation"
@@ -165,9 +166,9 @@ def _run_frames(args: argparse.Namespace, model, frames: list) -> int:
         )
     for index, frame in enumerate(frames):
         if getattr(args, "scheduler", None) is not None and index % DASK_BATCH == 0:
-            _prefetch_batch(frames[index : index + DASK_BATCH], args, model, bulk_atoms)
+            _prefetch_batch(frames[index : index + DASK_BATCH], args, predictor, bulk_atoms)
         try:
-            out, annotated = _predict_frame(index, frame, args, model, bulk_atoms, temperature)
+            out, annotated = _predict_frame(index, frame, args, predictor, bulk_atoms, temperature)
             for message in _frame_warnings(frame, out, model, args, force_calc):
                 if args.strict:
                     raise DomainError(f"{message} (--strict)")
@@ -195,7 +196,7 @@ def _run_frames(args: argparse.Namespace, model, frames: list) -> int:
     return 0
 
 
-def _prefetch_batch(batch: list, args: argparse.Namespace, model, bulk_atoms) -> None:
+def _prefetch_batch(batch: list, args: argparse.Namespace, predictor, bulk_atoms) -> None:
     """Send the descriptor passes of ``batch`` (and their bulk references) to the cluster at
     once. A frame that cannot be described is left to the frame loop, which reports it."""
     from ..errors import VibEntropyError
@@ -205,19 +206,19 @@ def _prefetch_batch(batch: list, args: argparse.Namespace, model, bulk_atoms) ->
     for frame in batch:
         try:
             check_structure(frame)
-            model._check_atoms(frame)
-            bulk = _bulk_for(frame, args, model, bulk_atoms)
+            predictor.check_atoms(frame)
+            bulk = _bulk_for(frame, args, predictor.model, bulk_atoms)
         except VibEntropyError:
             break  # the frame loop raises it with the frame's context
         frames.append(frame)
         if bulk is not None:
             bulks.append(bulk)
-    model.prefetch(frames, local=bool(args.local))
-    model.prefetch(bulks)  # sums only: perfect lattices take the shortcut
+    predictor.prefetch(frames, local=bool(args.local))
+    predictor.prefetch(bulks)  # sums only: perfect lattices take the shortcut
 
 
 def _predict_frame(
-    index: int, frame, args: argparse.Namespace, model, bulk_atoms, temperature: float
+    index: int, frame, args: argparse.Namespace, predictor, bulk_atoms, temperature: float
 ) -> tuple[dict, object]:
     """The output record of one frame (S, S_f in k_B) and its annotated copy for ``--local``.
 
@@ -227,31 +228,31 @@ def _predict_frame(
     from ..structure import check_structure
     from ..units import KB_EV_PER_K
 
-    has_total = model.target != "formation"
+    has_total = predictor.total_defined
     start = time.perf_counter()
     check_structure(frame)  # NaN, overlaps, cell: before a bulk is built for the frame
-    bulk = _bulk_for(frame, args, model, bulk_atoms)
+    bulk = _bulk_for(frame, args, predictor.model, bulk_atoms)
     out = {"index": index, "n_atoms": len(frame), "temperature_K": temperature}
     # one chunked pass gives Σ D and, for --local, every w · D_i (never the (N, dim) array)
-    model.prefetch([frame], local=bool(args.local))
+    predictor.prefetch([frame], local=bool(args.local))
     if has_total:
-        s, s_std = model.predict_entropy(frame, temperature, return_std=True)
+        s, s_std = predictor.predict_entropy(frame, temperature, return_std=True)
         out["S_kB"], out["S_std_kB"] = s / KB_EV_PER_K, s_std / KB_EV_PER_K
     else:
         out["S_kB"] = out["S_std_kB"] = None  # undefined for a formation-only model
     if bulk is not None:
-        sf, sf_std = model.predict_formation_entropy(frame, bulk, temperature, return_std=True)
+        sf, sf_std = predictor.predict_formation_entropy(frame, bulk, temperature, return_std=True)
         out["Sf_kB"], out["Sf_std_kB"] = sf / KB_EV_PER_K, sf_std / KB_EV_PER_K
     annotated = None
     if args.local:
         annotated = frame.copy()
         annotated.calc = None
         if has_total:
-            annotated.set_array("local_entropy", model.local_entropies(frame, temperature) / KB_EV_PER_K)
+            annotated.set_array("local_entropy", predictor.local_entropies(frame, temperature) / KB_EV_PER_K)
         if bulk is not None:
             annotated.set_array(
                 "local_formation_entropy",
-                model.local_formation_entropies(frame, bulk, temperature) / KB_EV_PER_K,
+                predictor.local_formation_entropies(frame, bulk, temperature) / KB_EV_PER_K,
             )
     out["seconds"] = time.perf_counter() - start
     return out, annotated

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.fit(data.X, data.y, n_atoms=data.n_atoms)
+        model.fit(data.X, data.y, **data.row_kinds())
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     result = evaluate(model, data)

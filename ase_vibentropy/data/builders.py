@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 from ase import Atoms
-from ase.build import bulk
 from scipy.spatial import cKDTree
 
 from ..errors import InvalidStructureError, UnknownNameError
 
-#: Lattices the builders know.
-LATTICES = ("bcc", "fcc")
+#: Lattices the defect builders know (a subset of ``harmonic.LATTICES``, which also has sc).
+DEFECT_LATTICES = ("bcc", "fcc")
 
 #: Vacancy-cluster arrangements.
 VACANCY_ARRANGEMENTS = ("compact", "scattered")
@@ -31,8 +30,10 @@ _DUMBBELL_SEPARATION = 0.75
 
 
 def _check_lattice(lattice: str) -> str:
-    if lattice not in LATTICES:
-        raise UnknownNameError(f"unknown lattice {lattice!r}; known lattices: {', '.join(LATTICES)}")
+    if lattice not in DEFECT_LATTICES:
+        raise UnknownNameError(
+            f"unknown lattice {lattice!r} for the defect builders; known: {', '.join(DEFECT_LATTICES)}"
+        )
     return lattice
 
 
@@ -85,9 +86,9 @@ def perfect_lattice(element: str, lattice: str, a0: float, n_cells: int) -> Atom
         raise InvalidStructureError(
             f"need n_cells >= 1 and a0 > 0 Å, got n_cells={n_cells}, a0={a0}"
         )
-    atoms = bulk(element, lattice, a=float(a0), cubic=True).repeat(int(n_cells))
-    atoms.pbc = True
-    return atoms
+    from ..harmonic import perfect_cubic_supercell
+
+    return perfect_cubic_supercell(element, lattice, float(a0), int(n_cells))
 
 
 def apply_strain(atoms: Atoms, strain: float) -> Atoms:

@@ -24,9 +24,8 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from typing import Any
 
 import numpy as np
@@ -43,7 +42,7 @@ from .explore import ActivationRelaxationExplorer, ExplorationResult, describe_m
 from .jobs import Job, make_jobs
 from .recipe import FamilySpec, Recipe
 from ..dblock import exclusive_writer
-from ..parallel import blas_single_thread, limit_worker_blas
+from ..parallel import blas_single_thread, descriptor_sum, limit_worker_blas, process_pool
 from .store import LabelledRow, connect, finished_job_ids, rows_of_job, write_job
 
 
@@ -135,7 +134,7 @@ def _descriptor_sums(recipe: Recipe, atoms: Atoms) -> dict[str, np.ndarray]:
     sums = {}
     for name, params in recipe.descriptors:
         provider = descriptors.get(name, **dict(params))
-        sums[provider.hash] = np.asarray(provider.compute_sum(atoms), dtype=np.float64)
+        sums[provider.hash] = descriptor_sum(provider, atoms)
     return sums
 
 
@@ -355,9 +354,7 @@ def _execute_local(tasks: list[Task], workers: int) -> Iterator[tuple[Job, JobOu
                 except Exception as exc:  # noqa: BLE001 - reported per job, the run goes on
                     yield task[1], exc
         return
-    # spawn: LAMMPS and BLAS thread pools do not survive fork reliably.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                             initializer=limit_worker_blas) as pool:
+    with process_pool(workers) as pool:
         futures = {pool.submit(_run_job_task, task): task[1] for task in tasks}
         try:
             for future in as_completed(futures):

@@ -268,9 +268,9 @@ def parse_recipe(data: dict[str, Any], source: str = "") -> Recipe:
     element = data.get("element", potential.element)
     if element != potential.element:
         raise _fail("element", f"potential {potential.name!r} describes {potential.element}, not {element!r}")
-    from .builders import LATTICES
+    from .builders import DEFECT_LATTICES
 
-    lattice = _choice(data.get("lattice", potential.lattice), "lattice", LATTICES)
+    lattice = _choice(data.get("lattice", potential.lattice), "lattice", DEFECT_LATTICES)
     a0 = _float(data.get("a0", potential.a0), "a0", 0.0, open_low=True)
 
     sizes = data.get("sizes")

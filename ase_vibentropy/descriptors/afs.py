@@ -192,7 +192,7 @@ class AFSDescriptor(DescriptorProvider):
             Centres per spatial chunk for large structures.
         """
         self.check_atoms(atoms)
-        w = self._check_weights(w)
+        w = self.check_weights(w)
         if len(atoms) <= chunk_size:
             return self._vjp_centers(atoms, np.arange(len(atoms)), w)
         grad = np.zeros((len(atoms), 3))

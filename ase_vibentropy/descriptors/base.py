@@ -109,6 +109,13 @@ class DescriptorProvider(ABC):
         Returns an array of shape (M, dim). ``atoms`` has been checked already.
         """
 
+    def compute_centers(self, atoms: Atoms, centers: np.ndarray) -> np.ndarray:
+        """Descriptors of the atoms ``centers`` (indices, shape (M,)), shape (M, dim), every
+        atom of ``atoms`` acting as a neighbour (a spatial chunk with its halo, or a whole
+        structure). ``atoms`` must have passed :meth:`check_atoms`; subclasses implement
+        :meth:`_compute_centers`."""
+        return self._compute_centers(atoms, np.asarray(centers))
+
     def compute(self, atoms: Atoms) -> np.ndarray:
         """Per-atom descriptors D_i, shape (N, dim)."""
         self.check_atoms(atoms)
@@ -121,12 +128,13 @@ class DescriptorProvider(ABC):
 
         Local providers evaluate spatial chunks of about ``chunk_size`` centre atoms, each with a
         halo of :attr:`cutoff`, so peak memory is set by one chunk's neighbour list. With
-        ``lattice_shortcut``, a perfect Bravais lattice of more than ``chunk_size`` atoms costs
-        one small cell (:func:`perfect_lattice_sum`). For parallel and Dask passes see
-        :mod:`ase_vibentropy.parallel`.
+        ``lattice_shortcut``, a perfect Bravais lattice costs one small cell
+        (:func:`perfect_lattice_sum`), under the same condition as
+        :func:`ase_vibentropy.parallel.descriptor_pass`, the path the package itself uses (in
+        parallel, on Dask, with per-atom projections).
         """
         self.check_atoms(atoms)
-        if lattice_shortcut and len(atoms) > chunk_size:
+        if lattice_shortcut:
             total = perfect_lattice_sum(self, atoms, checked=True)
             if total is not None:
                 return total
@@ -152,7 +160,8 @@ class DescriptorProvider(ABC):
         """True when :meth:`vjp` is implemented."""
         return type(self).vjp is not DescriptorProvider.vjp
 
-    def _check_weights(self, w: np.ndarray) -> np.ndarray:
+    def check_weights(self, w: np.ndarray) -> np.ndarray:
+        """``w`` as a float array of shape (dim,), else :class:`DescriptorError`."""
         w = np.asarray(w, dtype=float)
         if w.shape != (self.dim,):
             raise DescriptorError(f"weights must have shape ({self.dim},), got {w.shape}")

@@ -533,7 +533,7 @@ class BispectrumSO4Descriptor(DescriptorProvider):
             Above this many atoms, spatial chunks of about ``chunk_size`` centres (with a halo
             of r_cut) are differentiated one at a time, so memory does not grow with N.
         """
-        w = self._check_weights(w)
+        w = self.check_weights(w)
         self.check_atoms(atoms)
         if len(atoms) <= chunk_size:
             return self._vjp_centers(atoms, np.arange(len(atoms)), w)

@@ -150,7 +150,7 @@ class EinsteinDescriptor(_PotentialWellDescriptor):
             Weight, shape (1,).
         """
         self.check_atoms(atoms)
-        w = self._check_weights(w)
+        w = self.check_weights(w)
         weights = np.full(len(atoms), -0.5 * float(w[0]))
         gradient, blocks = self._calculator.get_onsite_log_det_gradient(atoms, weights, return_blocks=True)
         _minus_half_log_det(blocks, np.arange(len(atoms)))  # refuses unstable wells clearly

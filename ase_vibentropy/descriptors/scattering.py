@@ -536,7 +536,7 @@ class WaveletScatteringDescriptor(DescriptorProvider):
         w
             Weights, shape (dim,).
         """
-        w = self._check_weights(w)
+        w = self.check_weights(w)
         self.check_atoms(atoms)
         return self._scattering(atoms, w)[1]
 

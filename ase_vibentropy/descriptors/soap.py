@@ -193,7 +193,7 @@ class SOAPDescriptor(DescriptorProvider):
             Weights, shape (dim,), in featomic's property order (l, n_1, n_2).
         """
         self.check_atoms(atoms)
-        w = self._check_weights(w)
+        w = self.check_weights(w)
         grad = np.zeros((len(atoms), 3))
         for lo in range(0, len(atoms), self.gradient_batch):
             centers = np.arange(lo, min(lo + self.gradient_batch, len(atoms)))

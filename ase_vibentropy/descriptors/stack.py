@@ -112,7 +112,7 @@ class StackedDescriptor(DescriptorProvider):
         NotImplementedError
             A part has no analytic gradient.
         """
-        w = self._check_weights(w)
+        w = self.check_weights(w)
         missing = [part.name for part in self.parts if not part.has_gradient]
         if missing:
             raise NotImplementedError(

@@ -17,7 +17,7 @@ eV/K (``entropy_kB`` in units of k_B), temperatures in K.
 from __future__ import annotations
 
 from .bloch import bloch_omega2, decompose_perfect_lattice, is_perfect_lattice
-from .bulk import LATTICES, bulk_for_cell
+from .bulk import LATTICES, bulk_for_cell, perfect_cubic_supercell
 from .entropy import (
     classical_entropy_from_log_pdet,
     formation_entropy_value,
@@ -59,6 +59,7 @@ __all__ = [
     "DEFAULT_ZERO_TOL",
     "HESSIAN_METHODS",
     "LATTICES",
+    "perfect_cubic_supercell",
     "LOGDET_BACKENDS",
     "LOGDET_MIN_ATOMS",
     "SOLVERS",

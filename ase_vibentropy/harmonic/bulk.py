@@ -18,6 +18,19 @@ MAX_STRAIN = 0.1
 CUBIC_TOL = 1e-6
 
 
+def perfect_cubic_supercell(element: str, lattice: str, a: float, n_cells: int) -> Atoms:
+    """The perfect periodic supercell of ``n_cells``³ conventional cubic cells of edge ``a`` Å.
+
+    The one perfect-lattice builder of the package (defect builders, potentials and bulk
+    references all start from it): 2 n³ atoms for bcc, 4 n³ for fcc, n³ for sc; pbc = True.
+    """
+    if lattice not in LATTICES:
+        raise UnknownNameError(f"unknown lattice {lattice!r}; known: {', '.join(LATTICES)}")
+    atoms = ase_bulk(element, lattice, a=float(a), cubic=True).repeat((n_cells, n_cells, n_cells))
+    atoms.pbc = True
+    return atoms
+
+
 def cubic_cell_edge(atoms: Atoms) -> float:
     """Edge L of a cubic cell, Å; :class:`CellMismatchError` if the cell is not cubic."""
     cell = np.asarray(atoms.cell[:], dtype=np.float64)
@@ -72,7 +85,6 @@ def bulk_for_cell(atoms: Atoms, lattice: str, a0: float, element: str) -> Atoms:
             f"cell edge {edge:.6g} Å is not a whole number of {lattice} cells of a0 = {a0:.6g} Å "
             f"(L/a0 = {edge / a0:.4g}); check a0 and the lattice, or pass the bulk explicitly"
         )
-    perfect = ase_bulk(element, lattice, a=edge / n, cubic=True).repeat((n, n, n))
+    perfect = perfect_cubic_supercell(element, lattice, edge / n, n)
     perfect.set_cell(np.asarray(atoms.cell[:]), scale_atoms=True)
-    perfect.pbc = True
     return perfect

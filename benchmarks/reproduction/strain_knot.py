@@ -36,6 +36,7 @@ from ase_vibentropy.features import TrainingSet, load_training_set
 from ase_vibentropy.model import LDMLModel
 from ase_vibentropy.model_io import load_model
 from ase_vibentropy.units import KB_EV_PER_K
+from ase_vibentropy.predictor import EntropyPredictor
 
 HERE = Path(__file__).resolve().parent
 CLUSTERS = "role=clusters,family!=random,family!=cascade"
@@ -63,7 +64,7 @@ def perfect_lattice_curve(strains: np.ndarray, models: dict, potential: str, a0:
         point = {"strain": float(strain),
                  "exact": harmonic_entropy(atoms, solver="bloch", fmax=None).entropy_kB / len(atoms)}
         for name, model in models.items():
-            point[name] = model.predict_entropy(atoms) / KB_EV_PER_K / len(atoms)
+            point[name] = EntropyPredictor(model).predict_entropy(atoms) / KB_EV_PER_K / len(atoms)
         curve.append(point)
     return curve
 
@@ -131,8 +132,8 @@ def crossval_by_strain(everything: TrainingSet, below: TrainingSet, strains: np.
             "below the knot": below.subset(~np.isin(below.row_id, test_ids) | below.anchor),
         }
         for name, train in train_sets.items():
-            model = new_estimator(template).fit(train.X, train.y, n_atoms=train.n_atoms)
-            errors[name].append(model.predict(everything.X[test], n_atoms=everything.n_atoms[test])
+            model = new_estimator(template).fit(train.X, train.y, **train.row_kinds())
+            errors[name].append(model.predict(everything.X[test], **everything.subset(test).row_kinds())
                                 - everything.y[test])
         tested.append(strains[test])
     test_strain = np.round(np.concatenate(tested), 4)
@@ -209,14 +210,14 @@ def main(argv: list[str] | None = None) -> int:
         below = with_perfect_lattice_rows(below, anchors[anchors < args.knot].tolist(), *extra)
         strains = np.concatenate([strains, np.full(len(anchors), np.nan)])
 
-    fitted = {name: new_estimator(shipped).fit(data.X, data.y, n_atoms=data.n_atoms)
+    fitted = {name: new_estimator(shipped).fit(data.X, data.y, **data.row_kinds())
               for name, data in (("all strains", everything), ("below the knot", below))}
     models = {"shipped": shipped, "clusters, all strains": fitted["all strains"],
               "clusters, below the knot": fitted["below the knot"]}
     curve = perfect_lattice_curve(np.asarray(args.strains) / 100, models, args.potential, args.a0, args.cells)
     crossval = crossval_by_strain(everything, below, strains, 0.1, args.repeats, seed=0, template=shipped)
     transfer = {name: {"n_train": int(np.sum(~data.anchor)), "n_test": len(random),
-                       "rmse_kB": rmse(random.y, fitted[name].predict(random.X, n_atoms=random.n_atoms))}
+                       "rmse_kB": rmse(random.y, fitted[name].predict(random.X, **random.row_kinds()))}
                 for name, data in (("all strains", everything), ("below the knot", below))}
     result = {"db": args.db, "knot_strain": args.knot, "potential": args.potential,
               "anchor_strains_pct": args.anchor_strains,

@@ -1,0 +1,335 @@
+"""Entropies of structures from a fitted LDML model (paper Eq. 13-15; docs/theory.md).
+
+:class:`EntropyPredictor` joins a fitted :class:`~ase_vibentropy.model.LDMLModel` (the
+estimator on feature matrices) with what structure-level predictions need:
+
+* the descriptor provider, built once, and the one descriptor-sum path
+  (:func:`ase_vibentropy.parallel.descriptor_pass`, on threads, processes or a Dask cluster;
+  it applies the perfect-lattice shortcut to bulk references);
+* one cache of descriptor passes, keyed by an exact digest of species, cell, positions and pbc
+  (the bulk reference and the S / S_f pair of one structure recur in a calculator);
+* the perfect-lattice reference of a defect cell (``bulk="auto"``: the model's lattice and a0
+  filling the same cubic cell, :func:`ase_vibentropy.harmonic.bulk_for_cell`);
+* the exact classical temperature shift S(T) = S(T0) + n' k_B ln(T/T0) and the gradient.
+
+The calculator, the CLI, the benchmarks and users' scripts all predict through this class.
+It is not an estimator: refit the model, then build a new predictor.
+
+Units: eV/K for entropies (k_B only inside the model), eV/K/Å for gradients, K, Å.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from .errors import (
+    CellMismatchError,
+    DescriptorError,
+    ModelDomainError,
+    SupersededLabelsWarning,
+    UnknownNameError,
+)
+from .model import LDMLModel, check_model_element, formation_features
+from .parallel import DEFAULT_CHUNK_SIZE, EXECUTORS, DescriptorPass, dask_descriptor_passes, descriptor_pass
+from .structure import n_vibrational_modes, periodicity
+from .units import KB_EV_PER_K
+
+__all__ = ["EntropyPredictor", "formation_mode_excess"]
+
+#: Descriptor passes kept by a predictor (at least; a prefetch of more keeps them all).
+CACHE_SIZE = 16
+
+
+def formation_mode_excess(atoms: Atoms, bulk: Atoms) -> float:
+    """n'_d - (N_d/N_b) n'_b, the T-dependent mode-count term of S_f (3(N_d/N_b - 1) periodic)."""
+    return n_vibrational_modes(atoms) - len(atoms) / len(bulk) * n_vibrational_modes(bulk)
+
+
+def check_same_cell(atoms: Atoms, bulk: Atoms) -> None:
+    """S_f compares the defect with the perfect lattice in the SAME cell (Eq. 3)."""
+    if periodicity(atoms) != periodicity(bulk):
+        raise CellMismatchError("defect and bulk cells must both be periodic (or both isolated)")
+    scale = max(float(np.abs(atoms.cell.array).max()), 1.0)
+    if not np.allclose(atoms.cell.array, bulk.cell.array, rtol=0.0, atol=1e-6 * scale):
+        raise CellMismatchError(
+            "the bulk reference must fill the same cell as the defect structure (same volume "
+            "and strain, Eq. 3); build it with ase_vibentropy.harmonic.bulk_for_cell"
+        )
+
+
+class EntropyPredictor:
+    """Structure-level predictions of a fitted LDML model.
+
+    Parameters
+    ----------
+    model
+        A fitted :class:`~ase_vibentropy.model.LDMLModel`, or a shipped-model name or a model
+        file path (loaded with :func:`ase_vibentropy.model_io.load_model`).
+    workers
+        Local workers over spatial chunks (None: every CPU this process may use; 1: serial).
+    scheduler
+        Dask scheduler address, ``LocalCluster`` or ``Client``: passes run on that cluster.
+    chunk_size
+        Centre atoms per spatial chunk (None: ``parallel.DEFAULT_CHUNK_SIZE``).
+    executor
+        ``"thread"`` or ``"process"`` for the local workers.
+
+    The execution settings never change a result: chunked, parallel and Dask passes give the
+    same sums as the serial one (they are reduced in chunk order).
+    """
+
+    def __init__(
+        self,
+        model: LDMLModel | str | os.PathLike,
+        workers: int | None = None,
+        scheduler: Any = None,
+        chunk_size: int | None = None,
+        executor: str = "thread",
+    ) -> None:
+        if isinstance(model, (str, os.PathLike)):
+            from .model_io import load_model
+
+            model = load_model(model)
+        if not isinstance(model, LDMLModel):
+            raise TypeError(
+                "model must be a fitted LDMLModel, a shipped-model name or a model-file path, "
+                f"got {type(model).__name__}"
+            )
+        model._check_fitted()
+        if executor not in EXECUTORS:
+            raise UnknownNameError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+        if workers is not None and int(workers) < 1:
+            raise DescriptorError(f"workers must be >= 1 (or None for every CPU), got {workers}")
+        self.model = model
+        self.workers = None if workers is None else int(workers)
+        self.scheduler = scheduler
+        self.chunk_size = DEFAULT_CHUNK_SIZE if chunk_size is None else int(chunk_size)
+        self.executor = executor
+        self.provider = model.descriptor_provider()
+        self._passes: dict[str, DescriptorPass] = {}
+        self._bulk: tuple[np.ndarray, Atoms] | None = None
+
+    def __repr__(self) -> str:
+        return f"EntropyPredictor({self.provider!r}, target={self.model.target!r})"
+
+    # ------------------------------------------------------------------ checks
+    @property
+    def total_defined(self) -> bool:
+        """Whether the model gives total and local entropies (not only S_f)."""
+        return self.model.target != "formation"
+
+    @property
+    def has_gradient(self) -> bool:
+        """Whether the descriptor has an analytic gradient (entropic and free-energy forces)."""
+        return bool(self.provider.has_gradient)
+
+    def check_atoms(self, atoms: Atoms) -> None:
+        """Element check (:func:`~ase_vibentropy.model.check_model_element`) and a warning when
+        the model's labels came from a superseded potential."""
+        check_model_element(self.model.element, atoms)
+        from .potentials import superseded_label_warning
+
+        summary = getattr(self.model, "training_summary_", {})
+        message = superseded_label_warning(summary.get("potential"))
+        if message is not None:
+            warnings.warn(message, SupersededLabelsWarning, stacklevel=3)
+
+    def _check_total_defined(self) -> None:
+        if not self.total_defined:
+            raise ModelDomainError(
+                "this model was trained on formation entropies only: its per-atom constant "
+                "and the bulk part of w are undetermined, so total and local entropies are "
+                "undefined; use predict_formation_entropy, or train with target='joint'"
+            )
+
+    def _temperature(self, temperature: float | None) -> float:
+        temperature = self.model.temperature if temperature is None else float(temperature)
+        if not temperature > 0:
+            raise ModelDomainError(f"temperature must be positive (K), got {temperature}")
+        return temperature
+
+    # ------------------------------------------------------------------ bulk reference
+    def bulk_reference(self, atoms: Atoms) -> Atoms:
+        """The perfect lattice of the model's lattice and a0 filling the cubic cell of ``atoms``
+        (:func:`ase_vibentropy.harmonic.bulk_for_cell`); the last one is kept for its cell."""
+        cell = atoms.cell.array
+        if self._bulk is not None and np.array_equal(self._bulk[0], cell):
+            return self._bulk[1]
+        missing = [a for a in ("lattice", "a0", "element") if getattr(self.model, a, None) is None]
+        if missing:
+            raise ModelDomainError(
+                f"a default bulk reference needs the model's {', '.join(missing)}, which it does "
+                "not store: pass the perfect cell explicitly (Atoms in the same cell)"
+            )
+        from .harmonic import bulk_for_cell
+
+        bulk = bulk_for_cell(atoms, self.model.lattice, self.model.a0, self.model.element)
+        self._bulk = (cell.copy(), bulk)
+        return bulk
+
+    # ------------------------------------------------------------------ descriptor passes
+    def _key(self, atoms: Atoms) -> str:
+        """Exact digest of provider, weights, species, cell, positions and pbc."""
+        digest = hashlib.sha1(self.provider.hash.encode())
+        for part in (
+            np.asarray(self.model.coef_, dtype=float),
+            np.asarray(atoms.numbers, dtype=np.int64),
+            np.asarray(atoms.cell.array, dtype=float),
+            np.asarray(atoms.positions, dtype=float),
+            np.asarray(atoms.pbc, dtype=bool),
+        ):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        return digest.hexdigest()
+
+    def _cached(self, atoms: Atoms, local: bool) -> DescriptorPass | None:
+        entry = self._passes.get(self._key(atoms))
+        if entry is None or (local and entry.projection is None):
+            return None
+        return entry
+
+    def prefetch(self, structures: list[Atoms], local: bool = False) -> None:
+        """Run the descriptor passes of ``structures`` now (all at once on a Dask cluster) and
+        cache them, so the predictions that follow do no descriptor work.
+
+        With ``local``, the passes also keep the per-atom projections w · D_i (N,) that
+        :meth:`local_entropies` and :meth:`local_formation_entropies` need; at most one spatial
+        chunk's descriptors are alive at a time either way.
+        """
+        weights = self.model.coef_ if local else None
+        todo = [atoms for atoms in structures if self._cached(atoms, local) is None]
+        if not todo:
+            return
+        if self.scheduler is not None:
+            results = dask_descriptor_passes(
+                self.scheduler, self.provider, todo, weights=weights, chunk_size=self.chunk_size
+            )
+        else:
+            results = [
+                descriptor_pass(
+                    self.provider, atoms, weights=weights, chunk_size=self.chunk_size,
+                    workers=self.workers, executor=self.executor,
+                )
+                for atoms in todo
+            ]
+        room = max(CACHE_SIZE, 2 * len(structures))
+        for atoms, result in zip(todo, results):
+            while len(self._passes) >= room:
+                self._passes.pop(next(iter(self._passes)))  # oldest first
+            self._passes[self._key(atoms)] = result
+
+    def _pass(self, atoms: Atoms, local: bool = False) -> DescriptorPass:
+        cached = self._cached(atoms, local)
+        if cached is None:
+            self.prefetch([atoms], local=local)
+            cached = self._cached(atoms, local)
+        assert cached is not None
+        return cached
+
+    def descriptor_sum(self, atoms: Atoms) -> np.ndarray:
+        """Σ_i D_i of ``atoms``, shape (dim,), descriptor units.
+
+        A perfect Bravais lattice costs one small cell (Σ D = N D_perfect).
+        """
+        return np.asarray(self._pass(atoms).total, dtype=float).copy()
+
+    def local_projections(self, atoms: Atoms) -> np.ndarray:
+        """w · D_i for every atom, shape (N,), k_B at the training temperature (no constant c).
+
+        Streamed over spatial chunks: the (N, dim) descriptor array is never formed.
+        """
+        return np.asarray(self._pass(atoms, local=True).projection, dtype=float).copy()
+
+    # ------------------------------------------------------------------ predictions
+    def predict_entropy(
+        self, atoms: Atoms, temperature: float | None = None, return_std: bool = False
+    ) -> float | tuple[float, float]:
+        """Total vibrational entropy S(T) of ``atoms`` in eV/K (Eq. 14 plus c N).
+
+        S(T) = S(T0) + n' k_B ln(T/T0), n' = 3N - 3 (periodic) or 3N - 6 (isolated). With
+        ``return_std``, also the predictive standard deviation in eV/K (T-independent).
+        """
+        self._check_total_defined()
+        self.check_atoms(atoms)
+        temperature = self._temperature(temperature)
+        x = self.descriptor_sum(atoms)
+        mean, std = self.model.predict(x[None, :], return_std=True, n_atoms=[len(atoms)], is_total=True)
+        shift = n_vibrational_modes(atoms) * np.log(temperature / self.model.temperature)
+        entropy = float(mean[0] + shift) * KB_EV_PER_K
+        return (entropy, float(std[0]) * KB_EV_PER_K) if return_std else entropy
+
+    def predict_formation_entropy(
+        self,
+        atoms: Atoms,
+        bulk: Atoms | None = None,
+        temperature: float | None = None,
+        return_std: bool = False,
+    ) -> float | tuple[float, float]:
+        """Formation entropy S_f(T) = w · (Σ D^d - (N_d/N_b) Σ D^b) (Eq. 15) in eV/K.
+
+        ``bulk`` is the perfect lattice filling the same cell (same volume and strain); None
+        builds it from the model's lattice (:meth:`bulk_reference`).
+        S_f(T) = S_f(T0) + (n'_d - (N_d/N_b) n'_b) k_B ln(T/T0). With ``return_std``, also the
+        predictive standard deviation in eV/K.
+        """
+        bulk = self.bulk_reference(atoms) if bulk is None else bulk
+        self.check_atoms(atoms)
+        self.check_atoms(bulk)
+        check_same_cell(atoms, bulk)
+        temperature = self._temperature(temperature)
+        x = formation_features(self.descriptor_sum(atoms), len(atoms), self.descriptor_sum(bulk), len(bulk))
+        mean, std = self.model.predict(x[None, :], return_std=True, is_total=False)
+        shift = formation_mode_excess(atoms, bulk) * np.log(temperature / self.model.temperature)
+        entropy = float(mean[0] + shift) * KB_EV_PER_K
+        return (entropy, float(std[0]) * KB_EV_PER_K) if return_std else entropy
+
+    def local_entropies(self, atoms: Atoms, temperature: float | None = None) -> np.ndarray:
+        """Per-atom entropies s_i = w · D_i + c (Eq. 13), shape (N,), eV/K; Σ_i s_i = S.
+
+        The temperature shift n' k_B ln(T/T0) is shared equally (n'/N per atom), which is exact
+        for a single element (the zero modes weigh 1/N on every atom).
+        """
+        self._check_total_defined()
+        self.check_atoms(atoms)
+        temperature = self._temperature(temperature)
+        per_atom = self.local_projections(atoms) + self.model.per_atom_constant_
+        shift = n_vibrational_modes(atoms) / len(atoms) * np.log(temperature / self.model.temperature)
+        return (per_atom + shift) * KB_EV_PER_K
+
+    def local_formation_entropies(
+        self, atoms: Atoms, bulk: Atoms | None = None, temperature: float | None = None
+    ) -> np.ndarray:
+        """Local formation contributions w · (D_i - <D>_b), shape (N_d,), eV/K; they sum to S_f.
+
+        <D>_b = Σ D^b / N_b is the mean bulk descriptor of the reference cell (None: built from
+        the model's lattice, :meth:`bulk_reference`).
+        """
+        bulk = self.bulk_reference(atoms) if bulk is None else bulk
+        self.check_atoms(atoms)
+        check_same_cell(atoms, bulk)
+        temperature = self._temperature(temperature)
+        mean_bulk = self.descriptor_sum(bulk) / len(bulk)
+        per_atom = self.local_projections(atoms) - mean_bulk @ self.model.coef_
+        shift_per_atom = (
+            n_vibrational_modes(atoms) / len(atoms) - n_vibrational_modes(bulk) / len(bulk)
+        ) * np.log(temperature / self.model.temperature)
+        return (per_atom + shift_per_atom) * KB_EV_PER_K
+
+    def entropy_gradient(self, atoms: Atoms) -> np.ndarray:
+        """∂S/∂r_k = w · ∂(Σ_i D_i)/∂r_k, shape (N, 3), eV/K/Å (T-independent; c drops out).
+
+        The same gradient is that of S_f at fixed bulk reference.
+        """
+        self.check_atoms(atoms)
+        if not self.has_gradient:
+            raise DescriptorError(
+                f"the {self.provider!r} descriptor has no analytic gradient: entropic forces and "
+                "free-energy forces need a model whose descriptor has one (e.g. "
+                "fe-mendelev2003-afs); use mode='entropy' or another model"
+            )
+        return np.asarray(self.provider.vjp(atoms, self.model.coef_)) * KB_EV_PER_K
