@@ -93,12 +93,6 @@ _TOTAL_PROPERTIES = ("vibrational_entropy", "vibrational_entropy_std", "vibratio
 _FREE_ENERGY_REPLACED = ("energy", "free_energy", "forces", "stress")
 _FREE_ENERGY_UNAVAILABLE = ("energies", "stresses")
 
-#: Homogeneous strain step of the central differences giving the entropic stress.
-ENTROPIC_STRESS_STRAIN_STEP = 1e-4
-
-#: Voigt order of ASE stresses.
-_VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
-
 _MODES = ("entropy", "free_energy")
 
 
@@ -174,8 +168,8 @@ class VibEntropyCalculator(Calculator):
     mode
         ``"entropy"`` or ``"free_energy"`` (energy U - T S_vib, forces F_U + T ∇S_vib).
         In ``"free_energy"`` mode the stress (when the wrapped calculator has one) is
-        σ_U - T (1/V) ∂S/∂ε, the strain derivative by central differences
-        (:meth:`entropy_strain_derivative`, 12 model evaluations per stress).
+        σ_U - T (1/V) ∂S/∂ε (:meth:`entropy_strain_derivative`: analytic for descriptors with a
+        strain gradient, such as AFS; else central differences, 12 model evaluations).
     std_warning_kB
         Warn (:class:`HighUncertaintyWarning`) when the predictive standard deviation of S_vib
         exceeds this many k_B; ``None`` disables the check.
@@ -481,32 +475,10 @@ class VibEntropyCalculator(Calculator):
             self.results["stress"] = stress_U - T * self.entropy_strain_derivative(atoms)
 
     def entropy_strain_derivative(self, atoms: Atoms) -> np.ndarray:
-        """(1/V) ∂S_vib/∂ε in Voigt order (xx, yy, zz, yz, xz, xy), eV/K/Å³, shape (6,).
-
-        Central differences of the model's S under homogeneous strain ε (step
-        :data:`ENTROPIC_STRESS_STRAIN_STEP`, positions scaled with the cell), in ASE's convention
-        for stresses (symmetric shear strain, as ``ase.calculators.fd``): 12 model evaluations.
-        The descriptor protocol gives position gradients only, not the pair-resolved ones an
-        analytic virial would need. Classical S depends on T only through a strain-independent
-        term, so the result is T-independent.
-        """
-        h = ENTROPIC_STRESS_STRAIN_STEP
-        cell = atoms.cell.array
-        out = np.zeros(6)
-        for k, (i, j) in enumerate(_VOIGT):
-            values = []
-            for sign in (1.0, -1.0):
-                strain = np.eye(3)
-                strain[i, j] += sign * h
-                if i != j:
-                    strain[j, i] += sign * h
-                strained = atoms.copy()
-                strained.calc = None
-                strained.set_cell(cell @ strain, scale_atoms=True)
-                values.append(self.predictor.predict_entropy(strained, temperature=self.temperature))
-            # A shear step moves two tensor components at once, hence 4h.
-            out[k] = (values[0] - values[1]) / ((2.0 if i == j else 4.0) * h)
-        return out / atoms.get_volume()
+        """(1/V) ∂S_vib/∂ε in Voigt order (xx, yy, zz, yz, xz, xy), eV/K/Å³, shape (6,)
+        (:meth:`EntropyPredictor.entropy_strain_derivative`: analytic where the descriptor
+        has a strain gradient, else central differences)."""
+        return self.predictor.entropy_strain_derivative(atoms)
 
 
 def store_entropy_results(

@@ -45,6 +45,13 @@ __all__ = ["EntropyPredictor", "formation_mode_excess"]
 #: Descriptor passes kept by a predictor (at least; a prefetch of more keeps them all).
 CACHE_SIZE = 16
 
+#: Homogeneous strain step of the central differences giving ∂S/∂ε for descriptors without an
+#: analytic strain gradient.
+STRAIN_STEP = 1e-4
+
+#: Voigt order of ASE stresses.
+VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+
 
 def formation_mode_excess(atoms: Atoms, bulk: Atoms) -> float:
     """n'_d - (N_d/N_b) n'_b, the T-dependent mode-count term of S_f (3(N_d/N_b - 1) periodic)."""
@@ -333,3 +340,37 @@ class EntropyPredictor:
                 "fe-mendelev2003-afs); use mode='entropy' or another model"
             )
         return np.asarray(self.provider.vjp(atoms, self.model.coef_)) * KB_EV_PER_K
+
+    def entropy_strain_derivative(self, atoms: Atoms) -> np.ndarray:
+        """(1/V) ∂S/∂ε in Voigt order (xx, yy, zz, yz, xz, xy), eV/K/Å³, shape (6,), in ASE's
+        stress convention (symmetric strain of cell and positions).
+
+        Analytic (the descriptor's :meth:`strain_gradient`, the pair virial of w · Σ D) when the
+        descriptor has one, as AFS; otherwise central differences of S under homogeneous strain
+        (step :data:`STRAIN_STEP`, 12 predictions). The per-atom constant and the classical
+        temperature term do not depend on strain, so the result is T-independent.
+        """
+        self.check_atoms(atoms)
+        if self.provider.has_strain_gradient:
+            virial = np.asarray(self.provider.strain_gradient(atoms, self.model.coef_), dtype=float)
+            virial = 0.5 * (virial + virial.T)
+            voigt = np.array([virial[i, j] for i, j in VOIGT])
+            return voigt * KB_EV_PER_K / atoms.get_volume()
+        self._check_total_defined()
+        h = STRAIN_STEP
+        cell = atoms.cell.array
+        out = np.zeros(6)
+        for k, (i, j) in enumerate(VOIGT):
+            values = []
+            for sign in (1.0, -1.0):
+                strain = np.eye(3)
+                strain[i, j] += sign * h
+                if i != j:
+                    strain[j, i] += sign * h
+                strained = atoms.copy()
+                strained.calc = None
+                strained.set_cell(cell @ strain, scale_atoms=True)
+                values.append(self.predict_entropy(strained))
+            # A shear step moves two tensor components at once, hence 4h.
+            out[k] = (values[0] - values[1]) / ((2.0 if i == j else 4.0) * h)
+        return out / atoms.get_volume()

@@ -234,6 +234,61 @@ def test_free_energy_stress_matches_ase_finite_differences_of_U_minus_TS(model):
     assert np.abs(entropic).max() > 1e-3  # eV/Å³: the thermal pressure is not negligible
 
 
+def test_analytic_afs_stress_matches_ase_finite_differences_of_U_minus_TS():
+    from ase.calculators.fd import calculate_numerical_stress
+
+    afs_model = emt_cu_afs_model()
+    atoms = cu_cell(strain=0.01)
+    atoms.set_cell(atoms.cell.array @ [[1, 0.02, 0], [0.02, 1, -0.01], [0, -0.01, 1]], scale_atoms=True)
+    atoms.rattle(0.02, seed=9)
+    calc = VibEntropyCalculator(afs_model, calc=EMT(), temperature=1000.0, mode="free_energy")
+    assert calc.predictor.provider.has_strain_gradient  # the analytic route is the one tested
+    atoms.calc = calc
+    stress = atoms.get_stress()
+    probe = atoms.copy()
+    probe.calc = VibEntropyCalculator(afs_model, calc=EMT(), temperature=1000.0, mode="free_energy")
+    numerical = calculate_numerical_stress(probe, eps=1e-5)
+    np.testing.assert_allclose(stress, numerical, rtol=0, atol=1e-6)
+    assert np.abs(stress - EMT().get_stress(atoms)).max() > 1e-3  # the entropic part is there
+
+
+def test_free_energy_is_the_wrapped_free_energy_minus_TS_and_stays_force_consistent(model, vacancy):
+    T = 700.0
+    atoms = vacancy.copy()
+    calc = VibEntropyCalculator(model, calc=EMT(), temperature=T, mode="free_energy")
+    S = calc.get_property("vibrational_entropy", atoms)
+    base = EMT()
+    assert calc.get_property("free_energy", atoms) == pytest.approx(
+        base.get_property("free_energy", atoms) - T * S, rel=1e-12
+    )
+    # the electronic part is the wrapped calculator's own: free_energy - energy is unchanged
+    assert calc.get_property("free_energy", atoms) - calc.get_property("energy", atoms) == pytest.approx(
+        base.get_property("free_energy", atoms) - base.get_property("energy", atoms), abs=1e-10
+    )
+
+
+def test_formation_only_model_lists_only_what_it_delivers(vacancy):
+    from ase_vibentropy.model import LDMLModel
+
+    provider = PairDensityDescriptor()
+    X = []
+    for strain in (-0.01, -0.005, 0.0, 0.005, 0.01):
+        cell = cu_cell(strain=strain)
+        defect = cell.copy()
+        del defect[0]
+        X.append(provider.compute_sum(defect) - len(defect) / len(cell) * provider.compute_sum(cell))
+    formation = LDMLModel(descriptor=provider, target="formation", element="Cu", lattice="fcc", a0=CU_A0)
+    formation.fit(np.array(X), np.linspace(1.0, 1.4, 5))
+    calc = VibEntropyCalculator(formation, bulk="auto")
+    assert "formation_entropy" in calc.implemented_properties
+    assert "vibrational_entropy" not in calc.implemented_properties
+    assert "local_entropies" not in calc.implemented_properties
+    with pytest.raises(UnavailablePropertyError, match="formation-only"):
+        calc.get_property("vibrational_entropy", vacancy.copy())
+    with pytest.raises(UnavailablePropertyError, match="formation-only"):
+        VibEntropyCalculator(formation, calc=EMT(), mode="free_energy")
+
+
 def test_free_energy_cell_relaxation_finds_the_minimum_of_U_minus_TS(model):
     from scipy.optimize import minimize_scalar
 

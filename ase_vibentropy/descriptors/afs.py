@@ -194,14 +194,27 @@ class AFSDescriptor(DescriptorProvider):
         self.check_atoms(atoms)
         w = self.check_weights(w)
         if len(atoms) <= chunk_size:
-            return self._vjp_centers(atoms, np.arange(len(atoms)), w)
+            return self._vjp_centers(atoms, np.arange(len(atoms)), w)[0]
         grad = np.zeros((len(atoms), 3))
         for sub, n_centers in iter_spatial_chunks(atoms, self.r_cut, chunk_size):
-            sub_grad = self._vjp_centers(sub, np.arange(n_centers), w)
+            sub_grad = self._vjp_centers(sub, np.arange(n_centers), w)[0]
             parent = sub.arrays["parent_index"]
             for axis in range(3):
                 grad[:, axis] += np.bincount(parent, sub_grad[:, axis], minlength=len(atoms))
         return grad
+
+    def strain_gradient(self, atoms: Atoms, w: np.ndarray, chunk_size: int = 20_000) -> np.ndarray:
+        """∂(w · Σ_i A^i)/∂ε, shape (3, 3), Å^-1 per unit of w: Σ_ij (∂E/∂r_ij) ⊗ r_ij over
+        the neighbour pairs (the same pair gradients as :meth:`vjp`), in spatial chunks for
+        large structures."""
+        self.check_atoms(atoms)
+        w = self.check_weights(w)
+        if len(atoms) <= chunk_size:
+            return self._vjp_centers(atoms, np.arange(len(atoms)), w, virial=True)[1]
+        return sum(
+            self._vjp_centers(sub, np.arange(n_centers), w, virial=True)[1]
+            for sub, n_centers in iter_spatial_chunks(atoms, self.r_cut, chunk_size)
+        )
 
     # ------------------------------------------------------------------ numerics
     def _map(self, work: Callable, batches: list[np.ndarray]) -> Iterable:
@@ -242,8 +255,11 @@ class AFSDescriptor(DescriptorProvider):
         diagonal = np.einsum("mkn,mkn->mn", g, g)  # Σ_j g_n(r_j)², (M, n)
         return 0.5 * (ordered - diagonal[:, :, None])
 
-    def _vjp_centers(self, atoms: Atoms, centers: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """Gradient of w · Σ_{i in centers} A^i with respect to every position, shape (N, 3)."""
+    def _vjp_centers(
+        self, atoms: Atoms, centers: np.ndarray, w: np.ndarray, virial: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Gradient of w · Σ_{i in centers} A^i with respect to every position, shape (N, 3),
+        and with ``virial`` its strain gradient Σ_ij g_ij ⊗ r_ij, shape (3, 3) (else None)."""
         w_nl = w.reshape(self.n_max, self.l_max + 1)
         # E = Σ_i [Σ_nλ U_nλ p^i_nλ - ½ Σ_n v_n Σ_j g_n(r_ij)²]
         U = 0.5 * w_nl @ self.kernel.T  # (n, λ)
@@ -268,12 +284,15 @@ class AFSDescriptor(DescriptorProvider):
             return slot[valid], dE_dD[valid]
 
         grad = np.zeros((len(atoms), 3))
+        strain = np.zeros((3, 3)) if virial else None
         for p, dE_dD in self._map(work, layout.batches(self.pair_batch, self.n_threads)):
             i, j = pairs.i[p], pairs.j[p]
             for axis in range(3):
                 grad[:, axis] += np.bincount(j, dE_dD[:, axis], minlength=len(atoms))
                 grad[:, axis] -= np.bincount(i, dE_dD[:, axis], minlength=len(atoms))
-        return grad
+            if strain is not None:
+                strain += dE_dD.T @ pairs.D[p]  # r_ij -> (I + ε) r_ij
+        return grad, strain
 
     @property
     def species(self) -> list[str] | None:

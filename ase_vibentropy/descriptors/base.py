@@ -160,6 +160,24 @@ class DescriptorProvider(ABC):
         """True when :meth:`vjp` is implemented."""
         return type(self).vjp is not DescriptorProvider.vjp
 
+    def strain_gradient(self, atoms: Atoms, w: np.ndarray) -> np.ndarray:
+        """∂(w · Σ_i D_i)/∂ε_ab under the homogeneous strain r -> (I + ε) r of cell and
+        positions, shape (3, 3), units of D (the virial of w · Σ D; symmetric for rotation
+        invariant descriptors). For a pair-resolved gradient g_ij = ∂E/∂r_ij it is
+        Σ_ij g_ij ⊗ r_ij.
+
+        Parameters
+        ----------
+        w
+            Weights, shape (dim,).
+        """
+        raise NotImplementedError(f"the {self.name} descriptor has no analytic strain gradient")
+
+    @property
+    def has_strain_gradient(self) -> bool:
+        """True when :meth:`strain_gradient` is implemented."""
+        return type(self).strain_gradient is not DescriptorProvider.strain_gradient
+
     def check_weights(self, w: np.ndarray) -> np.ndarray:
         """``w`` as a float array of shape (dim,), else :class:`DescriptorError`."""
         w = np.asarray(w, dtype=float)

@@ -96,6 +96,31 @@ class StackedDescriptor(DescriptorProvider):
         """True when every part has an analytic gradient."""
         return all(part.has_gradient for part in self.parts)
 
+    @property
+    def has_strain_gradient(self) -> bool:
+        """True when every part has an analytic strain gradient."""
+        return all(part.has_strain_gradient for part in self.parts)
+
+    def strain_gradient(self, atoms: Atoms, w: np.ndarray) -> np.ndarray:
+        """Σ over parts of their strain gradients with their slices of ``w``, shape (3, 3).
+
+        Raises
+        ------
+        NotImplementedError
+            A part has no analytic strain gradient.
+        """
+        w = self.check_weights(w)
+        missing = [part.name for part in self.parts if not part.has_strain_gradient]
+        if missing:
+            raise NotImplementedError(
+                f"the stacked descriptor has no strain gradient: {', '.join(missing)} has none"
+            )
+        bounds = np.cumsum([0] + [part.dim for part in self.parts])
+        return sum(
+            part.strain_gradient(atoms, w[start:stop])
+            for part, start, stop in zip(self.parts, bounds[:-1], bounds[1:])
+        )
+
     def check_atoms(self, atoms: Atoms) -> None:
         for part in self.parts:
             part.check_atoms(atoms)
