@@ -25,10 +25,8 @@ the pass for sums of Bravais lattices, e.g. the bulk reference of a 10^6-atom de
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,11 +39,11 @@ from ._optional import import_optional
 from .descriptors.base import DescriptorProvider, perfect_lattice_sum
 from .descriptors.chunks import SpatialChunks, plan_chunks
 from .errors import DescriptorError
+from .threads import available_cpus, blas_single_thread, limit_worker_blas
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DescriptorPass",
-    "available_cpus",
     "dask_client",
     "dask_descriptor_passes",
     "descriptor_pass",
@@ -58,14 +56,6 @@ __all__ = [
 DEFAULT_CHUNK_SIZE = 20_000
 
 EXECUTORS = ("thread", "process")
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity mask), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass
@@ -102,18 +92,6 @@ def with_threads(provider: DescriptorProvider, n_threads: int) -> DescriptorProv
     return clone
 
 
-def blas_single_thread() -> contextlib.AbstractContextManager:
-    """Keep BLAS on one thread inside a ``with`` block of the calling process: the workers
-    supply the parallelism, and a threaded BLAS on the small per-batch products only contends
-    with them. The caller's limits and environment are restored on exit; this is the policy
-    for every in-process run (:func:`limit_worker_blas` is the one for worker processes)."""
-    try:  # threadpoolctl comes with scikit-learn
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn is a core dependency
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 # --------------------------------------------------------------------------- one chunk
 ChunkOut = tuple[np.ndarray, "np.ndarray | None", np.ndarray]
 
@@ -127,20 +105,6 @@ def describe_chunk(
     projection = None if weights is None else values @ weights
     parent = sub.arrays["parent_index"][:n_centers] if "parent_index" in sub.arrays else np.arange(n_centers)
     return values.sum(axis=0), projection, np.asarray(parent)
-
-
-def limit_worker_blas() -> None:
-    """One BLAS/OpenMP thread for the rest of a *worker* process's life (process-pool
-    initializers, Dask workers): the pool supplies the parallelism. Sets the thread-count
-    environment variables too, for libraries that read them later (LAMMPS' OpenMP). Never call
-    it in a user's process: use :func:`blas_single_thread` there."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn depends on threadpoolctl
-        return
-    threadpool_limits(1)
 
 
 _FORKED: dict[str, Any] = {}

@@ -17,7 +17,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ase_vibentropy"
 #: Bottom to top. Names are the first component below ``ase_vibentropy``.
 LAYERS = [
     {"errors", "units", "_version"},  # names every module shares
-    {"_optional", "structure", "dblock"},  # optional imports, structure checks, database lock
+    {"_optional", "structure", "dblock", "threads"},  # optional imports, structure checks,
+    # database lock, thread counts and the BLAS policy
     {"eam"},                # embedded-atom functions and calculator
     {"harmonic"},           # exact harmonic reference
     {"potentials"},         # named reference potentials

@@ -42,7 +42,8 @@ from .explore import ActivationRelaxationExplorer, ExplorationResult, describe_m
 from .jobs import Job, make_jobs
 from .recipe import FamilySpec, Recipe
 from ..dblock import exclusive_writer
-from ..parallel import blas_single_thread, descriptor_sum, limit_worker_blas, process_pool
+from ..parallel import dask_client, descriptor_sum, process_pool
+from ..threads import blas_single_thread, limit_worker_blas
 from .store import LabelledRow, connect, finished_job_ids, rows_of_job, write_job
 
 
@@ -367,7 +368,7 @@ def _execute_local(tasks: list[Task], workers: int) -> Iterator[tuple[Job, JobOu
 
 def _execute_dask(tasks: list[Task], scheduler: Any) -> Iterator[tuple[Job, JobOutcome | BaseException]]:
     distributed = import_optional("dask.distributed", "dask", "running jobs on a Dask cluster")
-    client = scheduler if isinstance(scheduler, distributed.Client) else distributed.Client(scheduler)
+    client, owned = dask_client(scheduler)
     try:
         try:
             client.run(limit_worker_blas)
@@ -385,7 +386,7 @@ def _execute_dask(tasks: list[Task], scheduler: Any) -> Iterator[tuple[Job, JobO
             else:
                 yield job, outcome
     finally:
-        if client is not scheduler:
+        if owned:
             client.close()
 
 

@@ -26,11 +26,8 @@ Gradients: :meth:`AFSDescriptor.vjp` differentiates w · Σ_i A^i through c_nλm
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -39,6 +36,7 @@ from ase import Atoms
 from ase.data import chemical_symbols
 
 from ..errors import DescriptorError
+from ..threads import available_cpus, blas_single_thread
 from .base import DescriptorProvider
 from .chunks import iter_spatial_chunks
 from .neighbors import Pairs, neighbor_pairs
@@ -50,31 +48,8 @@ from .spherical import chebyshev_to_legendre, real_spherical_harmonics, real_sph
 DEFAULT_PAIR_BATCH = 16_384
 
 
-@lru_cache(maxsize=1)
-def _blas_controller():
-    try:  # installed with scikit-learn
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return None
-    return ThreadpoolController()
-
-
-def _single_threaded_blas():
-    """Context keeping BLAS on one thread: the batch threads already use every core, and
-    OpenBLAS's own threads on these small products only contend with them (measured 3-10x
-    slower on a loaded 2-core machine)."""
-    controller = _blas_controller()
-    if controller is None:
-        return contextlib.nullcontext()
-    return controller.limit(limits=1, user_api="blas")
-
-
 def _default_threads() -> int:
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        available = os.cpu_count() or 1
-    return max(1, min(4, available))
+    return min(4, available_cpus())
 
 
 def validate_species(species: Sequence[str] | None) -> list[str] | None:
@@ -225,10 +200,10 @@ class AFSDescriptor(DescriptorProvider):
         ``n_threads`` batches are alive at once, which bounds memory.
         """
         if self.n_threads <= 1 or len(batches) <= 1:
-            with _single_threaded_blas():
+            with blas_single_thread():
                 yield from map(work, batches)
             return
-        with _single_threaded_blas(), ThreadPoolExecutor(max_workers=self.n_threads) as pool:
+        with blas_single_thread(), ThreadPoolExecutor(max_workers=self.n_threads) as pool:
             pending = [pool.submit(work, b) for b in batches[: self.n_threads]]
             for nxt in batches[self.n_threads :]:
                 result = pending.pop(0).result()
