@@ -87,6 +87,10 @@ class RetiredPotentialError(UnknownNameError):
         self.replacement = replacement
 
 
+class PotentialSpecError(UnknownNameError):
+    """A user potential spec is malformed, names a missing file or an unusable calculator."""
+
+
 class MissingDependencyError(VibEntropyError, ImportError):
     """An optional dependency is needed; the message gives the ``pip install`` that provides it."""
 

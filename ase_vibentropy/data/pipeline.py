@@ -247,9 +247,11 @@ def label_structure(
     kvp.update(
         n_vac=ws.n_vacancies, n_int=ws.n_interstitials, n_imaginary=n_imaginary,
         lattice=recipe.lattice, a0=recipe.a0, element=recipe.element,
-        potential=recipe.potential, potential_version=potential.version,
+        potential=potential.name, potential_version=potential.version,
         temperature=recipe.temperature, recipe_hash=recipe.hash,
     )
+    if potential.spec is not None:
+        kvp["potential_spec"] = potential.spec  # rebuilds a user potential: get_potential(spec)
     data["descriptor_sums"] = _descriptor_sums(recipe, relaxed)
     if bulk is not None:
         data["bulk_descriptor_sums"] = dict(bulk.descriptor_sums)

@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import RecipeError, UnknownNameError
+from ..errors import MissingDependencyError, RecipeError, UnknownNameError
 
 try:  # Python >= 3.11
     import tomllib as _toml
@@ -244,6 +244,18 @@ def _parse_family(name: str, table: Any) -> FamilySpec:
     return FamilySpec(name, count, radius=_float(table["radius"], f"{path}.radius", 0.0, open_low=True))
 
 
+def _relative_to(spec: Any, source: str) -> Any:
+    """``spec`` with the relative file paths of an EAM spec taken from the recipe's directory."""
+    if not source:
+        return spec
+    base = Path(source).resolve().parent
+    if isinstance(spec, str) and not Path(spec).is_absolute() and (base / spec).is_file():
+        return str(base / spec)
+    if isinstance(spec, dict) and isinstance(spec.get("eam"), str) and not Path(spec["eam"]).is_absolute():
+        return {**spec, "eam": str(base / spec["eam"])}
+    return spec
+
+
 def parse_recipe(data: dict[str, Any], source: str = "") -> Recipe:
     """Validate a recipe given as a dict (the parsed TOML) and fill in the defaults.
 
@@ -259,11 +271,12 @@ def parse_recipe(data: dict[str, Any], source: str = "") -> Recipe:
     _reject_unknown(data, _TOP_FIELDS, "")
     if "potential" not in data:
         raise _fail("potential", "missing: name of the reference potential, e.g. 'fe-mendelev2003'")
-    if not isinstance(data["potential"], str):
-        raise _fail("potential", f"must be a string, got {data['potential']!r}")
+    spec = data["potential"]
+    if not isinstance(spec, (str, dict)):
+        raise _fail("potential", f"must be a name, a file path or a table, got {spec!r}")
     try:
-        potential = get_potential(data["potential"])
-    except UnknownNameError as exc:
+        potential = get_potential(_relative_to(spec, source))
+    except (UnknownNameError, MissingDependencyError) as exc:
         raise _fail("potential", str(exc)) from exc
     element = data.get("element", potential.element)
     if element != potential.element:
@@ -341,7 +354,7 @@ def parse_recipe(data: dict[str, Any], source: str = "") -> Recipe:
                 raise _fail(f"descriptors.{dname}", f"unknown descriptor; known: {', '.join(known)}")
 
     return Recipe(
-        potential=potential.name, element=element, lattice=lattice, a0=a0, sizes=sizes_t,
+        potential=potential.spec or potential.name, element=element, lattice=lattice, a0=a0, sizes=sizes_t,
         strains=strains_t, temperature=temperature, seed=seed, reference=reference,
         exploration=exploration, families=families, descriptors=tuple(descriptors), name=name,
         source=source,

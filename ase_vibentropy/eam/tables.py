@@ -65,14 +65,19 @@ def tabulated_eam(filename: str, kind: str = "eam/fs", stride: int = 1) -> EAMCa
     if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
         raise ValueError(f"stride must be an integer >= 1, got {stride!r}")
     _, parameters, F, f, rep = read_eam(filename, kind=kind)
-    numbers = list(np.atleast_1d(parameters.atomic_numbers))
-    if len(numbers) != 1:
+    symbols = [str(s) for s in np.atleast_1d(parameters.symbols)]
+    if len(symbols) != 1:
         raise ValueError(
-            f"{filename} describes {len(numbers)} elements; tabulated_eam handles one-element "
+            f"{filename} describes {len(symbols)} elements; tabulated_eam handles one-element "
             "files (use matscipy.calculators.eam.EAM for alloys)"
         )
+    # The element comes from its symbol: some published files carry a wrong atomic number
+    # (Cu_mishin1.eam.alloy gives Z = 1), which LAMMPS ignores too.
+    symbol = symbols[0].capitalize()
+    if symbol not in chemical_symbols:
+        raise ValueError(f"{filename} names the element {symbols[0]!r}, which is not a chemical symbol")
     return EAMCalculator(
-        symbol=chemical_symbols[int(numbers[0])],
+        symbol=symbol,
         density=_spline(parameters.distance_grid_spacing, _first_table(f), stride),
         embedding=_spline(parameters.density_grid_spacing, _first_table(F), stride),
         pair=PairFromRPhi(_spline(parameters.distance_grid_spacing, _first_table(rep), stride)),

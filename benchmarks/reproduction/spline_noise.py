@@ -32,7 +32,7 @@ from ase.build import bulk
 from ase_vibentropy.eam import mendelev2003_fe, tabulated_eam
 from ase_vibentropy.harmonic import bulk_for_cell, harmonic_entropy, relax_to_minimum
 from ase_vibentropy.harmonic.reference import formation_entropy
-from ase_vibentropy.potentials import _lammps_potential_file
+from ase_vibentropy.potentials.registry import _lammps_potential_file
 from ase_vibentropy.units import KB_EV_PER_K
 
 HERE = Path(__file__).resolve().parent

@@ -40,6 +40,7 @@ from __future__ import annotations
 import os
 from importlib.util import find_spec
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, field
 from functools import lru_cache
 import numpy as np
@@ -49,9 +50,9 @@ from ase.calculators.calculator import Calculator
 from ase.data import atomic_masses, atomic_numbers
 from ase.geometry import find_mic
 
-from ._optional import import_lammps
-from .errors import InvalidStructureError, MissingDependencyError, RetiredPotentialError, UnknownNameError
-from .structure import check_structure
+from .._optional import import_lammps
+from ..errors import InvalidStructureError, MissingDependencyError, RetiredPotentialError, UnknownNameError
+from ..structure import check_structure
 
 #: Default residual-force tolerance of :meth:`Potential.relax`, eV/Å: harmonic entropies need
 #: max |F| <= 1e-6 eV/Å (docs/theory.md, "Harmonic spectrum").
@@ -157,6 +158,10 @@ class Potential:
         (``potential_version``): labels of different revisions are different targets.
         ``fe-mendelev2003`` is 2 (closed form); rows stored without a version under that name
         were labelled by revision 1, the table splines (:func:`labelling_potential`).
+    spec : str or None
+        For a user potential (:mod:`ase_vibentropy.potentials.spec`), its canonical spec as
+        JSON: :func:`get_potential` of it rebuilds the potential (in worker processes too).
+        None for built-in names.
     """
 
     name: str
@@ -169,6 +174,7 @@ class Potential:
     extra: str | None
     fd_step: float
     version: int = field(default=1, kw_only=True)
+    spec: str | None = field(default=None, kw_only=True)
     _force_factory: Callable[[], Calculator] = field(repr=False, compare=False)
     _hessian_factory: Callable[[], Calculator] = field(repr=False, compare=False)
     _lammps_commands: Callable[[], list[str]] | None = field(
@@ -257,8 +263,8 @@ class Potential:
         MissingDependencyError
             The potential needs an extra that is not installed.
         """
-        from .harmonic import relax_positions
-        from .harmonic.relax import relax_to_minimum
+        from ..harmonic import relax_positions
+        from ..harmonic.relax import relax_to_minimum
 
         check_structure(atoms)
         self.check_species(atoms)
@@ -289,13 +295,13 @@ class Potential:
         -------
         HessianNoiseScreen
         """
-        from .harmonic.screen import screen_hessian_noise
+        from ..harmonic.screen import screen_hessian_noise
 
         return screen_hessian_noise(self.hessian_calculator(), self.element, self.lattice, self.a0, **kwargs)
 
     def perfect_supercell(self, n_cells: int) -> Atoms:
         """The perfect cubic ``n_cells``³ supercell of conventional cells at :attr:`a0`, pbc."""
-        from .harmonic import perfect_cubic_supercell
+        from ..harmonic import perfect_cubic_supercell
 
         return perfect_cubic_supercell(self.element, self.lattice, self.a0, n_cells)
 
@@ -327,7 +333,7 @@ _LJ_AR = {"epsilon": 0.0104, "sigma": 3.40}
 
 
 def _make_fe_mendelev2003() -> Potential:
-    from .eam import mendelev2003 as closed_form
+    from ..eam import mendelev2003 as closed_form
 
     def table_commands() -> list[str]:  # the optional LAMMPS pre-relaxation
         return _lammps_commands_eam_fs(_FE_FILE, "Fe")
@@ -350,8 +356,8 @@ def _make_fe_mendelev2003() -> Potential:
 
 
 def _make_fe_mendelev2003_table() -> Potential:
-    from .eam import mendelev2003 as closed_form
-    from .eam import tabulated_eam
+    from ..eam import mendelev2003 as closed_form
+    from ..eam import tabulated_eam
 
     element, mass = "Fe", closed_form.MASS_AMU
 
@@ -487,11 +493,16 @@ def _cached_potential(name: str) -> Potential:
     return _REGISTRY[name]()
 
 
-def get_potential(name: str) -> Potential:
-    """The named reference potential (case-insensitive name).
+def get_potential(name: Any) -> Potential:
+    """The reference potential of a built-in name (case-insensitive) or of a user spec.
 
-    Building the object never needs an extra; its calculators and :meth:`Potential.relax`
-    raise :class:`MissingDependencyError` (with the ``pip install`` to run) when one is missing.
+    A spec (a mapping, JSON text, or a path to an EAM, TOML or JSON file) builds a user
+    potential: a tabulated EAM file, a LAMMPS pair style or an ASE calculator factory
+    (:mod:`ase_vibentropy.potentials.spec`), checked before it is returned.
+
+    Building a built-in potential never needs an extra; its calculators and
+    :meth:`Potential.relax` raise :class:`MissingDependencyError` (with the ``pip install`` to
+    run) when one is missing.
 
     Raises
     ------
@@ -501,6 +512,11 @@ def get_potential(name: str) -> Potential:
         ``name`` is not one of :func:`available_potentials`.
     """
     key = name.strip().lower() if isinstance(name, str) else None
+    if key not in _REGISTRY and key not in RETIRED_POTENTIALS:
+        from .spec import is_potential_spec, potential_from_spec
+
+        if is_potential_spec(name):
+            return potential_from_spec(name)
     if key in RETIRED_POTENTIALS:
         replacement, why = RETIRED_POTENTIALS[key]
         raise RetiredPotentialError(
@@ -511,6 +527,7 @@ def get_potential(name: str) -> Potential:
         )
     if key not in _REGISTRY:
         raise UnknownNameError(
-            f"unknown potential {name!r}; known: {', '.join(available_potentials())}"
+            f"unknown potential {name!r}; known: {', '.join(available_potentials())}, or a spec "
+            "(an EAM file, a table with eam/lammps/factory, docs/pipeline.md)"
         )
     return _cached_potential(key)
