@@ -351,3 +351,120 @@ def attempt_frequency(
         nu_quantum_THz=nu_quantum,
         delta_S_m_quantum=delta_quantum,
     )
+
+
+def band_segments(energies: np.ndarray) -> list[tuple[int, int, int]]:
+    """Elementary jumps of a relaxed band: (left minimum, highest image, right minimum).
+
+    The end images and every interior image lower than both neighbours (an intermediate
+    minimum: the jump is then several elementary steps) split the band; each piece between two
+    consecutive minima has its own highest image, the start of its saddle.
+
+    Parameters
+    ----------
+    energies
+        (n_images,) image energies, eV, end points included.
+
+    Returns
+    -------
+    list of (int, int, int)
+        Image indices, one triple per elementary jump, in band order.
+    """
+    energies = np.asarray(energies, dtype=np.float64)
+    if energies.size < 3:
+        raise InvalidOptionError(
+            f"a band needs at least 3 images (two end points and one between), got {energies.size}"
+        )
+    inner = np.flatnonzero((energies[1:-1] < energies[:-2]) & (energies[1:-1] < energies[2:])) + 1
+    minima = [0, *inner.tolist(), energies.size - 1]
+    segments = []
+    for left, right in zip(minima[:-1], minima[1:]):
+        if right - left < 2:
+            raise InvalidOptionError(
+                f"images {left} and {right} are neighbouring minima with no image between them: "
+                "add images to the band"
+            )
+        top = left + 1 + int(np.argmax(energies[left + 1 : right]))
+        segments.append((left, top, right))
+    return segments
+
+
+@dataclass(frozen=True)
+class ElementaryJump:
+    """One elementary jump of a band: minimum -> first-order saddle <- minimum.
+
+    Attributes
+    ----------
+    images : (int, int, int)
+        Band indices of the left minimum, the image the saddle was refined from, and the right
+        minimum.
+    left, saddle, right : Atoms
+        The two minima (interior ones relaxed) and the refined saddle, ``calc`` attached.
+    forward, backward : AttemptFrequency
+        left -> saddle and right -> saddle.
+    """
+
+    images: tuple[int, int, int]
+    left: Atoms
+    saddle: Atoms
+    right: Atoms
+    forward: AttemptFrequency
+    backward: AttemptFrequency
+
+
+def band_jumps(
+    images: list[Atoms],
+    calc: Any | None = None,
+    temperature: float = DEFAULT_TEMPERATURE_K,
+    fmax: float = SADDLE_FMAX_EV_PER_A,
+    quantum: bool = False,
+    solver: str = "auto",
+    hessian: str = "auto",
+) -> list[ElementaryJump]:
+    """Attempt frequencies of every elementary jump of a relaxed NEB band (e.g. ase.mep.NEB).
+
+    The band is split at its intermediate minima (:func:`band_segments`); in each piece the
+    highest image is refined to a first-order saddle (:func:`refine_saddle`, to ``fmax``), an
+    interior minimum image is relaxed to ``fmax`` (:func:`~.relax.relax_to_minimum`), and
+    :func:`attempt_frequency` is evaluated from both sides. The end images must be relaxed
+    minima (max |F| <= 1e-3 eV/Å, the check of :func:`attempt_frequency`).
+
+    Parameters
+    ----------
+    images
+        The band, end points included, all the same atoms in the same cell.
+    calc
+        ASE calculator for every image (default: the first image's ``calc``; NEB images often
+        carry one calculator each, only the potential matters here).
+    temperature
+        T, K.
+    fmax
+        Convergence of the saddle refinement and of interior minima, eV/Å.
+    quantum, solver, hessian
+        As in :func:`attempt_frequency`.
+
+    Returns
+    -------
+    list of ElementaryJump
+        In band order; the band's barrier is the jump with the highest saddle energy.
+    """
+    calc = resolve_calculator(images[0], calc)
+    energies = np.array([calculation_copy(im, calc).get_potential_energy() for im in images])
+    jumps = []
+    minima: dict[int, Atoms] = {0: images[0], len(images) - 1: images[-1]}
+    for left, top, right in band_segments(energies):
+        for index in (left, right):
+            if index not in minima:
+                minima[index] = relax_to_minimum(images[index], calc, fmax=fmax)
+        saddle = refine_saddle(images[top], calc, fmax=fmax, hessian=hessian)
+        options = dict(calc=calc, temperature=temperature, quantum=quantum, solver=solver,
+                       hessian=hessian)
+        jumps.append(ElementaryJump(
+            images=(left, top, right),
+            left=minima[left],
+            saddle=saddle,
+            right=minima[right],
+            forward=attempt_frequency(minima[left], saddle, **options),
+            backward=attempt_frequency(minima[right], saddle, **options),
+        ))
+    return jumps
