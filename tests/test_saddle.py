@@ -280,3 +280,15 @@ def test_cli_prefactor_refuses_a_minimum_as_saddle(fe_files, capsys):
     assert code == 2
     assert "no negative" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_prefactor_with_a_model_predicts_the_minima_only(fe_files, capsys):
+    paths, jump = fe_files
+    code = main(["prefactor", str(paths["initial"]), str(paths["saddle"]), "--json",
+                 "--model", "fe-mendelev2003-afs"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    model = report["model_prediction"]
+    assert model["saddle"] is None and "saddle" in model["note"]
+    assert np.isfinite(model["initial"]["S_kB"]) and model["initial"]["S_std_kB"] > 0
+    assert "final" not in model  # no --final, no final minimum

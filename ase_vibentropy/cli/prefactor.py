@@ -90,8 +90,10 @@ def _print_table(report: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Compute and print the report; return the exit code."""
-    from ..harmonic import attempt_frequency, max_force, refine_saddle
+    from ..errors import VibEntropyError
+    from ..harmonic import attempt_frequency, check_relaxed, max_force, refine_saddle
     from ..potentials import get_potential
+    from .main import add_context
 
     potential = get_potential(args.potential)
     calc = potential.hessian_calculator()
@@ -99,7 +101,19 @@ def run(args: argparse.Namespace) -> int:
     saddle = _frame(args.saddle, potential)
     final = _frame(args.final, potential) if args.final is not None else None
     if args.refine:
-        saddle = refine_saddle(saddle, calc)
+        try:
+            saddle = refine_saddle(saddle, calc)
+        except VibEntropyError as exc:
+            raise add_context(exc, f"refining SADDLE {args.saddle}") from None
+    named = [("INITIAL", args.initial, initial), ("SADDLE", args.saddle, saddle)]
+    if final is not None:
+        named.append(("FINAL", args.final, final))
+    for role, path, atoms in named:  # say which structure is not stationary, before any Hessian
+        try:
+            check_relaxed(atoms, calc, args.fmax)
+        except VibEntropyError as exc:
+            hint = " (or pass --refine)" if role == "SADDLE" and not args.refine else ""
+            raise add_context(exc, f"{role} {path}{hint}") from None
     options = dict(calc=calc, temperature=args.temperature, quantum=args.quantum, fmax=args.fmax)
     report: dict[str, Any] = {
         "potential": potential.name,
