@@ -21,23 +21,14 @@ from ase.mep import NEB
 from ase.optimize import FIRE
 
 from _common import describe, kB, parser, setup
-from ase_vibentropy.data.builders import central_site, minimum_image
+from ase_vibentropy.data.builders import vacancy_jump
 from ase_vibentropy.harmonic import band_jumps
 
 
 def end_points(potential, cells: int):
     """Relaxed vacancy before and after one nearest-neighbour jump (same cell, same atoms)."""
-    perfect = potential.perfect_supercell(cells)
-    site = central_site(perfect)
-    offsets = minimum_image(perfect.positions - perfect.positions[site], perfect.cell.array)
-    distances = np.linalg.norm(offsets, axis=1)
-    distances[site] = np.inf
-    jumper = int(np.argmin(distances))  # a nearest neighbour of the vacant site
-    initial = perfect.copy()
-    del initial[site]
-    final = initial.copy()
-    final.positions[jumper - (jumper > site)] = perfect.positions[site]
     calc = potential.hessian_calculator()
+    initial, final = vacancy_jump(potential.perfect_supercell(cells))
     return potential.relax(initial, calc=calc), potential.relax(final, calc=calc)
 
 

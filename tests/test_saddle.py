@@ -23,7 +23,7 @@ from ase.mep import NEB
 from ase.optimize import FIRE
 
 from ase_vibentropy.cli.main import main
-from ase_vibentropy.data.builders import central_site, minimum_image
+from ase_vibentropy.data.builders import minimum_image, vacancy_jump
 from ase_vibentropy.errors import (
     CellMismatchError,
     HigherOrderSaddleError,
@@ -164,16 +164,7 @@ def test_band_segments_split_at_intermediate_minima():
 @pytest.fixture(scope="module")
 def fe_band():
     potential = get_potential("fe-mendelev2003")
-    perfect = potential.perfect_supercell(4)
-    site = central_site(perfect)
-    offsets = minimum_image(perfect.positions - perfect.positions[site], perfect.cell.array)
-    distance = np.linalg.norm(offsets, axis=1)
-    distance[site] = np.inf
-    jumper = int(np.argmin(distance))
-    initial = perfect.copy()
-    del initial[site]
-    final = initial.copy()
-    final.positions[jumper - (jumper > site)] = perfect.positions[site]
+    initial, final = vacancy_jump(potential.perfect_supercell(4))
     calc = potential.hessian_calculator()
     initial, final = potential.relax(initial, calc=calc), potential.relax(final, calc=calc)
     images = [initial] + [initial.copy() for _ in range(5)] + [final]
