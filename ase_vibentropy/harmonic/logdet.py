@@ -420,16 +420,25 @@ def log_pdet(
 DEFLATION_CUTOFF = 1e-3
 
 
+#: Relative accuracy of the Lanczos eigenvalues of the unstable mode. ln|ω²₋| enters
+#: Σ' ln ω² directly, so 1e-12 keeps the saddle's log-det far inside 1e-10 relative; the
+#: deflation itself is exact whatever the eigenvector's accuracy.
+EIGEN_TOL = 1e-12
+
+
 def lowest_eigenpairs(
-    matrix: sp.spmatrix | spla.LinearOperator, k: int = 2, start: np.ndarray | None = None
+    matrix: sp.spmatrix | spla.LinearOperator,
+    k: int = 2,
+    start: np.ndarray | None = None,
+    tol: float = EIGEN_TOL,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` lowest (most negative) eigenvalues (k,) and eigenvectors (n, k) of a sparse
-    symmetric matrix or operator, ascending, by ARPACK's Lanczos iteration to machine
-    precision; ``start`` (n,) seeds the Krylov space (default: a fixed random vector)."""
+    symmetric matrix or operator, ascending, by ARPACK's Lanczos iteration to relative
+    accuracy ``tol``; ``start`` (n,) seeds the Krylov space (default: a fixed random vector)."""
     n = matrix.shape[0]
     if start is None:
         start = np.random.default_rng(0).standard_normal(n)  # reproducible Krylov start
-    values, vectors = spla.eigsh(matrix, k=k, which="SA", v0=start, tol=0.0, maxiter=50 * n)
+    values, vectors = spla.eigsh(matrix, k=k, which="SA", v0=start, tol=tol, maxiter=50 * n)
     order = np.argsort(values)
     return values[order], vectors[:, order]
 
@@ -437,7 +446,8 @@ def lowest_eigenpairs(
 def spectral_scale(matrix: sp.spmatrix) -> float:
     """max |eigenvalue| of a sparse symmetric matrix (the scale of the zero tolerance)."""
     start = np.random.default_rng(1).standard_normal(matrix.shape[0])
-    top = spla.eigsh(matrix, k=1, which="LM", v0=start, tol=1e-8, return_eigenvectors=False)
+    # 1e-6: the zero tolerance is a fraction of this scale, not an exact quantity
+    top = spla.eigsh(matrix, k=1, which="LM", v0=start, tol=1e-6, return_eigenvectors=False)
     return float(np.abs(top).max())
 
 
@@ -509,7 +519,8 @@ def log_pdet_saddle(
     masses
         (N,) masses, amu.
     atom
-        Atom whose rows/columns are removed (default: the heaviest).
+        Atom whose rows/columns are removed (default: the one with the smallest amplitude in
+        the unstable mode; any atom gives the same result).
     backend
         As in :func:`log_pdet` (the factorisation of C).
     scaled_positions
@@ -534,10 +545,12 @@ def log_pdet_saddle(
     """
     _check_backend(backend, scaled_positions)
     masses = np.asarray(masses, dtype=np.float64)
-    if atom is None:
-        atom = int(np.argmax(masses))
     start = time.perf_counter()
     unstable, mode, tolerance = unstable_mode(hessian, masses, zero_tol)
+    if atom is None:
+        # where the unstable mode is weakest: q is then nearly an eigenvector of C, and the
+        # conjugate gradients below start almost at the answer
+        atom = int(np.argmin((mode.reshape(-1, 3) ** 2).sum(axis=1)))
     alpha = 2.0 * abs(unstable) + tolerance  # the deflated mode moves to about |ω²₋|
     reduced = reduced_dynamical_matrix(hessian, masses, atom)
     for cutoff in (DEFLATION_CUTOFF, 0.0):  # a full q if the truncated one falls short
@@ -553,7 +566,9 @@ def log_pdet_saddle(
             used, logdet = _factorised_logdet(deflated, backend, scaled_positions, atom)
         except NotAMinimumError:
             continue
-        solution, info = spla.cg(deflated, q, rtol=1e-14, atol=0.0, maxiter=20 * q.size)
+        # q C q ≈ (ω²₋ + α)|q|² gives the start; 1e-12 is far below what ln|1 - α qᵀC⁻¹q| needs
+        guess = q / float(q @ (deflated @ q)) * float(q @ q)
+        solution, info = spla.cg(deflated, q, x0=guess, rtol=1e-12, atol=0.0, maxiter=20 * q.size)
         lemma = 1.0 - alpha * float(q @ solution)
         if info == 0 and lemma < 0.0:
             break

@@ -61,7 +61,8 @@ def _lowest_mode(
         matvec=lambda x: matrix @ x + lift * (translations @ (translations.T @ x)),
         dtype=np.float64,
     )
-    values, vectors = lowest_eigenpairs(operator, k=1, start=start)
+    # 1e-8: a step direction; the converged point does not depend on it (module docstring)
+    values, vectors = lowest_eigenpairs(operator, k=1, start=start, tol=1e-8)
     return float(values[0]), vectors[:, 0]
 
 
