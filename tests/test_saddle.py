@@ -123,6 +123,9 @@ def test_a_minimum_passed_as_a_saddle_is_refused(solver):
     with pytest.raises(SaddleIsMinimumError, match="no negative") as info:
         harmonic_entropy(pair(B), stationary_point="saddle", solver=solver)
     assert info.value.n_negative == 0
+    # the softest vibrational mode at the minimum is reported, not a zero mode
+    softest = min(8 * A * B * B, K0 + C * B * B, KW) / MU
+    assert info.value.min_omega2 == pytest.approx(softest, rel=1e-8)
 
 
 @pytest.mark.parametrize("solver", ["dense", "logdet"])
@@ -201,6 +204,14 @@ def test_fe_vacancy_jump_is_two_step_and_symmetric(fe_jumps):
         for side in (jump.forward, jump.backward):
             kT_over_h = KB_EV_PER_K * side.temperature / (2 * np.pi * HBAR_EV_S) / 1e12
             assert side.delta_S_m_kB == pytest.approx(np.log(side.nu_THz / kT_over_h) - 1, rel=1e-12)
+
+
+def test_fe_minimum_passed_as_a_saddle_reports_its_softest_mode_on_the_sparse_route(fe_jumps):
+    minimum = fe_jumps[0].left
+    omega2 = omega2_spectrum(minimum.calc.get_hessian(minimum), minimum.get_masses())
+    with pytest.raises(SaddleIsMinimumError) as info:
+        log_pdet_saddle(minimum.calc.get_hessian(minimum), minimum.get_masses())
+    assert info.value.min_omega2 == pytest.approx(omega2[3], rel=1e-6)
 
 
 def test_fe_saddle_dense_and_sparse_routes_agree(fe_jumps):

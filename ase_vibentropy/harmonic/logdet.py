@@ -481,10 +481,12 @@ def unstable_mode(
     tolerance = zero_tol * spectral_scale(d)
     values, vectors = lowest_eigenpairs(d, k=2)
     n_negative = int(np.count_nonzero(values < -tolerance))
-    check_stationary_point(
-        "saddle", n_negative, float(values[0]), tolerance, exact_count=n_negative < 2
-    )
-    return float(values[0]), vectors[:, 0], tolerance
+    lowest = float(values[0])
+    if n_negative == 0 and d.shape[0] > 5:
+        # no unstable mode: report the smallest ω² above the 3 translations, not a zero mode
+        lowest = float(lowest_eigenpairs(d, k=4, tol=1e-8)[0][3])
+    check_stationary_point("saddle", n_negative, lowest, tolerance, exact_count=n_negative < 2)
+    return lowest, vectors[:, 0], tolerance
 
 
 def _deflation_vector(mode: np.ndarray, atom: int, cutoff: float) -> np.ndarray:
