@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 
 from ase_vibentropy.data.builders import minimum_image, vacancy_jump
 from ase_vibentropy.harmonic import attempt_frequency, refine_saddle

