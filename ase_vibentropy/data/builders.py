@@ -121,6 +121,35 @@ def central_site(atoms: Atoms) -> int:
     return int(np.argmin(_distances_from(atoms.positions, centre, atoms.cell)))
 
 
+def vacancy_jump(perfect: Atoms) -> tuple[Atoms, Atoms]:
+    """A vacancy before and after one nearest-neighbour jump (unrelaxed, same atoms, same cell).
+
+    The central site is emptied; in the final state its nearest neighbour (lowest index among
+    equidistant ones) sits on it. Atom ``k`` of one is atom ``k`` of the other, as a band needs.
+
+    Parameters
+    ----------
+    perfect
+        Perfect periodic lattice (e.g. :func:`perfect_lattice`), positions in Å.
+
+    Returns
+    -------
+    initial, final : Atoms
+        N - 1 atoms each, no calculator.
+    """
+    site = central_site(perfect)
+    offsets = minimum_image(perfect.positions - perfect.positions[site], perfect.cell.array)
+    distances = np.linalg.norm(offsets, axis=1)
+    distances[site] = np.inf
+    jumper = int(np.argmin(distances))
+    initial = perfect.copy()
+    initial.calc = None
+    del initial[site]
+    final = initial.copy()
+    final.positions[jumper - (jumper > site)] = perfect.positions[site]
+    return initial, final
+
+
 def compact_sites(atoms: Atoms, n: int, rng: np.random.Generator, centre: int | None = None) -> np.ndarray:
     """Indices of ``n`` sites forming a compact cluster around site ``centre``.
 

@@ -11,7 +11,10 @@ eV/K (``entropy_kB`` in units of k_B), temperatures in K.
 - :func:`bloch_omega2`: Γ-point spectrum of a perfect cubic supercell in O(N) (Bloch);
 - :func:`local_entropies`, :func:`local_phonon_dos` (Eq. 8-11);
 - :func:`relax_positions`, :func:`relax_to_minimum` (L-BFGS then Newton), :func:`newton_polish`,
-  :func:`check_relaxed`; :func:`bulk_for_cell`.
+  :func:`check_relaxed`; :func:`bulk_for_cell`;
+- saddles: ``harmonic_entropy(..., stationary_point="saddle")``, :func:`log_pdet_saddle`,
+  :func:`refine_saddle`, :func:`attempt_frequency` -> :class:`AttemptFrequency` (Vineyard ν*,
+  ΔS_m), :func:`band_jumps` (every elementary jump of an NEB band).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from .entropy import (
     shift_classical_entropy,
 )
 from .hessian import DEFAULT_STEP_A, HESSIAN_METHODS, compute_hessian
-from .logdet import LOGDET_BACKENDS, LogDetResult, log_pdet
+from .logdet import LOGDET_BACKENDS, LogDetResult, log_pdet, log_pdet_saddle
 from .reference import (
     LOGDET_MIN_ATOMS,
     SOLVERS,
@@ -44,9 +47,20 @@ from .relax import (
     relax_positions,
     relax_to_minimum,
 )
+from .saddle import (
+    SADDLE_FMAX_EV_PER_A,
+    AttemptFrequency,
+    ElementaryJump,
+    attempt_frequency,
+    band_jumps,
+    band_segments,
+    refine_saddle,
+)
 from .spectrum import (
     DEFAULT_ZERO_TOL,
+    STATIONARY_POINTS,
     ModeClassification,
+    check_stationary_point,
     classify_modes,
     mass_weighted_hessian,
     normal_modes,
@@ -62,13 +76,21 @@ __all__ = [
     "perfect_cubic_supercell",
     "LOGDET_BACKENDS",
     "LOGDET_MIN_ATOMS",
+    "SADDLE_FMAX_EV_PER_A",
     "SOLVERS",
+    "STATIONARY_POINTS",
+    "AttemptFrequency",
+    "ElementaryJump",
     "HarmonicResult",
     "LogDetResult",
     "ModeClassification",
+    "attempt_frequency",
+    "band_jumps",
+    "band_segments",
     "bloch_omega2",
     "bulk_for_cell",
     "check_relaxed",
+    "check_stationary_point",
     "classical_entropy_from_log_pdet",
     "classify_modes",
     "compute_hessian",
@@ -81,12 +103,14 @@ __all__ = [
     "local_entropies",
     "local_phonon_dos",
     "log_pdet",
+    "log_pdet_saddle",
     "mass_weighted_hessian",
     "max_force",
     "mode_entropies",
     "normal_modes",
     "omega2_spectrum",
     "newton_polish",
+    "refine_saddle",
     "relax_positions",
     "relax_to_minimum",
     "shift_classical_entropy",

@@ -14,6 +14,15 @@ to 2 r_c apart). For large cells whose atom positions are known, a one-level sla
 (two decoupled half-cells and the separator slabs between them, combined by a Schur
 complement) does the dense Cholesky in about half the flops and a third of the memory.
 A failed factorisation, or negative pivots, means "not a minimum".
+
+At a first-order saddle D_red is indefinite (exactly one negative eigenvalue), so no Cholesky
+applies directly. :func:`log_pdet_saddle` deflates the unstable mode: a Lanczos solver
+(ARPACK) gives the most negative eigenpair (λ₋, u) of D, the factorised matrix is
+C = D_red + α q qᵀ (q = u without the removed atom, α > |λ₋|), which is positive definite,
+and the matrix determinant lemma det D_red = det C (1 - α qᵀ C⁻¹ q) is exact for any q.
+The eigenvector only has to be good enough for C to be positive definite; its sign test
+(1 - α qᵀ C⁻¹ q < 0 with C positive definite) proves that D has exactly one negative
+eigenvalue.
 """
 
 from __future__ import annotations
@@ -27,9 +36,14 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-from ..errors import InvalidOptionError, NotAMinimumError, UnknownNameError
+from ..errors import (
+    InvalidOptionError,
+    NotAFirstOrderSaddleError,
+    NotAMinimumError,
+    UnknownNameError,
+)
 from .hessian import HessianMatrix
-from .spectrum import mass_weighted_hessian
+from .spectrum import DEFAULT_ZERO_TOL, check_stationary_point, mass_weighted_hessian
 
 #: Factorisation back ends of :func:`log_pdet`.
 LOGDET_BACKENDS = ("auto", "cholmod", "splu", "dense-cholesky", "dissection")
@@ -73,6 +87,9 @@ class LogDetResult:
         Atom whose rows and columns were removed.
     seconds : float
         Wall time of the factorisation, s.
+    unstable_omega2 : float
+        :func:`log_pdet_saddle` only: the negative ω² of the unstable mode, eV/(Å² amu)
+        (excluded from ``log_pdet``); NaN at a minimum.
     """
 
     log_pdet: float
@@ -81,6 +98,7 @@ class LogDetResult:
     backend: str
     removed_atom: int
     seconds: float
+    unstable_omega2: float = float("nan")
 
 
 def _have_cholmod() -> bool:
@@ -305,6 +323,35 @@ def _auto_backend(reduced: sp.spmatrix, have_positions: bool) -> str:
     return "dense-cholesky" if 8.0 * n**2 <= DENSE_MAX_BYTES else "splu"
 
 
+def _check_backend(backend: str, scaled_positions: np.ndarray | None) -> None:
+    if backend not in LOGDET_BACKENDS:
+        raise UnknownNameError(
+            f"unknown log-det back end {backend!r}; known: {', '.join(LOGDET_BACKENDS)}"
+        )
+    if backend == "dissection" and scaled_positions is None:
+        raise InvalidOptionError(
+            "backend='dissection' cuts the cell by atom positions: pass scaled_positions="
+            "atoms.get_scaled_positions() (shape (N, 3)), or choose another back end"
+        )
+
+
+def _factorised_logdet(
+    reduced: sp.spmatrix, backend: str, scaled_positions: np.ndarray | None, atom: int
+) -> tuple[str, float]:
+    """(back end used, ln det) of a positive definite reduced matrix (:class:`NotAMinimumError`
+    if it is not)."""
+    if backend == "auto":
+        backend = _auto_backend(reduced, scaled_positions is not None)
+    if backend == "cholmod":
+        return backend, _logdet_cholmod(reduced)
+    if backend == "splu":
+        return backend, _logdet_splu(reduced)
+    if backend == "dissection":
+        kept = np.delete(np.asarray(scaled_positions, dtype=np.float64), atom, axis=0)
+        return backend, _logdet_dissection(reduced, kept)
+    return backend, _logdet_dense_cholesky(reduced)
+
+
 def log_pdet(
     hessian: HessianMatrix,
     masses: np.ndarray,
@@ -347,31 +394,13 @@ def log_pdet(
     UnknownNameError
         Unknown ``backend``.
     """
-    if backend not in LOGDET_BACKENDS:
-        raise UnknownNameError(
-            f"unknown log-det back end {backend!r}; known: {', '.join(LOGDET_BACKENDS)}"
-        )
+    _check_backend(backend, scaled_positions)
     masses = np.asarray(masses, dtype=np.float64)
     if atom is None:
         atom = int(np.argmax(masses))
     start = time.perf_counter()
     reduced = reduced_dynamical_matrix(hessian, masses, atom)
-    if backend == "dissection" and scaled_positions is None:
-        raise InvalidOptionError(
-            "backend='dissection' cuts the cell by atom positions: pass scaled_positions="
-            "atoms.get_scaled_positions() (shape (N, 3)), or choose another back end"
-        )
-    if backend == "auto":
-        backend = _auto_backend(reduced, scaled_positions is not None)
-    if backend == "cholmod":
-        logdet = _logdet_cholmod(reduced)
-    elif backend == "splu":
-        logdet = _logdet_splu(reduced)
-    elif backend == "dissection":
-        kept = np.delete(np.asarray(scaled_positions, dtype=np.float64), atom, axis=0)
-        logdet = _logdet_dissection(reduced, kept)
-    else:
-        logdet = _logdet_dense_cholesky(reduced)
+    backend, logdet = _factorised_logdet(reduced, backend, scaled_positions, atom)
     # Null vectors v_α ∝ sqrt(m_i): pdet = det(D_red) * (|v|² / v_j²)^3 = det(D_red) (M/m_j)^3.
     logdet += 3.0 * np.log(masses.sum() / masses[atom])
     return LogDetResult(
@@ -381,4 +410,185 @@ def log_pdet(
         backend=backend,
         removed_atom=atom,
         seconds=time.perf_counter() - start,
+    )
+
+
+#: Atoms whose share of the unstable mode (block norm) is below this fraction of the largest
+#: are dropped from the deflation vector q, so that C = D_red + α q qᵀ stays sparse. Exactness
+#: does not depend on it (the determinant lemma holds for any q); C must only stay positive
+#: definite, which a tail of this size cannot spoil.
+DEFLATION_CUTOFF = 1e-3
+
+
+#: Relative accuracy of the Lanczos eigenvalues of the unstable mode. ln|ω²₋| enters
+#: Σ' ln ω² directly, so 1e-12 keeps the saddle's log-det far inside 1e-10 relative; the
+#: deflation itself is exact whatever the eigenvector's accuracy.
+EIGEN_TOL = 1e-12
+
+
+def lowest_eigenpairs(
+    matrix: sp.spmatrix | spla.LinearOperator,
+    k: int = 2,
+    start: np.ndarray | None = None,
+    tol: float = EIGEN_TOL,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` lowest (most negative) eigenvalues (k,) and eigenvectors (n, k) of a sparse
+    symmetric matrix or operator, ascending, by ARPACK's Lanczos iteration to relative
+    accuracy ``tol``; ``start`` (n,) seeds the Krylov space (default: a fixed random vector)."""
+    n = matrix.shape[0]
+    if start is None:
+        start = np.random.default_rng(0).standard_normal(n)  # reproducible Krylov start
+    values, vectors = spla.eigsh(matrix, k=k, which="SA", v0=start, tol=tol, maxiter=50 * n)
+    order = np.argsort(values)
+    return values[order], vectors[:, order]
+
+
+def spectral_scale(matrix: sp.spmatrix) -> float:
+    """max |eigenvalue| of a sparse symmetric matrix (the scale of the zero tolerance)."""
+    start = np.random.default_rng(1).standard_normal(matrix.shape[0])
+    # 1e-6: the zero tolerance is a fraction of this scale, not an exact quantity
+    top = spla.eigsh(matrix, k=1, which="LM", v0=start, tol=1e-6, return_eigenvectors=False)
+    return float(np.abs(top).max())
+
+
+def unstable_mode(
+    hessian: HessianMatrix, masses: np.ndarray, zero_tol: float = DEFAULT_ZERO_TOL
+) -> tuple[float, np.ndarray, float]:
+    """The unstable mode of a first-order saddle, checked by a sparse eigensolver.
+
+    Parameters
+    ----------
+    hessian
+        (3N, 3N) Hessian, eV/Å², dense or sparse.
+    masses
+        (N,) masses, amu.
+    zero_tol
+        |ω²| below ``zero_tol`` * max |ω²| counts as zero.
+
+    Returns
+    -------
+    omega2, mode, tolerance
+        The negative ω² (eV/(Å² amu)), its unit eigenvector of D (3N,) and the absolute
+        tolerance used (eV/(Å² amu)).
+
+    Raises
+    ------
+    SaddleIsMinimumError, HigherOrderSaddleError
+        The two lowest ω² of D hold no, or two, values below -tolerance (two is then a lower
+        bound on the count).
+    """
+    d = mass_weighted_hessian(sp.csr_matrix(hessian), np.asarray(masses, dtype=np.float64))
+    tolerance = zero_tol * spectral_scale(d)
+    values, vectors = lowest_eigenpairs(d, k=2)
+    n_negative = int(np.count_nonzero(values < -tolerance))
+    lowest = float(values[0])
+    if n_negative == 0 and d.shape[0] > 5:
+        # no unstable mode: report the smallest ω² above the 3 translations, not a zero mode
+        lowest = float(lowest_eigenpairs(d, k=4, tol=1e-8)[0][3])
+    check_stationary_point("saddle", n_negative, lowest, tolerance, exact_count=n_negative < 2)
+    return lowest, vectors[:, 0], tolerance
+
+
+def _deflation_vector(mode: np.ndarray, atom: int, cutoff: float) -> np.ndarray:
+    """The unstable mode (3N,) without ``atom``'s 3 components, atoms below ``cutoff`` of the
+    largest block norm set to zero: shape (3N-3,)."""
+    q = np.delete(mode, np.arange(3 * atom, 3 * atom + 3))
+    blocks = np.sqrt((q.reshape(-1, 3) ** 2).sum(axis=1))
+    q.reshape(-1, 3)[blocks < cutoff * blocks.max()] = 0.0
+    return q
+
+
+def log_pdet_saddle(
+    hessian: HessianMatrix,
+    masses: np.ndarray,
+    atom: int | None = None,
+    backend: str = "auto",
+    scaled_positions: np.ndarray | None = None,
+    zero_tol: float = DEFAULT_ZERO_TOL,
+) -> LogDetResult:
+    """Σ' ln ω² over the 3N - 4 positive modes of a periodic cell at a first-order saddle.
+
+    The unstable mode is deflated (module docstring): ARPACK gives the two lowest eigenpairs of
+    D (the mode count), C = D_red + α q qᵀ is factorised by the back end, qᵀ C⁻¹ q comes from
+    conjugate gradients on C, and
+
+        Σ' ln ω² = ln det C + ln|1 - α qᵀ C⁻¹ q| + 3 ln(M_tot / m_j) - ln|ω²₋|.
+
+    Parameters
+    ----------
+    hessian
+        (3N, 3N) Hessian, eV/Å², dense or sparse, with the 3 translational zero modes.
+    masses
+        (N,) masses, amu.
+    atom
+        Atom whose rows/columns are removed (default: the one with the smallest amplitude in
+        the unstable mode; any atom gives the same result).
+    backend
+        As in :func:`log_pdet` (the factorisation of C).
+    scaled_positions
+        (N, 3) fractional coordinates, for ``dissection``.
+    zero_tol
+        |ω²| below ``zero_tol`` * max |ω²| counts as zero (as on the dense route).
+
+    Returns
+    -------
+    LogDetResult
+        ``log_pdet`` (ω² in eV/(Å² amu)), ``n_modes`` = 3N - 4, ``n_negative`` = 1,
+        ``unstable_omega2`` = ω²₋.
+
+    Raises
+    ------
+    SaddleIsMinimumError, HigherOrderSaddleError
+        No negative ω², or a second negative one among the two lowest.
+    NotAFirstOrderSaddleError
+        The deflated factorisation contradicts the Lanczos count (an ill-converged mode).
+    UnknownNameError, InvalidOptionError
+        Unknown ``backend``; ``dissection`` without ``scaled_positions``.
+    """
+    _check_backend(backend, scaled_positions)
+    masses = np.asarray(masses, dtype=np.float64)
+    start = time.perf_counter()
+    unstable, mode, tolerance = unstable_mode(hessian, masses, zero_tol)
+    if atom is None:
+        # where the unstable mode is weakest: q is then nearly an eigenvector of C, and the
+        # conjugate gradients below start almost at the answer
+        atom = int(np.argmin((mode.reshape(-1, 3) ** 2).sum(axis=1)))
+    alpha = 2.0 * abs(unstable) + tolerance  # the deflated mode moves to about |ω²₋|
+    reduced = reduced_dynamical_matrix(hessian, masses, atom)
+    for cutoff in (DEFLATION_CUTOFF, 0.0):  # a full q if the truncated one falls short
+        q = _deflation_vector(mode, atom, cutoff)
+        support = np.flatnonzero(q)
+        block = sp.csc_matrix(
+            (alpha * np.outer(q[support], q[support]).ravel(),
+             (np.repeat(support, support.size), np.tile(support, support.size))),
+            shape=reduced.shape,
+        )
+        deflated = (reduced + block).tocsc()
+        try:
+            used, logdet = _factorised_logdet(deflated, backend, scaled_positions, atom)
+        except NotAMinimumError:
+            continue
+        # q C q ≈ (ω²₋ + α)|q|² gives the start; 1e-12 is far below what ln|1 - α qᵀC⁻¹q| needs
+        guess = q / float(q @ (deflated @ q)) * float(q @ q)
+        solution, info = spla.cg(deflated, q, x0=guess, rtol=1e-12, atol=0.0, maxiter=20 * q.size)
+        lemma = 1.0 - alpha * float(q @ solution)
+        if info == 0 and lemma < 0.0:
+            break
+    else:
+        raise NotAFirstOrderSaddleError(
+            "the deflated factorisation of the saddle's dynamical matrix failed although the "
+            f"Lanczos solver found one negative ω² ({unstable:.4g} eV/(Å² amu)): the "
+            "unstable mode is ill-converged or nearly degenerate; use solver='dense'",
+            n_negative=1,
+            min_omega2=unstable,
+        )
+    logdet += np.log(-lemma) + 3.0 * np.log(masses.sum() / masses[atom]) - np.log(-unstable)
+    return LogDetResult(
+        log_pdet=float(logdet),
+        n_modes=3 * len(masses) - 4,
+        n_negative=1,
+        backend=used,
+        removed_atom=atom,
+        seconds=time.perf_counter() - start,
+        unstable_omega2=unstable,
     )

@@ -26,9 +26,15 @@ from .entropy import (
     shift_classical_entropy,
 )
 from .hessian import HESSIAN_METHODS, compute_hessian, resolve_calculator, resolve_hessian_method
-from .logdet import log_pdet
+from .logdet import log_pdet, log_pdet_saddle
 from .relax import DEFAULT_FMAX_EV_PER_A, check_relaxed, relax_positions
-from .spectrum import DEFAULT_ZERO_TOL, classify_modes, normal_modes, omega2_spectrum
+from .spectrum import (
+    DEFAULT_ZERO_TOL,
+    STATIONARY_POINTS,
+    classify_modes,
+    normal_modes,
+    omega2_spectrum,
+)
 
 #: Solver names of :func:`harmonic_entropy`.
 SOLVERS = ("auto", "dense", "logdet", "bloch")
@@ -53,9 +59,11 @@ class HarmonicResult:
     n_zero : int
         Zero modes excluded from Σ' (3 periodic, 6 or 5 isolated).
     n_imaginary : int
-        Imaginary modes (only non-zero with ``allow_imaginary=True``; excluded from Σ').
+        Imaginary modes, excluded from Σ': at a minimum only non-zero with
+        ``allow_imaginary=True``; at a saddle always 1 (the unstable mode).
     min_omega2 : float
-        Smallest ω² outside the zero modes, eV/(Å² amu) (NaN on the log-det route).
+        Smallest ω² outside the zero modes, eV/(Å² amu) (at a saddle the unstable mode's;
+        NaN on the log-det route at a minimum).
     temperature : float
         K.
     hessian_method : str
@@ -78,6 +86,8 @@ class HarmonicResult:
         Cell, Å (to check that defect and bulk fill the same cell).
     periodic : bool
         Fully periodic (True) or isolated (False).
+    stationary_point : str
+        ``minimum`` (n' = 3N - n_zero) or ``saddle`` (first-order, n' = 3N - n_zero - 1).
     """
 
     entropy: float
@@ -97,6 +107,7 @@ class HarmonicResult:
     quantum: bool = False
     cell: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))
     periodic: bool = True
+    stationary_point: str = "minimum"
 
     @property
     def local_entropies_kB(self) -> np.ndarray | None:
@@ -113,9 +124,21 @@ class HarmonicResult:
         return shift_classical_entropy(self.entropy, self.n_modes, self.temperature, temperature)
 
 
-def _choose_solver(solver: str, atoms: Atoms, local: bool, quantum: bool, allow: bool) -> str:
+def _choose_solver(
+    solver: str, atoms: Atoms, local: bool, quantum: bool, allow: bool, saddle: bool
+) -> str:
     if not isinstance(solver, str) or solver not in SOLVERS:
         raise UnknownNameError(f"unknown solver {solver!r}; known: {', '.join(SOLVERS)}")
+    if saddle and allow:
+        raise InvalidOptionError(
+            "allow_imaginary applies to minima; at a saddle exactly one imaginary mode is "
+            "required and excluded: drop allow_imaginary"
+        )
+    if saddle and solver == "bloch":
+        raise InvalidOptionError(
+            "solver='bloch' is for perfect lattices, which are minima; use 'dense' or 'logdet' "
+            "for a saddle"
+        )
     needs_spectrum = local or quantum or allow
     if solver == "logdet":
         if needs_spectrum:
@@ -138,7 +161,7 @@ def _choose_solver(solver: str, atoms: Atoms, local: bool, quantum: bool, allow:
                 "(in a perfect lattice they are all S/N anyway); use solver='dense'"
             )
         return "bloch"
-    if not local and periodicity(atoms) == "periodic" and is_perfect_lattice(atoms):
+    if not (local or saddle) and periodicity(atoms) == "periodic" and is_perfect_lattice(atoms):
         return "bloch"
     use_logdet = (
         not needs_spectrum
@@ -163,8 +186,9 @@ def harmonic_entropy(
     symmetry: bool = True,
     zero_tol: float = DEFAULT_ZERO_TOL,
     progress: bool = False,
+    stationary_point: str = "minimum",
 ) -> HarmonicResult:
-    """Exact harmonic vibrational entropy of a relaxed structure (Eq. 2).
+    """Exact harmonic vibrational entropy of a relaxed structure (Eq. 2), minimum or saddle.
 
     Parameters
     ----------
@@ -201,6 +225,13 @@ def harmonic_entropy(
         |ω²| below ``zero_tol`` * max|ω²| is zero (dense route).
     progress
         tqdm bars over force calls.
+    stationary_point
+        ``minimum`` (no negative ω²) or ``saddle``: a first-order saddle, exactly one negative
+        ω², whose unstable mode is excluded from Σ' (n' = 3N - 4 in a periodic cell). The
+        log-det route then deflates the unstable mode (:func:`.logdet.log_pdet_saddle`);
+        the dense route counts the modes of the full spectrum. The force check (``fmax``)
+        applies to both: a saddle is a stationary point too. ``relax`` is refused at a
+        saddle (a relaxation would leave it); refine it with :func:`refine_saddle`.
 
     Returns
     -------
@@ -210,6 +241,8 @@ def harmonic_entropy(
     Raises
     ------
     InvalidStructureError, NotRelaxedError, NotAMinimumError, ZeroModeError, UnknownNameError
+    SaddleIsMinimumError, HigherOrderSaddleError
+        ``stationary_point="saddle"`` with no, or more than one, negative ω².
     """
     start = time.perf_counter()
     check_structure(atoms)
@@ -225,13 +258,24 @@ def harmonic_entropy(
             "relax=True would move the atoms away from the positions of the given Hessian; "
             "relax first (relax_positions), then compute the Hessian"
         )
-    solver = _choose_solver(solver, atoms, local, quantum, allow_imaginary)
+    if stationary_point not in STATIONARY_POINTS:
+        raise InvalidOptionError(
+            f"unknown stationary_point {stationary_point!r}; known: {', '.join(STATIONARY_POINTS)}"
+        )
+    saddle = stationary_point == "saddle"
+    if saddle and relax:
+        raise InvalidOptionError(
+            "relax=True would slide a saddle down to a minimum; refine it with "
+            "harmonic.refine_saddle instead"
+        )
+    solver = _choose_solver(solver, atoms, local, quantum, allow_imaginary, saddle)
     needs_calc = not given or relax or fmax is not None
     calc = resolve_calculator(atoms, calc) if needs_calc else None
     if relax:
         atoms = relax_positions(atoms, calc, fmax=(fmax or DEFAULT_FMAX_EV_PER_A) / 10)
     if fmax is not None:
         check_relaxed(atoms, calc, fmax)
+
     if given:
         matrix, method = hessian, "given"
         n3 = 3 * len(atoms)
@@ -252,15 +296,18 @@ def harmonic_entropy(
         quantum=bool(quantum),
         cell=np.array(atoms.cell[:], dtype=np.float64),
         periodic=periodicity(atoms) == "periodic",
+        stationary_point=stationary_point,
     )
     if solver == "logdet":
-        result = log_pdet(matrix, masses, scaled_positions=atoms.get_scaled_positions(wrap=False))
+        route = log_pdet_saddle if saddle else log_pdet
+        extra = {"zero_tol": zero_tol} if saddle else {}
+        result = route(matrix, masses, scaled_positions=atoms.get_scaled_positions(wrap=False), **extra)
         entropy = classical_entropy_from_log_pdet(result.log_pdet, result.n_modes, temperature)
         return HarmonicResult(
             entropy=entropy,
             entropy_kB=entropy / KB_EV_PER_K,
-            n_imaginary=0,
-            min_omega2=float("nan"),
+            n_imaginary=result.n_negative,
+            min_omega2=result.unstable_omega2,
             solver=f"logdet:{result.backend}",
             omega2=None,
             local_entropies=None,
@@ -275,7 +322,10 @@ def harmonic_entropy(
         omega2, modes = bloch_omega2(atoms, matrix, masses), None
     else:
         omega2, modes = omega2_spectrum(matrix, masses), None
-    modes_info = classify_modes(omega2, n_zero, zero_tol=zero_tol, allow_imaginary=allow_imaginary)
+    modes_info = classify_modes(
+        omega2, n_zero, zero_tol=zero_tol, allow_imaginary=allow_imaginary,
+        stationary_point=stationary_point,
+    )
     kept = omega2[modes_info.vibrational]
     entropy = harmonic_entropy_from_omega2(kept, temperature, quantum)
     local_s = (

@@ -44,7 +44,8 @@ def check_relaxed(
     if not largest <= fmax:
         raise NotRelaxedError(
             f"the structure is not relaxed: largest residual force {largest:.3g} eV/Å exceeds "
-            f"fmax = {fmax:.3g} eV/Å, and the harmonic entropy assumes a minimum; relax it first "
+            f"fmax = {fmax:.3g} eV/Å, and the harmonic entropy assumes a stationary point (a "
+            "minimum, or a saddle for a transition state); relax it first "
             "(relax=True, --relax, or harmonic.relax_positions) or raise fmax",
             max_force=largest,
             fmax=fmax,

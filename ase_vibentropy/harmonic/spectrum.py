@@ -12,12 +12,22 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
-from ..errors import NotAMinimumError, ZeroModeError
+from ..errors import (
+    HigherOrderSaddleError,
+    InvalidOptionError,
+    NotAMinimumError,
+    SaddleIsMinimumError,
+    ZeroModeError,
+)
 from .hessian import HessianMatrix
 
 #: |ω²| below this fraction of max |ω²| counts as zero (numerical noise). Physical modes of the
 #: largest cells used here (16³ bcc cells) stay above ~3e-3 of the maximum.
 DEFAULT_ZERO_TOL = 1e-4
+
+#: Kinds of stationary point the harmonic formulas accept, and the number of negative ω² each
+#: must have: a minimum none, a first-order saddle (a transition state) exactly one.
+STATIONARY_POINTS = {"minimum": 0, "saddle": 1}
 
 
 def mass_weighted_hessian(hessian: HessianMatrix, masses: np.ndarray) -> HessianMatrix:
@@ -80,7 +90,8 @@ class ModeClassification:
     zero : (3N,) bool array
         The ``n_zero`` modes of smallest |ω²| (translations, rotations).
     n_imaginary : int
-        Modes with ω² < -tolerance (not counted among the zero modes).
+        Modes with ω² < -tolerance (not counted among the zero modes; at a saddle, 1: the
+        unstable mode, excluded from Σ').
     min_omega2 : float
         Smallest ω² outside the zero modes, eV/(Å² amu).
     tolerance : float
@@ -94,11 +105,87 @@ class ModeClassification:
     tolerance: float
 
 
+def check_stationary_point(
+    stationary_point: str,
+    n_negative: int,
+    min_omega2: float,
+    tolerance: float,
+    allow_imaginary: bool = False,
+    exact_count: bool = True,
+) -> None:
+    """Check the number of negative ω² against the kind of stationary point.
+
+    The one place where the mode count of a minimum or a first-order saddle is enforced (the
+    dense spectrum and the sparse saddle route both call it).
+
+    Parameters
+    ----------
+    stationary_point
+        ``minimum`` (no negative ω²) or ``saddle`` (exactly one).
+    n_negative
+        Modes with ω² < -``tolerance`` outside the zero modes.
+    min_omega2
+        Most negative (or smallest) ω² outside the zero modes, eV/(Å² amu).
+    tolerance
+        Absolute |ω²| tolerance used, eV/(Å² amu) (for the messages).
+    allow_imaginary
+        Minimum only: accept negative ω² (reported, excluded from Σ').
+    exact_count
+        False when ``n_negative`` is only a lower bound (the sparse route computes a few of
+        the lowest eigenvalues): the message then says "at least".
+
+    Raises
+    ------
+    NotAMinimumError
+        A minimum with negative ω² (unless ``allow_imaginary``).
+    SaddleIsMinimumError
+        A saddle without a negative ω².
+    HigherOrderSaddleError
+        A saddle with two or more negative ω².
+    InvalidOptionError
+        Unknown ``stationary_point``.
+    """
+    if stationary_point not in STATIONARY_POINTS:
+        raise InvalidOptionError(
+            f"unknown stationary_point {stationary_point!r}; known: {', '.join(STATIONARY_POINTS)}"
+        )
+    count = f"{n_negative}" if exact_count else f"at least {n_negative}"
+    if stationary_point == "minimum":
+        if n_negative and not allow_imaginary:
+            raise NotAMinimumError(
+                f"not a minimum: {count} imaginary mode(s), most negative ω² = "
+                f"{min_omega2:.4g} eV/(Å² amu) (tolerance {tolerance:.2g}); relax the structure "
+                "further or pass allow_imaginary=True to report them (or "
+                "stationary_point='saddle' for a transition state)",
+                n_imaginary=n_negative,
+                min_omega2=min_omega2,
+            )
+        return
+    if n_negative == 0:
+        raise SaddleIsMinimumError(
+            f"not a first-order saddle: no negative ω² (smallest ω² = {min_omega2:.4g} "
+            f"eV/(Å² amu), tolerance {tolerance:.2g}): the structure is a minimum; pass the "
+            "saddle point (e.g. refine_saddle on the NEB climbing image), or use "
+            "stationary_point='minimum'",
+            n_negative=0,
+            min_omega2=min_omega2,
+        )
+    if n_negative > 1:
+        raise HigherOrderSaddleError(
+            f"not a first-order saddle: {count} negative ω², most negative {min_omega2:.4g} "
+            f"eV/(Å² amu) (tolerance {tolerance:.2g}); a transition state has exactly one: "
+            "refine the saddle from a climbing image closer to the barrier top",
+            n_negative=n_negative,
+            min_omega2=min_omega2,
+        )
+
+
 def classify_modes(
     omega2: np.ndarray,
     n_zero: int,
     zero_tol: float = DEFAULT_ZERO_TOL,
     allow_imaginary: bool = False,
+    stationary_point: str = "minimum",
 ) -> ModeClassification:
     """Split a spectrum into zero, imaginary and vibrational modes, checking the zero count.
 
@@ -112,12 +199,18 @@ def classify_modes(
     zero_tol
         Relative tolerance: |ω²| < zero_tol * max|ω²| is numerically zero.
     allow_imaginary
-        Report imaginary modes (excluded from Σ') instead of raising.
+        Minimum only: report imaginary modes (excluded from Σ') instead of raising.
+    stationary_point
+        ``minimum`` or ``saddle`` (exactly one negative ω², the unstable mode, which is
+        excluded from Σ': n' = 3N - 4 in a periodic cell); see
+        :func:`check_stationary_point`.
 
     Raises
     ------
     NotAMinimumError
-        Some ω² < -tolerance outside the zero modes (with their count and the most negative).
+        A minimum with ω² < -tolerance outside the zero modes (count and most negative).
+    SaddleIsMinimumError, HigherOrderSaddleError
+        A saddle without, or with more than one, negative ω².
     ZeroModeError
         The ``n_zero`` smallest |ω²| are not all ~0, or one more mode is ~0 as well.
     """
@@ -131,14 +224,7 @@ def classify_modes(
     imaginary = rest < -tolerance
     n_imaginary = int(imaginary.sum())
     min_omega2 = float(rest.min()) if rest.size else float("nan")
-    if n_imaginary and not allow_imaginary:
-        raise NotAMinimumError(
-            f"not a minimum: {n_imaginary} imaginary mode(s), most negative ω² = "
-            f"{min_omega2:.4g} eV/(Å² amu) (tolerance {tolerance:.2g}); relax the structure "
-            "further or pass allow_imaginary=True to report them",
-            n_imaginary=n_imaginary,
-            min_omega2=min_omega2,
-        )
+    check_stationary_point(stationary_point, n_imaginary, min_omega2, tolerance, allow_imaginary)
     largest_zero = float(np.abs(omega2[order[n_zero - 1]])) if n_zero else 0.0
     if n_zero and largest_zero > tolerance:
         raise ZeroModeError(
