@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "spline_noise.json").write_text(json.dumps(result, indent=1))
+    print("wrote", args.out / "spline_noise.json")
     return plot(result, args.out)
 
 
@@ -145,7 +146,7 @@ def plot(result: dict, out: Path) -> int:
     fig.tight_layout()
     fig.savefig(out / "spline_noise.png", dpi=120)
     plt.close(fig)
-    print("wrote", out / "spline_noise.json", "and", out / "spline_noise.png")
+    print("wrote", out / "spline_noise.png")
     return 0
 
 
