@@ -516,8 +516,9 @@ def load_training_set(
             row_id.append(row.id)
             anchor.append(False)
             sizes.append(n_d)
-        if len(y) > n_before:
-            closest.append(shortest_distance(row.toatoms()))
+        distance = shortest_distance(row.toatoms()) if len(y) > n_before else np.inf
+        if np.isfinite(distance):  # a lone isolated atom has no pair
+            closest.append(distance)
     if not_featurized:
         raise DatabaseError(
             f"{len(not_featurized)} row(s) (first id {not_featurized[0]}) have no descriptor sums "
@@ -543,6 +544,6 @@ def load_training_set(
         extra={"n_atoms_range": [min(sizes), max(sizes)], "n_skipped_not_minimum": n_not_minimum,
                "potential": potentials[0] if potentials else None,
                "strain_range": [min(strains), max(strains)] if strains else None,
-               "min_distance_range_A": [min(closest), max(closest)],
+               "min_distance_range_A": [min(closest), max(closest)] if closest else None,
                "min_distance_n_structures": len(closest)},
     )
