@@ -148,7 +148,7 @@ def _short_distance_message(distances: list[float] | None, atoms: Atoms) -> str 
     ``distances[0]`` Å (less :data:`DISTANCE_MARGIN`), or None (also without the record)."""
     from .structure import closest_pair
 
-    if not distances or len(atoms) < 2:
+    if not distances:
         return None
     threshold = (1.0 - DISTANCE_MARGIN) * distances[0]
     closest, (i, j) = closest_pair(atoms, probe=threshold)  # searches below the threshold only
