@@ -10,7 +10,8 @@ same thing in the same cases.
 * :func:`residual_force_message`: the largest force exceeds ``fmax`` (eV/Å);
 * :func:`uncertainty_message`: the predictive standard deviation exceeds a threshold (k_B);
 * :func:`training_domain_messages`: the cell is smaller or larger than every training cell,
-  or its strain against the model's lattice lies outside the training strains;
+  its strain against the model's lattice lies outside the training strains, or two of its atoms
+  are closer than any two atoms of a training structure (by more than :data:`DISTANCE_MARGIN`);
 * :func:`check_reference_lattice`, :func:`check_lattice_constant`: the perfect lattice built
   for S_f has a site count far from the structure's atom count, or the lattice constant given
   is far from the model's (a wrong ``--a0``): errors.
@@ -35,6 +36,10 @@ STD_WARNING_KB = 3.0
 FMAX_WARNING_EV_PER_A = 0.05
 #: Strain margin beyond the training strains before a structure counts as outside them.
 STRAIN_MARGIN = 0.005
+#: Fraction of the training structures' shortest interatomic distance by which a structure's
+#: shortest distance may fall below it before it counts as outside them (0.1 Å for bcc Fe's
+#: 2.0 Å dumbbells; strains of the training range move distances by about 1 %).
+DISTANCE_MARGIN = 0.05
 #: Largest relative difference |N_d - N_b| / N_b accepted between a structure and its perfect
 #: lattice reference (point defects and Frenkel damage change the count by a few per cent).
 MAX_SITE_MISMATCH = 0.10
@@ -55,7 +60,8 @@ class FarFromMinimumWarning(DomainWarning):
 
 
 class OutsideTrainingDomainWarning(DomainWarning):
-    """Cell size or strain outside those of the model's training rows."""
+    """Cell size, strain or shortest interatomic distance outside those of the model's
+    training rows."""
 
 
 def residual_force_message(forces: np.ndarray, fmax: float | None) -> str | None:
@@ -99,10 +105,14 @@ def _periodic_cubic_edge(atoms: Atoms) -> float | None:
 
 
 def training_domain_messages(model: Any, atoms: Atoms) -> list[str]:
-    """Warnings for a structure outside the cell sizes or strains of the model's training rows.
+    """Warnings for a structure outside the cell sizes, strains or neighbour distances of the
+    model's training rows.
 
-    Uses the ``n_atoms_range`` and ``strain_range`` of the model's training summary (models
-    trained before strains were recorded skip the strain check) and its lattice constant.
+    Uses the ``n_atoms_range``, ``strain_range`` and ``min_distance_range_A`` of the model's
+    training summary and its lattice constant. A check whose record a model file lacks (files
+    written before strains, or shortest distances, were recorded) is not made for that model.
+    The distance check warns when two atoms (or periodic images) are closer than (1 -
+    :data:`DISTANCE_MARGIN`) times the shortest interatomic distance of any training structure, Å.
     """
     summary = getattr(model, "training_summary_", {}) or {}
     messages = []
@@ -127,7 +137,29 @@ def training_domain_messages(model: Any, atoms: Atoms) -> list[str]:
                 f"(a0 = {a0} Å), outside its training strains {100 * strains[0]:+.1f}.."
                 f"{100 * strains[1]:+.1f} %"
             )
+    message = _short_distance_message(summary.get("min_distance_range_A"), atoms)
+    if message:
+        messages.append(message)
     return messages
+
+
+def _short_distance_message(distances: list[float] | None, atoms: Atoms) -> str | None:
+    """The warning for two atoms closer than the training structures' shortest distance
+    ``distances[0]`` Å (less :data:`DISTANCE_MARGIN`), or None (also without the record)."""
+    from .structure import closest_pair
+
+    if not distances:
+        return None
+    threshold = (1.0 - DISTANCE_MARGIN) * distances[0]
+    closest, (i, j) = closest_pair(atoms, probe=threshold)  # searches below the threshold only
+    if not closest < threshold:
+        return None
+    return (
+        f"atoms {i} and {j} are {closest:.3f} Å apart, closer than in any training structure "
+        f"(shortest {distances[0]:.3f} Å, warning below {threshold:.3f} Å): the local "
+        "environment is outside the model's training data (relax the structure, or check it "
+        "against the harmonic reference)"
+    )
 
 
 def check_reference_lattice(atoms: Atoms, bulk: Atoms, max_site_mismatch: float = MAX_SITE_MISMATCH) -> None:

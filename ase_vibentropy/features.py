@@ -23,7 +23,7 @@ from .errors import DatabaseError, MixedPotentialError, UnknownNameError
 from .model import formation_features
 from .parallel import descriptor_sum
 from .potentials import labelling_potential
-from .structure import n_vibrational_modes
+from .structure import n_vibrational_modes, shortest_distance
 
 __all__ = [
     "BulkSumCache",
@@ -362,6 +362,9 @@ class TrainingSet:
             out["n_atoms_range"] = [int(v) for v in self.extra["n_atoms_range"]]
         if self.extra.get("strain_range") is not None:
             out["strain_range"] = [float(v) for v in self.extra["strain_range"]]
+        if self.extra.get("min_distance_range_A") is not None:
+            out["min_distance_range_A"] = [float(v) for v in self.extra["min_distance_range_A"]]
+            out["min_distance_n_structures"] = int(self.extra["min_distance_n_structures"])
         if self.extra.get("potential"):
             out["potential"] = str(self.extra["potential"])
         if self.extra.get("n_skipped_not_minimum"):
@@ -407,7 +410,12 @@ def load_training_set(
 
     Rows with ``n_imaginary > 0`` (not minima) are left out and counted in
     ``extra["n_skipped_not_minimum"]``; the rows' reference potential (their ``potential`` key)
-    is kept in ``extra["potential"]`` and reaches the model's training summary.
+    is kept in ``extra["potential"]`` and reaches the model's training summary. So do the
+    training strains (``extra["strain_range"]``, the rows' ``strain`` keys) and the neighbour
+    distances: ``extra["min_distance_range_A"]`` is [lowest, highest] over the structures of the
+    rows used of each structure's shortest interatomic distance, Å, periodic images included
+    (:func:`ase_vibentropy.structure.shortest_distance`), and ``extra["min_distance_n_structures"]``
+    the number of those structures.
 
     Raises
     ------
@@ -447,6 +455,7 @@ def load_training_set(
 
     X, y, n_col, kind, family, row_id, anchor, sizes = [], [], [], [], [], [], [], []
     strains: list[float] = []  # isotropic strains of the rows used (the model's strain domain)
+    closest: list[float] = []  # shortest interatomic distance (Å) of each row used
     bulk_seen: set[bytes] = set()
     not_featurized = []
     n_not_minimum = 0
@@ -468,6 +477,7 @@ def load_training_set(
         fam = str(row.get("family", "unknown"))
         if row.get("strain") is not None:
             strains.append(float(row.strain))
+        n_before = len(y)
         if target in ("formation", "joint") and has_formation:
             n_b = int(row.n_bulk)
             delta = formation_features(sums, n_d, bulk_sums, n_b)
@@ -507,6 +517,9 @@ def load_training_set(
             row_id.append(row.id)
             anchor.append(False)
             sizes.append(n_d)
+        distance = shortest_distance(row.toatoms()) if len(y) > n_before else np.inf
+        if np.isfinite(distance):  # a lone isolated atom has no pair
+            closest.append(distance)
     if not_featurized:
         raise DatabaseError(
             f"{len(not_featurized)} row(s) (first id {not_featurized[0]}) have no descriptor sums "
@@ -531,5 +544,7 @@ def load_training_set(
         a0=_unique([r.get("a0") for r in rows]),
         extra={"n_atoms_range": [min(sizes), max(sizes)], "n_skipped_not_minimum": n_not_minimum,
                "potential": potentials[0] if potentials else None,
-               "strain_range": [min(strains), max(strains)] if strains else None},
+               "strain_range": [min(strains), max(strains)] if strains else None,
+               "min_distance_range_A": [min(closest), max(closest)] if closest else None,
+               "min_distance_n_structures": len(closest)},
     )

@@ -177,6 +177,22 @@ def closest_pair(atoms: Atoms, probe: float = 1.5) -> tuple[float, tuple[int, in
     return float(d[k]), (int(i[k]), int(j[k]))
 
 
+def shortest_distance(atoms: Atoms, probe: float = 3.0) -> float:
+    """The shortest interatomic distance of ``atoms``, Å, periodic images included (an atom and
+    its own image in a small periodic cell count as a pair).
+
+    :func:`closest_pair` with the search radius doubled from ``probe`` Å until a pair lies
+    within it (one pass for condensed matter). ``inf`` for a single isolated atom.
+    """
+    if periodicity(atoms) == "isolated" and len(atoms) < 2:
+        return float("inf")
+    while True:
+        closest, _ = closest_pair(atoms, probe)
+        if np.isfinite(closest):
+            return closest
+        probe *= 2.0
+
+
 def is_linear(atoms: Atoms, tol: float = 1e-6) -> bool:
     """True if all atoms of an isolated structure lie on one line (within ``tol`` Å)."""
     if len(atoms) <= 2:

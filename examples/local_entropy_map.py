@@ -100,12 +100,15 @@ def plot(atoms, names: list[str], path: str) -> None:
     exact = atoms.arrays["sf_exact_kB"]
     for ax, name in zip(axes[0], names):
         local = atoms.arrays[f"sf_{name}_kB"]
-        ax.scatter(exact, local, s=8)
+        ax.scatter(exact, local, s=8, alpha=0.7)
         lo, hi = min(exact.min(), local.min()), max(exact.max(), local.max())
         ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
-        ax.set_xlabel("exact s_i - S_b/N_b (k_B)")
-        ax.set_ylabel("model w · (D_i - <D>_b) (k_B)")
-        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(r"exact $s_i - S_b/N_b$ ($k_B$)")
+        ax.set_ylabel(r"model $w \cdot (D_i - \langle D\rangle_b)$ ($k_B$)")
+        rmse = float(np.sqrt(np.mean((local - exact) ** 2)))
+        ax.set_title(f"{name}\n{len(exact)} atoms: RMSE {rmse:.3f} $k_B$, "
+                     f"correlation {np.corrcoef(local, exact)[0, 1]:.2f}", fontsize=9)
+        ax.set_aspect("equal", adjustable="datalim")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

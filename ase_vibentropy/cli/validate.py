@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .featurize import add_database_command, ensure_featurized
@@ -60,15 +61,13 @@ def run(args: argparse.Namespace) -> int:
         parity_plot(
             data.y[sel], result["predictions"][sel], data.family[sel], args.plot,
             std=result["std"][sel], quantity="S_f" if result["kind"] == "formation" else "S",
-            title=f"validation on {args.db}",
+            title=f"validation on {os.path.basename(str(args.db))}",
         )
     return 0
 
 
 def _trained_on(model, db) -> bool:
     """True when ``db`` is the database the model's training summary names."""
-    import os
-
     trained = (getattr(model, "training_summary_", {}) or {}).get("database")
     if not trained:
         return False

@@ -512,7 +512,7 @@ def fit_and_validate(data, provider, repeats: int, seed: int, out: Path, progres
     labels = np.where(np.isin(np.arange(len(data)), test), "test (20 %)", "train (80 %)")
     parity_plot(
         data.y, pred, labels, out / "lj38_parity.png", std=std, quantity="S",
-        title=f"LJ38, AFS(20,10) r_cut {AFS_R_CUT} σ: S/k_B at T* = {T_REDUCED:g}",
+        title=f"LJ38, AFS(20,10), $r_{{cut}}$ = {AFS_R_CUT} σ: $S$ at $T^*$ = {T_REDUCED:g}",
     )
     cv = repeated_random_splits(estimator, data, repeats=repeats, random_state=seed, progress=progress)
     crossval_plot(cv, out / "lj38_crossval.png",

@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "spline_noise.json").write_text(json.dumps(result, indent=1))
+    print("wrote", args.out / "spline_noise.json")
     return plot(result, args.out)
 
 
@@ -122,26 +123,30 @@ def plot(result: dict, out: Path) -> int:
         print("matplotlib not installed: no PNG (pip install 'ase-vibentropy[plot]')")
         return 0
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for name, marker in zip(result["Sb_per_atom_kB"], ("o", "s", "^")):
-        left.plot(np.array(result["strain"]) * 100, result["Sb_per_atom_kB"][name], marker=marker, label=name)
+    # one colour and marker per version of the potential in both panels; V1 solid, I1 dashed
+    for k, (name, marker) in enumerate(zip(result["Sb_per_atom_kB"], ("o", "s", "^"))):
+        left.plot(np.array(result["strain"]) * 100, result["Sb_per_atom_kB"][name], marker=marker,
+                  color=f"C{k}", label=name)
         for defect, style in (("V1", "-"), ("I1", "--")):
             sizes = [int(n) for n in result["Sf_kB"][name][defect]]
             n_atoms = [2 * n**3 for n in sizes]
             right.plot(n_atoms, list(result["Sf_kB"][name][defect].values()), style, marker=marker,
-                       label=f"{name} {defect}")
-    left.set(xscale="symlog", xlabel="isotropic strain (%)", ylabel="S_b / N (k_B)",
-             title="perfect lattice, 4a0 cell")
-    left.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+                       color=f"C{k}", label=f"{name}, {defect}")
+    # the scale first: setting it afterwards would replace the formatter
     left.set_xscale("symlog", linthresh=1e-3)
-    right.set(xscale="log", xlabel="lattice sites", ylabel="S_f (k_B)",
-              title="fixed cubic cell at a0")
+    left.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    left.set(xlabel="isotropic strain (%)", ylabel="$S_b/N$ ($k_B$)",
+             title="perfect lattice, $4a_0$ cell (symmetric log scale)")
+    right.set(xscale="log", xlabel="lattice sites", ylabel="$S_f$ ($k_B$)",
+              title="fixed cubic cell at $a_0$: V1 solid, I1 dashed")
     right.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     right.set_xticks(n_atoms, [f"{n:,}" for n in n_atoms])
     for ax in (left, right):
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "spline_noise.png", dpi=120)
-    print("wrote", out / "spline_noise.json", "and", out / "spline_noise.png")
+    plt.close(fig)
+    print("wrote", out / "spline_noise.png")
     return 0
 
 
