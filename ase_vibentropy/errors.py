@@ -118,6 +118,10 @@ class PotentialSpecError(UnknownNameError):
     """A user potential spec is malformed, names a missing file or an unusable calculator."""
 
 
+class NoisyPotentialError(VibEntropyError, ValueError):
+    """A potential's Hessians are too noisy for harmonic entropies (the Hessian-noise screen)."""
+
+
 class MissingDependencyError(VibEntropyError, ImportError):
     """An optional dependency is needed; the message gives the ``pip install`` that provides it."""
 

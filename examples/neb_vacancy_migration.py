@@ -23,6 +23,7 @@ from ase.optimize import FIRE
 from _common import describe, kB, parser, setup
 from ase_vibentropy.data.builders import vacancy_jump
 from ase_vibentropy.harmonic import band_jumps
+from ase_vibentropy.predictor import EntropyPredictor
 
 
 def end_points(potential, cells: int):
@@ -71,7 +72,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     exact_minima = [jumps[0].forward.minimum.entropy_kB, jumps[-1].backward.minimum.entropy_kB]
     print(f"overall barrier {barrier:.4f} eV; S(initial) = {exact_minima[0]:.6f}, "
           f"S(final) = {exact_minima[1]:.6f} k_B (exact); {time.perf_counter() - start:.1f} s")
-    predicted = [kB(model.predict_entropy(m, args.temperature)) for m in (initial, final)]
+    predictor = EntropyPredictor(model)
+    predicted = [kB(predictor.predict_entropy(m, args.temperature)) for m in (initial, final)]
     print(f"model S of the minima: {predicted[0]:.3f}, {predicted[1]:.3f} k_B (no prediction "
           "at the saddles: that needs a model trained on saddles)")
     return {

@@ -127,7 +127,9 @@ def test_relaxed_example_structures_are_within_the_training_distances(path):
         model = load_model(name)
         low = model.training_summary_["min_distance_range_A"][0]
         assert shortest_distance(atoms) >= (1.0 - DISTANCE_MARGIN) * low
-        assert training_domain_messages(model, atoms) == []
+        # the cell-size check may speak (the 4a0 jump cells are smaller than any training
+        # cell); the distance check must not
+        assert not [m for m in training_domain_messages(model, atoms) if "Å apart" in m or "distance" in m]
 
 
 def test_a_model_file_without_the_record_makes_no_distance_check(tmp_path):

@@ -47,6 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="local worker processes (default: all cores; 1 = in this process)")
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="Dask scheduler address, e.g. tcp://host:8786 (needs the dask extra)")
+    parser.add_argument("--allow-noisy-hessians", action="store_true",
+                        help="label even if the potential fails the Hessian-noise screen")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
     parser.set_defaults(func=run)
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.recipe import load_recipe
     recipe = load_recipe(args.recipe)
     summary = generate(recipe, args.db, workers=args.workers, scheduler=args.scheduler,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, allow_noisy=args.allow_noisy_hessians)
     if args.json:
         print(json.dumps({
             "recipe_hash": recipe.hash, "n_jobs": summary.n_jobs, "n_skipped": summary.n_skipped,

@@ -47,17 +47,17 @@ def _jump_record(result) -> dict[str, Any]:
 
 def _model_record(args: argparse.Namespace, minima: dict[str, Any]) -> dict[str, Any]:
     """The model's S (k_B) of each minimum, and the note that it has none for the saddle."""
-    from ..model_io import load_model
+    from ..predictor import EntropyPredictor
     from ..units import KB_EV_PER_K
 
-    model = load_model(args.model)
+    predictor = EntropyPredictor(args.model)
     temperature = args.temperature
     record: dict[str, Any] = {"model": str(args.model), "saddle": None, "note": SADDLE_MODEL_NOTE}
     for name, atoms in minima.items():
-        if model.target == "formation":
+        if not predictor.total_defined:
             record[name] = {"S_kB": None, "S_std_kB": None}  # a formation-only model has no S
             continue
-        s, s_std = model.predict_entropy(atoms, temperature, return_std=True)
+        s, s_std = predictor.predict_entropy(atoms, temperature, return_std=True)
         record[name] = {"S_kB": s / KB_EV_PER_K, "S_std_kB": s_std / KB_EV_PER_K}
     return record
 

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -447,6 +448,48 @@ def check_recipe_runs(recipe: Recipe) -> None:
         descriptors.get(name, **dict(params))
 
 
+@lru_cache(maxsize=16)
+def _screened(potential_identity: str) -> Any:
+    """The Hessian-noise screen of a potential (3-cell perfect lattices, 7 strains), once per
+    process."""
+    from ..harmonic.screen import screen_hessian_noise
+    from ..potentials import get_potential
+
+    potential = get_potential(potential_identity)
+    return screen_hessian_noise(potential.hessian_calculator(), potential.element, potential.lattice,
+                                potential.a0, n_cells=3, n_steps=3)
+
+
+def check_potential_smooth(recipe: Recipe) -> None:
+    """Refuse a potential whose Hessians are too noisy for harmonic entropies
+    (:func:`~ase_vibentropy.harmonic.screen.screen_hessian_noise`), before any job runs.
+
+    Screened: every user potential and every potential with an analytic Hessian (the screen
+    then costs well under a second); the built-in finite-difference potentials (``emt-cu``,
+    ``lj-ar``) are screened by the package's tests instead.
+
+    Raises
+    ------
+    NoisyPotentialError
+        The screen fails; the message gives its numbers and how to override.
+    """
+    from ..errors import NoisyPotentialError
+    from ..potentials import get_potential
+
+    potential = get_potential(recipe.potential)
+    if potential.spec is None and not potential.analytic_hessian:
+        return
+    screen = _screened(recipe.potential)
+    if not screen.smooth:
+        raise NoisyPotentialError(
+            f"the Hessians of {potential.name} are too noisy for harmonic entropies: "
+            f"{screen.verdict()}. Formation entropies from them grow with the cell "
+            "(docs/theory.md, \"Tabulated potentials and Hessian noise\"); smooth the table "
+            "(vibentropy check-potential SPEC shows the numbers), or pass "
+            "--allow-noisy-hessians (generate(..., allow_noisy=True)) to label anyway"
+        )
+
+
 def generate(
     recipe: Recipe,
     db_url: str,
@@ -454,6 +497,7 @@ def generate(
     scheduler: Any = None,
     progress: bool = True,
     on_job: Callable[[JobOutcome], None] | None = None,
+    allow_noisy: bool = False,
 ) -> RunSummary:
     """Run every unfinished job of ``recipe`` and store the results in ``db_url``.
 
@@ -476,14 +520,24 @@ def generate(
         Show a tqdm bar over jobs.
     on_job
         Called in this process after each job is written.
+    allow_noisy
+        Label even when the potential fails the Hessian-noise screen
+        (:func:`check_potential_smooth`, run before anything is written).
 
     Returns
     -------
     RunSummary
+
+    Raises
+    ------
+    NoisyPotentialError
+        The potential fails the Hessian-noise screen and ``allow_noisy`` is False.
     """
     start_time = time.perf_counter()
     workers = max(1, int(workers or os.cpu_count() or 1))
     check_recipe_runs(recipe)  # a missing extra fails here, once, before any file is written
+    if not allow_noisy:
+        check_potential_smooth(recipe)
     db = connect(db_url)
     with exclusive_writer(db, f"vibentropy generate {recipe.source}"):
         return _generate_locked(recipe, db, workers, scheduler, progress, on_job, start_time)
