@@ -153,3 +153,38 @@ def crossval_plot(result, path: str | Path, title: str | None = None) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def potential_check_plot(check, path: str | Path) -> Path:
+    """Two panels of a :class:`~ase_vibentropy.harmonic.screen.PotentialCheck`: the perfect-lattice
+    entropy per atom against tiny strains with its deviation from a quadratic (k_B/atom, the
+    noise screen), and the finite-difference entropies against the step (Å)."""
+    plt = pyplot("plotting a potential check")
+    strain = check.strain
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    x = strain.strains * 1e5
+    centred = strain.entropy_per_atom_kB - strain.entropy_per_atom_kB.mean()
+    fit = np.polyval(np.polyfit(x, centred, 2), x)
+    residual = np.abs(centred - fit)
+    left.semilogy(x, np.maximum(residual, 1e-16), "o-", label="|s(ε) − quadratic fit|")
+    left.axhline(strain.tolerance_kB, color="C3", ls="--", label=f"tolerance {strain.tolerance_kB:.0e}")
+    left.set_xlabel("isotropic strain ε (10⁻⁵)")
+    left.set_ylabel("deviation from a quadratic (k_B/atom)")
+    left.set_title("Hessian-noise screen: " + ("smooth" if strain.smooth else "NOISY"))
+    left.legend(loc="center right")
+    steps = np.asarray(check.fd_steps_A)
+    gap = np.abs(np.asarray(check.fd_entropy_kB) - check.fd_reference_kB)
+    right.loglog(steps, np.maximum(gap, 1e-16), "s-", color="C1",
+                 label=f"|s(step) − s({check.hessian_method})|")
+    right.axhline(1e-5, color="C3", ls="--", label="agreement tolerance 1e-5")
+    right.set_xlabel("finite-difference step (Å)")
+    right.set_ylabel("entropy difference (k_B/atom)")
+    safe = "none" if check.safe_fd_step_A is None else f"{check.safe_fd_step_A:g} Å"
+    right.set_title(f"step sensitivity (largest safe step: {safe})")
+    right.legend(loc="best")
+    fig.suptitle(f"{check.name}: {check.lattice} {check.element}, a0 = {check.a0:.4f} Å — "
+                 + ("PASS" if check.passed else "FAIL"))
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

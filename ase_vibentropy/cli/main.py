@@ -30,6 +30,7 @@ SUBCOMMAND_MODULES = (
     "crossval",
     "generate",
     "db_stats",
+    "check_potential",
 )
 
 EPILOG = """examples:
@@ -37,6 +38,7 @@ EPILOG = """examples:
   vibentropy reference examples/data/fe_vacancy_8a0.extxyz --potential fe-mendelev2003 --lattice bcc --json
   vibentropy prefactor initial.extxyz saddle.extxyz --final final.extxyz --refine
   vibentropy train fe.db --descriptor afs --target formation -o model.json
+  vibentropy check-potential my_potential.eam.alloy --plot check.png
 Run 'vibentropy COMMAND --help' for the options of one command."""
 
 

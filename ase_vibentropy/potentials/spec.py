@@ -143,6 +143,9 @@ def canonical_spec(spec: str | Mapping[str, Any]) -> dict[str, Any]:
         Unknown keys, several or no kinds, missing files, malformed values.
     """
     data = dict(_read_mapping(spec) if isinstance(spec, str) else spec)
+    # a canonical spec read back: its kind is implied by its key, its file digests are redone
+    stated_kind = data.pop("kind", None)
+    data.pop("files", None)
     kinds = [kind for kind in SPEC_KINDS if kind in data]
     if len(kinds) != 1:
         raise _fail(
@@ -150,6 +153,8 @@ def canonical_spec(spec: str | Mapping[str, Any]) -> dict[str, Any]:
             f"among the keys {sorted(data)})"
         )
     kind = kinds[0]
+    if stated_kind not in (None, kind):
+        raise _fail(f"kind = {stated_kind!r} but the spec gives {kind!r}")
     unknown = sorted(set(data) - _KEYS[kind])
     if unknown:
         raise _fail(f"unknown key(s) {unknown} for a {kind} potential; known: {sorted(_KEYS[kind])}")
