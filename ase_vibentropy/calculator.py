@@ -248,17 +248,19 @@ class VibEntropyCalculator(Calculator):
             if not np.isfinite(temperature) or temperature <= 0.0:
                 raise ValueError(f"temperature must be a positive number of K, got {temperature}")
             kwargs["temperature"] = temperature
-        changed = super().set(**kwargs)
-        if self.parameters["mode"] == "free_energy" and self.calc is None:
+        # checked before anything changes: a refused set() leaves the calculator as it was
+        mode = kwargs.get("mode", self.parameters.get("mode", "entropy"))
+        if mode == "free_energy" and self.calc is None:
             raise MissingBaseCalculatorError(
                 "mode='free_energy' needs an energy/force calculator for U: pass calc=..., "
                 "e.g. VibEntropyCalculator(model, calc=EMT(), mode='free_energy')"
             )
-        if self.parameters["mode"] == "free_energy" and not self.predictor.total_defined:
+        if mode == "free_energy" and not self.predictor.total_defined:
             raise UnavailablePropertyError(
                 "mode='free_energy' needs the total entropy S_vib, which a formation-only model "
                 "does not define: use a model trained with target='joint' or 'total'"
             )
+        changed = super().set(**kwargs)
         if "temperature" in changed or "mode" in changed:
             self.reset()
         self.implemented_properties = self._implemented_properties()
@@ -290,7 +292,7 @@ class VibEntropyCalculator(Calculator):
         if self.mode == "free_energy":
             base = [p for p in base if p not in _FREE_ENERGY_UNAVAILABLE]
             if not self.predictor.has_gradient:
-                base = [p for p in base if p not in ("forces", "stress")]
+                base = [p for p in base if p != "forces"]  # stress falls back to differences
         entropy = [
             p for p in ENTROPY_PROPERTIES
             if (p not in _FORMATION_PROPERTIES or self.bulk is not None)
@@ -328,9 +330,9 @@ class VibEntropyCalculator(Calculator):
                 "define: ask for formation_entropy (with bulk='auto'), or use a model trained "
                 "with target='joint'"
             )
-        if self.mode == "free_energy" and name in ("forces", "stress") and not self.predictor.has_gradient:
+        if self.mode == "free_energy" and name == "forces" and not self.predictor.has_gradient:
             return UnavailablePropertyError(
-                f"free-energy {name} need the gradient of S_vib, but the {self.predictor.provider!r} "
+                f"free-energy forces need the gradient of S_vib, but the {self.predictor.provider!r} "
                 "descriptor has none: use a model whose descriptor has a gradient (e.g. "
                 "fe-mendelev2003-afs), or mode='entropy'"
             )
@@ -514,7 +516,7 @@ def store_entropy_results(
             stored[key] = float(calc.get_property(key, atoms))
     stored["entropy_temperature"] = calc.temperature
     atoms.info.update(stored)
-    if local:
+    if local and "local_entropies" in calc.implemented_properties:
         values = np.asarray(calc.get_property("local_entropies", atoms), dtype=float)
         atoms.arrays["local_entropies"] = values.copy()
         stored["local_entropies"] = values
@@ -543,12 +545,13 @@ def entropy_db_entries(atoms: Atoms, calc: VibEntropyCalculator | None = None) -
     Returns
     -------
     dict
-        ``{"key_value_pairs": {key: float}, "data": {"local_entropies": (N,) array}}``.
+        ``{"key_value_pairs": {key: float}, "data": {"local_entropies": (N,) array}}`` (no
+        local entropies for a formation-only model, which does not define them).
     """
-    if "vibrational_entropy" not in atoms.info or "local_entropies" not in atoms.arrays:
+    if "entropy_temperature" not in atoms.info:
         store_entropy_results(atoms, calc)
     pairs = {key: float(atoms.info[key]) for key in INFO_KEYS if key in atoms.info}
-    return {
-        "key_value_pairs": pairs,
-        "data": {"local_entropies": np.asarray(atoms.arrays["local_entropies"], dtype=float)},
-    }
+    data = {}
+    if "local_entropies" in atoms.arrays:
+        data["local_entropies"] = np.asarray(atoms.arrays["local_entropies"], dtype=float)
+    return {"key_value_pairs": pairs, "data": data}

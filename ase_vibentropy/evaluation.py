@@ -192,12 +192,14 @@ def repeated_random_splits(
     n_groups = int(codes.max()) + 1 if n else 0
     if n_groups < 3:
         raise DatabaseError(f"cross-validation needs at least 3 scored rows (groups), the data have {n_groups}")
+    # one random stream across fractions: the splits of different fractions are independent
+    stream = np.random.RandomState(random_state)
     stats = np.zeros((len(fractions), repeats, 4))
     under = np.zeros(len(fractions), dtype=int)
     bar = tqdm(total=len(fractions) * repeats, desc="cross-validation", disable=not progress)
     for k, p in enumerate(fractions):
         n_test = min(max(1, int(round(p * n_groups))), n_groups - 2)
-        splitter = GroupShuffleSplit(n_splits=repeats, test_size=n_test, random_state=random_state)
+        splitter = GroupShuffleSplit(n_splits=repeats, test_size=n_test, random_state=stream)
         for r, (train_pos, test_pos) in enumerate(splitter.split(scored, groups=codes)):
             scored_train, test = scored[train_pos], scored[test_pos]
             train = np.concatenate([scored_train, anchors])

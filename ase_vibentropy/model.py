@@ -54,7 +54,6 @@ Units: k_B throughout (features in descriptor units).
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from typing import Any
 
@@ -307,7 +306,10 @@ class LDMLModel(RegressorMixin, BaseEstimator):
                     f"total-entropy rows of a model with per_atom_constant=True need n_atoms, the "
                     "atom count N of each row (formation rows ignore it)"
                 )
-            n_atoms = np.broadcast_to(np.asarray(n_atoms, dtype=float), (len(X),))
+            n_atoms = np.asarray(n_atoms, dtype=float)
+            if n_atoms.ndim > 1 or (n_atoms.ndim == 1 and len(n_atoms) != len(X)):
+                raise DescriptorError(f"n_atoms must have shape ({len(X)},), got {n_atoms.shape}")
+            n_atoms = np.broadcast_to(n_atoms, (len(X),))
             count = np.where(is_total, n_atoms, 0.0)
         return np.column_stack([X, count])
 
@@ -420,7 +422,13 @@ class LDMLModel(RegressorMixin, BaseEstimator):
 
     def _prediction_kinds(self, n_rows: int, n_atoms: Any, is_total: Any) -> np.ndarray:
         if is_total is not None:
-            return self._row_kinds_any(n_rows, is_total)
+            kinds = self._row_kinds_any(n_rows, is_total)
+            if self.target == "formation" and kinds.any():
+                raise ModelDomainError(
+                    "a formation model does not define total entropies (its per-atom constant "
+                    "and the bulk part of w are undetermined): predict formation rows only"
+                )
+            return kinds
         if self.target == "total":
             return np.ones(n_rows, dtype=bool)
         if self.target == "joint" and n_atoms is not None:

@@ -182,10 +182,10 @@ class EntropyPredictor:
 
     # ------------------------------------------------------------------ descriptor passes
     def _key(self, atoms: Atoms) -> str:
-        """Exact digest of provider, weights, species, cell, positions and pbc."""
+        """Exact digest of provider, species, cell, positions and pbc (the weights are fixed:
+        refit the model, then build a new predictor)."""
         digest = hashlib.sha1(self.provider.hash.encode())
         for part in (
-            np.asarray(self.model.coef_, dtype=float),
             np.asarray(atoms.numbers, dtype=np.int64),
             np.asarray(atoms.cell.array, dtype=float),
             np.asarray(atoms.positions, dtype=float),
@@ -195,9 +195,11 @@ class EntropyPredictor:
         return digest.hexdigest()
 
     def _cached(self, atoms: Atoms, local: bool) -> DescriptorPass | None:
-        entry = self._passes.get(self._key(atoms))
+        key = self._key(atoms)
+        entry = self._passes.get(key)
         if entry is None or (local and entry.projection is None):
             return None
+        self._passes[key] = self._passes.pop(key)  # most recently used last
         return entry
 
     def prefetch(self, structures: list[Atoms], local: bool = False) -> None:
@@ -226,9 +228,11 @@ class EntropyPredictor:
             ]
         room = max(CACHE_SIZE, 2 * len(structures))
         for atoms, result in zip(todo, results):
+            key = self._key(atoms)
+            self._passes.pop(key, None)  # a local pass replaces the sums-only one
             while len(self._passes) >= room:
-                self._passes.pop(next(iter(self._passes)))  # oldest first
-            self._passes[self._key(atoms)] = result
+                self._passes.pop(next(iter(self._passes)))  # least recently used first
+            self._passes[key] = result
 
     def _pass(self, atoms: Atoms, local: bool = False) -> DescriptorPass:
         cached = self._cached(atoms, local)
@@ -318,6 +322,7 @@ class EntropyPredictor:
         """
         bulk = self.bulk_reference(atoms) if bulk is None else bulk
         self.check_atoms(atoms)
+        self.check_atoms(bulk)
         check_same_cell(atoms, bulk)
         temperature = self._temperature(temperature)
         mean_bulk = self.descriptor_sum(bulk) / len(bulk)
@@ -350,13 +355,13 @@ class EntropyPredictor:
         (step :data:`STRAIN_STEP`, 12 predictions). The per-atom constant and the classical
         temperature term do not depend on strain, so the result is T-independent.
         """
+        self._check_total_defined()
         self.check_atoms(atoms)
         if self.provider.has_strain_gradient:
             virial = np.asarray(self.provider.strain_gradient(atoms, self.model.coef_), dtype=float)
             virial = 0.5 * (virial + virial.T)
             voigt = np.array([virial[i, j] for i, j in VOIGT])
             return voigt * KB_EV_PER_K / atoms.get_volume()
-        self._check_total_defined()
         h = STRAIN_STEP
         cell = atoms.cell.array
         out = np.zeros(6)

@@ -267,6 +267,33 @@ def test_free_energy_is_the_wrapped_free_energy_minus_TS_and_stays_force_consist
     )
 
 
+def test_a_refused_set_leaves_the_calculator_unchanged(model):
+    calc = VibEntropyCalculator(model)
+    before = list(calc.implemented_properties)
+    with pytest.raises(MissingBaseCalculatorError):
+        calc.set(mode="free_energy")
+    assert calc.mode == "entropy" and calc.implemented_properties == before
+
+
+def test_free_energy_stress_without_a_position_gradient_uses_differences():
+    from ase.calculators.fd import calculate_numerical_stress
+
+    from ase_vibentropy.descriptors.base import DescriptorProvider
+
+    class NoGradient(PairDensityDescriptor):
+        vjp = DescriptorProvider.vjp  # the protocol's own: no analytic gradient
+
+    no_grad = emt_cu_model(descriptor=NoGradient())
+    calc = VibEntropyCalculator(no_grad, calc=EMT(), temperature=800.0, mode="free_energy")
+    assert "forces" not in calc.implemented_properties and "stress" in calc.implemented_properties
+    atoms = cu_cell(strain=0.01)
+    atoms.rattle(0.02, seed=3)
+    atoms.calc = calc
+    probe = atoms.copy()
+    probe.calc = VibEntropyCalculator(no_grad, calc=EMT(), temperature=800.0, mode="free_energy")
+    np.testing.assert_allclose(atoms.get_stress(), calculate_numerical_stress(probe, eps=1e-5), atol=1e-6)
+
+
 def test_formation_only_model_lists_only_what_it_delivers(vacancy):
     from ase_vibentropy.model import LDMLModel
 
@@ -287,6 +314,15 @@ def test_formation_only_model_lists_only_what_it_delivers(vacancy):
         calc.get_property("vibrational_entropy", vacancy.copy())
     with pytest.raises(UnavailablePropertyError, match="formation-only"):
         VibEntropyCalculator(formation, calc=EMT(), mode="free_energy")
+    atoms = vacancy.copy()
+    stored = store_entropy_results(atoms, calc)  # formation entropies only, no local entropies
+    assert "formation_entropy" in stored and "vibrational_entropy" not in stored
+    assert "local_entropies" not in atoms.arrays
+    assert entropy_db_entries(atoms, calc)["data"] == {}
+    with pytest.raises(ModelDomainError, match="formation model"):
+        formation.predict(np.array(X), n_atoms=[31] * 5, is_total=np.ones(5, dtype=bool))
+    with pytest.raises(ModelDomainError, match="formation entropies only"):
+        calc.predictor.entropy_strain_derivative(atoms)
 
 
 def test_free_energy_cell_relaxation_finds_the_minimum_of_U_minus_TS(model):

@@ -171,3 +171,20 @@ def test_lammps_pair_style_spec_agrees_with_the_same_file_read_as_eam(fe_file):
     with pytest.raises(PotentialSpecError, match="Unrecognized pair style"):
         get_potential({"lammps": {"pair_style": "no_such_style", "pair_coeff": "* *"}, "element": "Fe",
                        "lattice": "bcc", "a0": 2.86})
+
+
+def test_same_file_elsewhere_is_the_same_revision_and_a_changed_file_is_caught(fe_file, tmp_path):
+    import shutil
+
+    moved = tmp_path / "elsewhere" / "Fe_closed.eam.fs"
+    moved.parent.mkdir()
+    shutil.copy(fe_file, moved)
+    original = get_potential(fe_file)
+    assert get_potential(str(moved)).version == original.version  # contents, not paths
+    copy = tmp_path / "Fe_copy.eam.fs"
+    shutil.copy(fe_file, copy)
+    spec = get_potential(str(copy)).spec  # what a recipe hands to its workers
+    with open(copy, "a") as handle:
+        handle.write("\n")
+    with pytest.raises(PotentialSpecError, match="changed since"):
+        get_potential(spec)

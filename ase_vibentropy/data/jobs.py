@@ -82,7 +82,7 @@ def make_jobs(recipe: Recipe) -> list[Job]:
     """
     # Descriptors are left out: they do not change a label, and `vibentropy featurize` adds
     # the sums of a new descriptor to finished rows without relabelling them.
-    common = (recipe.potential, recipe.element, recipe.lattice, recipe.a0, recipe.temperature,
+    common = (recipe.potential_identity, recipe.element, recipe.lattice, recipe.a0, recipe.temperature,
               asdict(recipe.reference))
     jobs: list[Job] = []
     for n_cells in recipe.sizes:

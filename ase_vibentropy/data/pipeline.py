@@ -457,7 +457,7 @@ def _screened(potential_identity: str) -> Any:
 
     potential = get_potential(potential_identity)
     return screen_hessian_noise(potential.hessian_calculator(), potential.element, potential.lattice,
-                                potential.a0, n_cells=3, n_steps=3)
+                                potential.a0, n_cells=3, n_steps=3, fd_step=potential.fd_step)
 
 
 def check_potential_smooth(recipe: Recipe) -> None:

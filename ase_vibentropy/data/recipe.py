@@ -137,10 +137,23 @@ class Recipe:
     name: str = ""
     source: str = field(default="", compare=False)
 
+    @property
+    def potential_identity(self) -> str:
+        """The potential as the hash and the job ids see it: the built-in name, or for a user
+        spec its name and revision (no file paths, so a moved project keeps its jobs)."""
+        if not self.potential.lstrip().startswith("{"):
+            return self.potential
+        from ..potentials import get_potential, labelling_potential
+
+        potential = get_potential(self.potential)
+        return labelling_potential(potential.name, potential.version)
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-serialisable form (the ``source`` path left out)."""
+        """Plain, JSON-serialisable form (the ``source`` path left out, the potential by its
+        :attr:`potential_identity`)."""
         data = asdict(self)
         data.pop("source")
+        data["potential"] = self.potential_identity
         return data
 
     @property
@@ -249,10 +262,14 @@ def _relative_to(spec: Any, source: str) -> Any:
     if not source:
         return spec
     base = Path(source).resolve().parent
-    if isinstance(spec, str) and not Path(spec).is_absolute() and (base / spec).is_file():
-        return str(base / spec)
-    if isinstance(spec, dict) and isinstance(spec.get("eam"), str) and not Path(spec["eam"]).is_absolute():
-        return {**spec, "eam": str(base / spec["eam"])}
+    if isinstance(spec, str):
+        path = Path(spec).expanduser()
+        if not path.is_absolute() and (base / path).is_file():
+            return str(base / path)
+        return spec
+    if isinstance(spec, dict) and isinstance(spec.get("eam"), str):
+        path = Path(spec["eam"]).expanduser()
+        return {**spec, "eam": str(path if path.is_absolute() else base / path)}
     return spec
 
 

@@ -72,6 +72,7 @@ def screen_hessian_noise(
     temperature: float = 300.0,
     tolerance_kB: float = SMOOTH_RESIDUAL_TOL_KB,
     hessian: str = "auto",
+    fd_step: float | None = None,
 ) -> HessianNoiseScreen:
     """Perfect-lattice entropy per atom against tiny strains, and its deviation from a quadratic.
 
@@ -93,6 +94,9 @@ def screen_hessian_noise(
     hessian
         Hessian route (:func:`~ase_vibentropy.harmonic.compute_hessian` methods): ``"auto"``
         is ``analytic`` for a calculator with ``get_hessian``, else phonopy displacements.
+    fd_step
+        Displacement of phonopy Hessians, Å (None: the package default); the potential's own
+        labelling step, so that the screen sees the Hessians the labels use.
 
     Returns
     -------
@@ -107,7 +111,8 @@ def screen_hessian_noise(
     entropies = []
     for strain in strains:
         perfect = perfect_cubic_supercell(element, lattice, a0 * (1.0 + strain), n_cells)
-        result = harmonic_entropy(perfect, calc, temperature=temperature, hessian=hessian, fmax=None)
+        result = harmonic_entropy(perfect, calc, temperature=temperature, hessian=hessian, fmax=None,
+                                  step=fd_step)
         entropies.append(result.entropy_kB / len(perfect))
     entropies = np.array(entropies)
     # fit about the mean so the constant does not swamp the residual's precision
@@ -251,15 +256,24 @@ def check_potential(
 
     start = time.perf_counter()
     lattice = potential.lattice if lattice is None else lattice
+    if a0 is None and lattice != potential.lattice:
+        from ..errors import InvalidOptionError
+
+        raise InvalidOptionError(
+            f"{potential.name} is a {potential.lattice} potential: give the lattice constant of "
+            f"its {lattice} lattice (a0, Å) to check that lattice"
+        )
     a0 = float(potential.a0 if a0 is None else a0)
     method = "analytic" if potential.analytic_hessian else "phonopy"
     n_cells = (4 if method == "analytic" else 3) if n_cells is None else int(n_cells)
     calc = potential.hessian_calculator()
     strain = screen_hessian_noise(calc, potential.element, lattice, a0, n_cells=n_cells,
-                                  n_steps=5 if method == "analytic" else 3, temperature=temperature)
+                                  n_steps=5 if method == "analytic" else 3, temperature=temperature,
+                                  fd_step=potential.fd_step)
     # step sensitivity on a 3-cell lattice (phonopy displacements dominate the cost)
     perfect = perfect_cubic_supercell(potential.element, lattice, a0, 3)
-    reference = harmonic_entropy(perfect, calc, temperature=temperature, fmax=None, solver="bloch")
+    reference = harmonic_entropy(perfect, calc, temperature=temperature, fmax=None, solver="bloch",
+                                 step=potential.fd_step)
     per_atom = reference.entropy_kB / len(perfect)
     fd = []
     for step in FD_STEPS_A:

@@ -106,19 +106,32 @@ def _read_mapping(text: str) -> Mapping[str, Any]:
             raise _fail(f"file {text!r} does not exist")
         try:
             if path.suffix.lower() == ".json":
-                return json.loads(path.read_text(encoding="utf-8"))
-            import tomllib
+                data = json.loads(path.read_text(encoding="utf-8"))
+            else:
+                import tomllib
 
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, ValueError) as exc:
             raise _fail(f"cannot read {text!r}: {exc}") from exc
-        return data.get("potential", data) if isinstance(data.get("potential"), Mapping) else data
+        if not isinstance(data, Mapping):
+            raise _fail(f"{text!r} must hold a table (a JSON object), got {type(data).__name__}")
+        data = data["potential"] if isinstance(data.get("potential"), Mapping) else data
+        return _relative_files(data, path.resolve().parent)
     if _FACTORY_PATTERN.match(text):
         raise _fail(
             f"a factory ({text!r}) needs its element and lattice: give a table, e.g. "
             f'potential = {{factory = "{text}", element = "Cu", lattice = "fcc"}}'
         )
     raise _fail(f"{text!r} is neither a potential name, an EAM file, a spec file nor JSON")
+
+
+def _relative_files(data: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    """``data`` with a relative ``eam`` path taken from ``base`` (a spec file's directory)."""
+    out = dict(data)
+    if isinstance(out.get("eam"), str):
+        path = Path(out["eam"]).expanduser()
+        out["eam"] = str(path if path.is_absolute() else base / path)
+    return out
 
 
 def _file_digest(path: str) -> str:
@@ -143,9 +156,10 @@ def canonical_spec(spec: str | Mapping[str, Any]) -> dict[str, Any]:
         Unknown keys, several or no kinds, missing files, malformed values.
     """
     data = dict(_read_mapping(spec) if isinstance(spec, str) else spec)
-    # a canonical spec read back: its kind is implied by its key, its file digests are redone
+    # a canonical spec read back: its kind is implied by its key; its file digests must still
+    # hold (a worker rebuilding the potential of a recipe must not label with a changed file)
     stated_kind = data.pop("kind", None)
-    data.pop("files", None)
+    recorded_files = data.pop("files", None)
     kinds = [kind for kind in SPEC_KINDS if kind in data]
     if len(kinds) != 1:
         raise _fail(
@@ -193,6 +207,8 @@ def canonical_spec(spec: str | Mapping[str, Any]) -> dict[str, Any]:
                 if ("/" in word or "." in word) and candidate.is_file():
                     word = str(candidate.resolve())
                     files[word] = _file_digest(word)
+                elif "/" in word:
+                    raise _fail(f"lammps.pair_coeff names {word!r}, which is not a file")
                 words.append(word)
             resolved.append(" ".join(words))
         out["lammps"] = {"pair_style": table["pair_style"].strip(), "pair_coeff": resolved}
@@ -205,6 +221,13 @@ def canonical_spec(spec: str | Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(kwargs, Mapping):
             raise _fail(f"kwargs must be a table of keyword arguments, got {kwargs!r}")
         out["factory"], out["kwargs"] = factory, dict(kwargs)
+    if recorded_files is not None and recorded_files != out.get("files", {}):
+        changed = sorted(set(recorded_files) ^ set(out.get("files", {})) | {
+            f for f in recorded_files if out.get("files", {}).get(f) not in (None, recorded_files[f])})
+        raise _fail(
+            f"the file(s) {', '.join(changed)} changed since the potential was first read: rows "
+            "labelled now would not match the earlier ones; restore the file or start a new recipe"
+        )
     for key in ("element", "lattice", "a0", "mass", "fd_step"):
         if key in data:
             out[key] = data[key]
@@ -272,8 +295,18 @@ def _eam_header(path: str, fmt: str) -> dict[str, Any]:
 
 
 def _digest(spec: Mapping[str, Any]) -> int:
-    """Revision number of a spec: 31 bits of the sha256 of its canonical JSON (with file digests)."""
-    text = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+    """Revision number of a spec: 31 bits of the sha256 of its canonical JSON with every file
+    path replaced by its name (the file's contents enter through their digests), so the same
+    files in another directory give the same revision."""
+    portable = json.loads(json.dumps(spec))
+    names = {path: Path(path).name for path in portable.get("files", {})}
+    portable["files"] = {names[path]: digest for path, digest in portable.get("files", {}).items()}
+    if "eam" in portable:
+        portable["eam"] = Path(portable["eam"]).name
+    if "lammps" in portable:
+        portable["lammps"]["pair_coeff"] = [" ".join(names.get(w, w) for w in line.split())
+                                            for line in portable["lammps"]["pair_coeff"]]
+    text = json.dumps(portable, sort_keys=True, separators=(",", ":"))
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
 
 
