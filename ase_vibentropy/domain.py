@@ -201,24 +201,29 @@ def check_lattice_constant(a0: float, model_a0: float | None) -> None:
         )
 
 
-def force_calculator_for(model: Any) -> Any | None:
-    """A force calculator of the potential the model was trained on, if this install has one.
-
-    The training summary names the labelling potential with its revision
-    (:func:`ase_vibentropy.potentials.labelling_potential`); the calculator is returned only
-    when the registered potential of that name is the same revision and its extras are
-    installed. None otherwise (an unknown, retired or unavailable potential).
-    """
+def labelling_potential_for(model: Any) -> Any | None:
+    """The built-in potential the model's labels were computed with, if this install has the
+    same revision of it (:func:`ase_vibentropy.potentials.labelling_potential` in the training
+    summary); None otherwise (an unknown, retired, user or other-revision potential)."""
     from .potentials import get_potential, labelling_potential
 
     identity = (getattr(model, "training_summary_", {}) or {}).get("potential")
     if not identity:
         return None
-    name = str(identity).split("@")[0]
     try:
-        potential = get_potential(name)
-        if labelling_potential(potential.name, potential.version) != identity:
-            return None
+        potential = get_potential(str(identity).split("@")[0])
+    except UnknownNameError:
+        return None
+    return potential if labelling_potential(potential.name, potential.version) == identity else None
+
+
+def force_calculator_for(model: Any) -> Any | None:
+    """A force calculator of the potential the model was trained on
+    (:func:`labelling_potential_for`), or None when this install lacks it or its extras."""
+    potential = labelling_potential_for(model)
+    if potential is None:
+        return None
+    try:
         return potential.force_calculator()
-    except (UnknownNameError, MissingDependencyError):
+    except MissingDependencyError:
         return None

@@ -10,7 +10,13 @@ estimator on feature matrices) with what structure-level predictions need:
   (the bulk reference and the S / S_f pair of one structure recur in a calculator);
 * the perfect-lattice reference of a defect cell (``bulk="auto"``: the model's lattice and a0
   filling the same cubic cell, :func:`ase_vibentropy.harmonic.bulk_for_cell`);
-* the exact classical temperature shift S(T) = S(T0) + n' k_B ln(T/T0) and the gradient.
+* the exact classical temperature shift S(T) = S(T0) + n' k_B ln(T/T0) and the gradient;
+* totals through the exact bulk: when the structure has a perfect-lattice reference and this
+  install has the model's labelling potential with an analytic Hessian, the total entropy is
+  S = (N_d/N_b) S_b + S_f with S_b exact (Bloch route, O(N_b)) and only S_f from the model.
+  An extensive sum Σ_i w · D_i cannot represent the O(1) per-cell term of the three zero modes
+  of a periodic cell (docs/theory.md); the exact S_b carries it, and the std of S is that of
+  S_f. Structures without a reference get the model's own total (:meth:`total_route`).
 
 The calculator, the CLI, the benchmarks and users' scripts all predict through this class.
 It is not an estimator: refit the model, then build a new predictor.
@@ -86,6 +92,9 @@ class EntropyPredictor:
         Centre atoms per spatial chunk (None: ``parallel.DEFAULT_CHUNK_SIZE``).
     executor
         ``"thread"`` or ``"process"`` for the local workers.
+    exact_bulk
+        Compute totals as (N_d/N_b) S_b + S_f with S_b exact where possible (see the module
+        docstring); False: always the model's own total Σ_i w · D_i + c N.
 
     The execution settings never change a result: chunked, parallel and Dask passes give the
     same sums as the serial one (they are reduced in chunk order).
@@ -98,6 +107,7 @@ class EntropyPredictor:
         scheduler: Any = None,
         chunk_size: int | None = None,
         executor: str = "thread",
+        exact_bulk: bool = True,
     ) -> None:
         if isinstance(model, (str, os.PathLike)):
             from .model_io import load_model
@@ -119,8 +129,11 @@ class EntropyPredictor:
         self.chunk_size = DEFAULT_CHUNK_SIZE if chunk_size is None else int(chunk_size)
         self.executor = executor
         self.provider = model.descriptor_provider()
+        self.exact_bulk = bool(exact_bulk)
         self._passes: dict[str, DescriptorPass] = {}
         self._bulk: tuple[np.ndarray, Atoms] | None = None
+        self._bulk_entropies: dict[tuple, float] = {}
+        self._bulk_potential: Any = None  # the labelling potential, False when unavailable
 
     def __repr__(self) -> str:
         return f"EntropyPredictor({self.provider!r}, target={self.model.target!r})"
@@ -256,18 +269,75 @@ class EntropyPredictor:
         """
         return np.asarray(self._pass(atoms, local=True).projection, dtype=float).copy()
 
+    # ------------------------------------------------------------------ exact bulk
+    def _labelling_potential(self) -> Any | None:
+        if self._bulk_potential is None:
+            from .domain import labelling_potential_for
+
+            potential = labelling_potential_for(self.model)
+            self._bulk_potential = potential if potential is not None and potential.analytic_hessian else False
+        return self._bulk_potential or None
+
+    def exact_bulk_entropy(self, bulk: Atoms, temperature: float | None = None) -> float | None:
+        """Exact classical entropy of the perfect lattice ``bulk`` in eV/K, from the model's
+        labelling potential (Bloch route), or None when this install does not have that
+        potential with an analytic Hessian. Cached per cell and temperature."""
+        potential = self._labelling_potential()
+        if potential is None:
+            return None
+        temperature = self._temperature(temperature)
+        key = (np.ascontiguousarray(bulk.cell.array).tobytes(), len(bulk), temperature)
+        if key not in self._bulk_entropies:
+            from .harmonic import harmonic_entropy
+
+            result = harmonic_entropy(bulk, potential.hessian_calculator(), temperature=temperature,
+                                      solver="bloch", fmax=None)
+            self._bulk_entropies[key] = float(result.entropy)
+        return self._bulk_entropies[key]
+
+    def _bulk_for_total(self, atoms: Atoms) -> Atoms | None:
+        """The perfect-lattice reference a total of ``atoms`` goes through, or None."""
+        if not self.exact_bulk or periodicity(atoms) != "periodic" or self._labelling_potential() is None:
+            return None
+        try:
+            bulk = self.bulk_reference(atoms)
+        except (CellMismatchError, ModelDomainError):
+            return None  # no perfect-lattice reference: the model's own total
+        from .domain import MAX_SITE_MISMATCH
+
+        return None if abs(len(atoms) - len(bulk)) > MAX_SITE_MISMATCH * len(bulk) else bulk
+
+    def _exact_bulk_reference(self, atoms: Atoms, temperature: float) -> tuple[Atoms, float] | None:
+        """(bulk, S_b eV/K) when the total of ``atoms`` goes through the exact bulk, else None."""
+        bulk = self._bulk_for_total(atoms)
+        return None if bulk is None else (bulk, self.exact_bulk_entropy(bulk, temperature))
+
+    def total_route(self, atoms: Atoms) -> str:
+        """How :meth:`predict_entropy` gets the total of ``atoms``: ``"exact bulk + S_f"`` or
+        ``"model"`` (Σ_i w · D_i + c N)."""
+        return "model" if self._bulk_for_total(atoms) is None else "exact bulk + S_f"
+
     # ------------------------------------------------------------------ predictions
     def predict_entropy(
         self, atoms: Atoms, temperature: float | None = None, return_std: bool = False
     ) -> float | tuple[float, float]:
-        """Total vibrational entropy S(T) of ``atoms`` in eV/K (Eq. 14 plus c N).
+        """Total vibrational entropy S(T) of ``atoms`` in eV/K.
 
-        S(T) = S(T0) + n' k_B ln(T/T0), n' = 3N - 3 (periodic) or 3N - 6 (isolated). With
-        ``return_std``, also the predictive standard deviation in eV/K (T-independent).
+        Through the exact bulk where possible (:meth:`total_route`): S = (N_d/N_b) S_b + S_f,
+        S_b exact at T, S_f from the model (any model, formation-only ones included), std that
+        of S_f. Otherwise the model's own total (Eq. 14 plus c N),
+        S(T) = S(T0) + n' k_B ln(T/T0), n' = 3N - 3 (periodic) or 3N - 6 (isolated), with its
+        predictive standard deviation. Both in eV/K.
         """
+        temperature = self._temperature(temperature)
+        exact = self._exact_bulk_reference(atoms, temperature)
+        if exact is not None:
+            bulk, s_bulk = exact
+            s_f, std = self.predict_formation_entropy(atoms, bulk, temperature, return_std=True)
+            entropy = len(atoms) / len(bulk) * s_bulk + s_f
+            return (entropy, std) if return_std else entropy
         self._check_total_defined()
         self.check_atoms(atoms)
-        temperature = self._temperature(temperature)
         x = self.descriptor_sum(atoms)
         mean, std = self.model.predict(x[None, :], return_std=True, n_atoms=[len(atoms)], is_total=True)
         shift = n_vibrational_modes(atoms) * np.log(temperature / self.model.temperature)
@@ -303,11 +373,17 @@ class EntropyPredictor:
         """Per-atom entropies s_i = w · D_i + c (Eq. 13), shape (N,), eV/K; Σ_i s_i = S.
 
         The temperature shift n' k_B ln(T/T0) is shared equally (n'/N per atom), which is exact
-        for a single element (the zero modes weigh 1/N on every atom).
+        for a single element (the zero modes weigh 1/N on every atom). When the total goes
+        through the exact bulk (:meth:`total_route`), s_i = S_b/N_b + w · (D_i - <D>_b) plus
+        the shift, so that Σ_i s_i is that total.
         """
+        temperature = self._temperature(temperature)
+        exact = self._exact_bulk_reference(atoms, temperature)
+        if exact is not None:
+            bulk, s_bulk = exact
+            return s_bulk / len(bulk) + self.local_formation_entropies(atoms, bulk, temperature)
         self._check_total_defined()
         self.check_atoms(atoms)
-        temperature = self._temperature(temperature)
         per_atom = self.local_projections(atoms) + self.model.per_atom_constant_
         shift = n_vibrational_modes(atoms) / len(atoms) * np.log(temperature / self.model.temperature)
         return (per_atom + shift) * KB_EV_PER_K

@@ -238,6 +238,7 @@ def _predict_frame(
     if has_total:
         s, s_std = predictor.predict_entropy(frame, temperature, return_std=True)
         out["S_kB"], out["S_std_kB"] = s / KB_EV_PER_K, s_std / KB_EV_PER_K
+        out["S_route"] = predictor.total_route(frame)
     else:
         out["S_kB"] = out["S_std_kB"] = None  # undefined for a formation-only model
     if bulk is not None:
