@@ -43,6 +43,10 @@ from .relax import DEFAULT_FMAX_EV_PER_A, check_relaxed, relax_to_minimum
 #: and the <110> dumbbell within 2e-3 k_B of the full log-det route.
 DEFAULT_RADIUS_CELLS = 4.0
 
+#: ``solver="auto"`` of ``vibentropy reference --lattice`` uses the embedding from this many
+#: atoms (where the full log-det route takes more than ~10 s and grows as N²-N³).
+EMBEDDING_MIN_ATOMS = 4000
+
 #: An atom farther than this fraction of the nearest-neighbour distance from every lattice
 #: site is an interstitial; a site with no atom that close is a vacancy.
 MATCH_FRACTION = 0.3
@@ -419,6 +423,30 @@ def check_embeddable(atoms: Atoms, lattice: str, a0: float, element: str) -> tup
     return int(perfect_n), edge / perfect_n
 
 
+def check_localised(smap: SiteMap, green: LatticeGreensFunction) -> None:
+    """Refuse a cell without a point defect, or whose defect is too spread for its size.
+
+    Raises
+    ------
+    DelocalisedDefectError
+        No vacant site and no interstitial, or the vacant sites and interstitials span more
+        than half the cell minus the Hessian's range.
+    """
+    edge = green.n * green.a
+    if smap.core.shape[0] == 0:
+        raise DelocalisedDefectError(
+            "every atom sits on a lattice site and every site is filled: no point defect to "
+            "embed; use solver='bloch' for a perfect lattice or 'logdet' otherwise"
+        )
+    spread = float(np.linalg.norm(_min_image(smap.core - smap.core[0], edge), axis=1).max())
+    if spread + green.hessian_range >= 0.5 * edge:
+        raise DelocalisedDefectError(
+            f"the defect spans {spread:.3g} Å, which with the Hessian's range "
+            f"({green.hessian_range:.3g} Å) exceeds half the cell ({0.5 * edge:.3g} Å): not a "
+            "localised defect for this cell; use solver='logdet'"
+        )
+
+
 def _region(
     site_pos: np.ndarray, core: np.ndarray, edge: float, radius: float
 ) -> np.ndarray:
@@ -521,26 +549,14 @@ def embedding_log_pdet(
     smap = map_to_lattice(atoms, green) if smap is None else smap
     n_sites, b = green.n_sites, green.n_basis
     edge = green.n * green.a
-    if smap.core.shape[0] == 0:
-        raise DelocalisedDefectError(
-            "every atom sits on a lattice site and every site is filled: no point defect to "
-            "embed; use solver='bloch' for a perfect lattice or 'logdet' otherwise"
-        )
-    centre = smap.core[0]
-    spread = float(np.linalg.norm(_min_image(smap.core - centre, edge), axis=1).max())
-    if spread + green.hessian_range >= 0.5 * edge:
-        raise DelocalisedDefectError(
-            f"the defect spans {spread:.3g} Å, which with the Hessian's range "
-            f"({green.hessian_range:.3g} Å) exceeds half the cell ({0.5 * edge:.3g} Å): not a "
-            "localised defect for this cell; use solver='logdet'"
-        )
+    check_localised(smap, green)
+    site_pos = green.site_positions()
+    dist = _region(site_pos, smap.core, edge, 0.0)
+    occupied = smap.atom_of_site >= 0
     masses = atoms.get_masses()
     weight = np.repeat(1.0 / np.sqrt(masses), 3)
     dyn = sp.csr_matrix(sp.diags(weight) @ sp.csr_matrix(hessian) @ sp.diags(weight))
     dyn.sort_indices()
-    site_pos = green.site_positions()
-    dist = _region(site_pos, smap.core, edge, 0.0)
-    occupied = smap.atom_of_site >= 0
     # pin the filled site nearest the defect: its couplings then all lie in the region, the
     # far part δ_F keeps the sum rule exactly, and the grounding drops out of the far field
     pinned_site = int(np.argmin(np.where(occupied, dist, np.inf)))
@@ -677,6 +693,33 @@ def embedding_log_pdet(
     }
 
 
+def green_preconditioner(atoms: Atoms, green: LatticeGreensFunction) -> Any:
+    """Approximate H⁻¹ of a defect cell from the perfect lattice's Green's function, Å²/eV.
+
+    A (3N_d, 3N_d) scipy ``LinearOperator``: forces on atoms on lattice sites are spread by
+    G0/m (one FFT each way, O(N log N)); interstitials get the inverse on-site stiffness.
+    Symmetric positive semi-definite, for the conjugate gradients of :func:`newton_polish`.
+    """
+    from scipy.sparse.linalg import LinearOperator
+
+    smap = map_to_lattice(atoms, green)
+    matched = smap.site_of_atom >= 0
+    onsite = green.phi[0, 0, 0, 0, :, 0, :] * green.mass  # eV/Å²
+    inv_onsite = 1.0 / float(np.trace(onsite) / 3.0)
+    n3 = 3 * len(atoms)
+
+    def apply(vector: np.ndarray) -> np.ndarray:
+        v = np.asarray(vector).reshape(-1, 3)
+        field = np.zeros((green.n_sites, 3))
+        field[smap.site_of_atom[matched]] = v[matched]
+        out = np.empty_like(v)
+        out[matched] = green.apply_green(field)[smap.site_of_atom[matched]] / green.mass
+        out[~matched] = v[~matched] * inv_onsite
+        return out.reshape(vector.shape)
+
+    return LinearOperator((n3, n3), matvec=apply, rmatvec=apply, dtype=np.float64)
+
+
 def embedding_formation_entropy(
     atoms: Atoms,
     calc: Any | None = None,
@@ -751,11 +794,15 @@ def embedding_formation_entropy(
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     green = lattice_greens_function(calc, lattice, element, a, n)
+    check_localised(map_to_lattice(atoms, green), green)  # refuse before the costly part
     seconds["green"] = time.perf_counter() - start
     start = time.perf_counter()
     work = atoms
     if relax:
-        work = relax_to_minimum(atoms, calc, fmax=min(1e-6, fmax or 1e-6))
+        work = relax_to_minimum(
+            atoms, calc, fmax=min(1e-6, fmax or 1e-6),
+            preconditioner=green_preconditioner(atoms, green),
+        )
     elif fmax is not None and hessian is None:
         check_relaxed(atoms, calc, fmax)
     seconds["relax"] = time.perf_counter() - start
@@ -764,7 +811,10 @@ def embedding_formation_entropy(
     seconds["hessian"] = time.perf_counter() - start
     base = DEFAULT_RADIUS_CELLS * a if radius is None else float(radius)
     radii = base + a * np.arange(3)
-    parts = embedding_log_pdet(work, matrix, green, radii)
+    start = time.perf_counter()
+    smap = map_to_lattice(work, green)
+    seconds["green"] += time.perf_counter() - start
+    parts = embedding_log_pdet(work, matrix, green, radii, smap)
     seconds.update(parts["seconds"])
     n_d, n_b = len(work), green.n_sites
     s_b = classical_entropy_from_log_pdet(green.log_pdet, 3 * n_b - 3, temperature)
@@ -773,7 +823,6 @@ def embedding_formation_entropy(
     )
     s_f = np.array([formation_entropy_value(v, n_d, s_b, n_b) for v in s_d]) / KB_EV_PER_K
     seconds["total"] = time.perf_counter() - start_total
-    smap = parts["site_map"]
     return EmbeddingResult(
         formation_entropy=float(s_f[0] * KB_EV_PER_K),
         formation_entropy_kB=float(s_f[0]),

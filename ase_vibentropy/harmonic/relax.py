@@ -111,6 +111,11 @@ def relax_positions(
 #: near a minimum, where it is far smaller).
 NEWTON_MAX_STEP_A = 0.05
 
+#: Trust radius of the Newton steps :func:`relax_to_minimum` tries first when given a
+#: preconditioner, Å: a <110> dumbbell started ±1 Å from its site relaxes in 8 Hessians
+#: (16 at 0.05 Å).
+NEWTON_FIRST_MAX_STEP_A = 0.3
+
 #: max |F| below which :func:`relax_to_minimum` switches from L-BFGS to Newton steps, eV/Å.
 NEWTON_START_FMAX_EV_PER_A = 1e-2
 
@@ -120,12 +125,14 @@ def newton_polish(
     calc: Any | None = None,
     fmax: float = 1e-6,
     steps: int = 20,
+    preconditioner: Any | None = None,
+    max_step: float = NEWTON_MAX_STEP_A,
 ) -> Atoms:
     """Polish a nearly relaxed periodic structure with Newton steps on the exact Hessian.
 
     Each step solves H Δx = F (conjugate gradients on the sparse Hessian, O(N) per product;
     the residual forces are orthogonal to the three translational zero modes, so the singular
-    system is consistent) and moves by Δx, at most :data:`NEWTON_MAX_STEP_A` per atom. Near a
+    system is consistent) and moves by Δx, at most ``max_step`` per atom. Near a
     minimum the residual falls quadratically: three or four steps take max |F| from 1e-2 to
     below 1e-9 eV/Å.
 
@@ -139,6 +146,13 @@ def newton_polish(
         Convergence criterion on max_i |F_i|, eV/Å.
     steps
         Largest number of Newton steps.
+    preconditioner
+        Optional symmetric positive (semi-)definite approximation of H⁻¹ (a scipy
+        ``LinearOperator`` of shape (3N, 3N), Å²/eV) for the conjugate gradients, e.g. the
+        perfect lattice's Green's function (:func:`.embedding.green_preconditioner`): the
+        iteration count then no longer grows with the cell.
+    max_step
+        Trust radius: largest move of one atom in one step, Å.
 
     Returns
     -------
@@ -167,7 +181,9 @@ def newton_polish(
             return work
         hessian = sp.csr_matrix(calc.get_hessian(work))
         rhs = (forces - forces.mean(axis=0)).ravel()  # exactly orthogonal to translations
-        step, info = cg(hessian, rhs, rtol=1e-12, atol=0.0, maxiter=20 * len(rhs))
+        step, info = cg(
+            hessian, rhs, rtol=1e-12, atol=0.0, maxiter=20 * len(rhs), M=preconditioner
+        )
         if info < 0 or not float(step @ (hessian @ step)) > 0.0:
             # no descent direction of positive curvature: not near a minimum (Newton steps
             # would walk towards a saddle)
@@ -175,12 +191,12 @@ def newton_polish(
         step = step.reshape(-1, 3)
         step -= step.mean(axis=0)  # no rigid translation
         longest = float(np.sqrt((step**2).sum(axis=1)).max())
-        if longest > NEWTON_MAX_STEP_A:
-            step *= NEWTON_MAX_STEP_A / longest
+        if longest > max_step:
+            step *= max_step / longest
         work.positions = work.positions + step
         forces = work.get_forces()
         new_largest = largest_force(forces)
-        if new_largest >= largest and longest < NEWTON_MAX_STEP_A:
+        if new_largest >= largest and longest < max_step:
             largest = new_largest  # a full Newton step that does not help: not near a minimum
             break
         largest = new_largest
@@ -200,12 +216,17 @@ def relax_to_minimum(
     calc: Any | None = None,
     fmax: float = 1e-6,
     steps: int = 10_000,
+    preconditioner: Any | None = None,
 ) -> Atoms:
     """Relax the positions at fixed cell to ``fmax`` (eV/Å): L-BFGS, then Newton steps.
 
     With a calculator that has ``get_hessian`` and a periodic cell, L-BFGS stops at
     :data:`NEWTON_START_FMAX_EV_PER_A` (or ``fmax`` if larger) and :func:`newton_polish`
     finishes; should it fail, L-BFGS goes on to ``fmax``. Otherwise L-BFGS alone.
+
+    With a ``preconditioner`` (an approximate H⁻¹, see :func:`newton_polish`) Newton steps are
+    tried first from the start, which on large cells (10^5 atoms) is far cheaper than L-BFGS;
+    if they are refused (not near a minimum), the L-BFGS-then-Newton path above follows.
 
     Returns
     -------
@@ -221,9 +242,17 @@ def relax_to_minimum(
     newton = hasattr(calc, "get_hessian") and atoms.cell.rank == 3 and bool(atoms.pbc.all())
     if not newton:
         return relax_positions(atoms, calc, fmax=fmax, optimizer="LBFGS", steps=steps)
+    if preconditioner is not None:
+        try:
+            return newton_polish(
+                atoms, calc, fmax=fmax, steps=40, preconditioner=preconditioner,
+                max_step=NEWTON_FIRST_MAX_STEP_A,
+            )
+        except NotRelaxedError:
+            pass
     start = relax_positions(atoms, calc, fmax=max(fmax, NEWTON_START_FMAX_EV_PER_A),
                             optimizer="LBFGS", steps=steps)
     try:
-        return newton_polish(start, calc, fmax=fmax)
+        return newton_polish(start, calc, fmax=fmax, preconditioner=preconditioner)
     except NotRelaxedError:
         return relax_positions(start, calc, fmax=fmax, optimizer="LBFGS", steps=steps)
