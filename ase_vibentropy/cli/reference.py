@@ -208,9 +208,9 @@ def run(args: argparse.Namespace) -> int:
         if not wanted:
             return None
         try:
-            result = embedding_formation_entropy(
-                relaxed(frame), hessian_calc, lattice=args.lattice, a0=a0,
-                element=potential.element, temperature=args.temperature, fmax=fmax,
+            result = embedding_formation_entropy(  # refuses before relaxing
+                frame, hessian_calc, lattice=args.lattice, a0=a0, element=potential.element,
+                temperature=args.temperature, relax=args.relax, fmax=fmax,
             )
         except EmbeddingNotApplicableError as exc:
             if args.solver == "embedding":
