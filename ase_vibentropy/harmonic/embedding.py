@@ -35,7 +35,7 @@ from ..units import DEFAULT_TEMPERATURE_K, KB_EV_PER_K
 from .bloch import decompose_perfect_lattice
 from .bulk import LATTICES, bulk_for_cell, cubic_cell_edge
 from .entropy import classical_entropy_from_log_pdet, formation_entropy_value
-from .hessian import resolve_calculator
+from .hessian import resolve_calculator, sparse_hessian
 from .relax import DEFAULT_FMAX_EV_PER_A, check_relaxed, relax_to_minimum
 
 #: Default region radius in lattice constants of the cell (R = DEFAULT_RADIUS_CELLS * L/n).
@@ -511,9 +511,11 @@ def _perfect_pair_total(green: LatticeGreensFunction) -> tuple[float, np.ndarray
     return float(green.n**3 * as_row.sum()), as_row, as_col
 
 
-def _mass_weighted(hessian: sp.spmatrix, masses: np.ndarray) -> sp.csr_matrix:
-    """M^-1/2 H M^-1/2 as CSR with sorted indices, one copy of H (eV/(Å² amu))."""
-    dyn = sp.csr_matrix(hessian, copy=True)
+def _mass_weighted(
+    hessian: sp.spmatrix, masses: np.ndarray, overwrite: bool = False
+) -> sp.csr_matrix:
+    """M^-1/2 H M^-1/2 as CSR with sorted indices (eV/(Å² amu)), in place if ``overwrite``."""
+    dyn = hessian if overwrite and sp.isspmatrix_csr(hessian) else sp.csr_matrix(hessian, copy=True)
     dyn.sort_indices()
     if np.all(masses == masses[0]):
         dyn.data /= masses[0]
@@ -534,6 +536,7 @@ def embedding_log_pdet(
     green: LatticeGreensFunction,
     radii: np.ndarray,
     smap: SiteMap | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """ln pdet D_d of a defect cell from the perfect lattice's Green's function, per radius.
 
@@ -556,6 +559,8 @@ def embedding_log_pdet(
         (K,) region radii, Å.
     smap
         Site map (default :func:`map_to_lattice`).
+    overwrite
+        Mass-weight ``hessian`` in place (saves one copy of a 10^5-atom matrix).
 
     Returns
     -------
@@ -575,7 +580,7 @@ def embedding_log_pdet(
     dist = _region(site_pos, smap.core, edge, 0.0)
     occupied = smap.atom_of_site >= 0
     masses = atoms.get_masses()
-    dyn = _mass_weighted(hessian, masses)
+    dyn = _mass_weighted(hessian, masses, overwrite)
     # pin the filled site nearest the defect: its couplings then all lie in the region, the
     # far part δ_F keeps the sum rule exactly, and the grounding drops out of the far field
     pinned_site = int(np.argmin(np.where(occupied, dist, np.inf)))
@@ -857,14 +862,15 @@ def embedding_formation_entropy(
         check_relaxed(atoms, calc, fmax)
     seconds["relax"] = time.perf_counter() - start
     start = time.perf_counter()
-    matrix = sp.csr_matrix(calc.get_hessian(work) if hessian is None else hessian)
+    matrix = sparse_hessian(work, calc) if hessian is None else sp.csr_matrix(hessian)
     seconds["hessian"] = time.perf_counter() - start
     base = DEFAULT_RADIUS_CELLS * a if radius is None else float(radius)
     radii = base + a * np.arange(3)
     start = time.perf_counter()
     smap = map_to_lattice(work, green)
     seconds["green"] += time.perf_counter() - start
-    parts = embedding_log_pdet(work, matrix, green, radii, smap)
+    parts = embedding_log_pdet(work, matrix, green, radii, smap, overwrite=hessian is None)
+    del matrix
     seconds.update(parts["seconds"])
     n_d, n_b = len(work), green.n_sites
     s_b = classical_entropy_from_log_pdet(green.log_pdet, 3 * n_b - 3, temperature)
