@@ -188,3 +188,18 @@ def test_cli_embedding_refusal_is_one_line(tmp_path, capsys, monkeypatch):
     assert record["solver"] != "embedding"
     assert "twice the Hessian's range" in record["embedding_refused"]
     assert record["Sf_kB"] == pytest.approx(2.183, abs=1e-3)  # docs/theory.md table, 4a0
+
+
+def test_cli_embedding_gives_the_reference_vacancy(tmp_path, capsys):
+    from ase.io import write
+
+    from ase_vibentropy.cli.main import main
+
+    path = tmp_path / "v6.extxyz"
+    write(path, centred(6, "V1"))
+    args = ["reference", str(path), "--lattice", "bcc", "--relax", "--solver", "embedding", "--json"]
+    assert main(args) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["solver"] == "embedding" and record["n_vacancies"] == 1
+    assert len(record["Sf_by_radius_kB"]) == 3
+    assert record["Sf_kB"] == pytest.approx(2.200, abs=1e-3)  # docs/theory.md table, 6a0

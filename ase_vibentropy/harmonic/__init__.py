@@ -39,7 +39,7 @@ from .entropy import (
     mode_entropies,
     shift_classical_entropy,
 )
-from .hessian import DEFAULT_STEP_A, HESSIAN_METHODS, compute_hessian
+from .hessian import DEFAULT_STEP_A, HESSIAN_METHODS, compute_hessian, sparse_hessian
 from .logdet import LOGDET_BACKENDS, LogDetResult, log_pdet
 from .reference import (
     LOGDET_MIN_ATOMS,
@@ -109,4 +109,5 @@ __all__ = [
     "relax_positions",
     "relax_to_minimum",
     "shift_classical_entropy",
+    "sparse_hessian",
 ]

@@ -132,13 +132,21 @@ class LatticeGreensFunction:
         out = table[d[..., 0], d[..., 1], d[..., 2], sp_[:, None], :, sq[None, :], :]
         return out.transpose(0, 2, 1, 3).reshape(3 * len(cp), 3 * len(cq))
 
-    def apply_green(self, field: np.ndarray) -> np.ndarray:
-        """G0 applied to a site field (N_b, 3) by FFT, O(N log N); same shape, (Å² amu)/eV × input."""
+    def green_kernel(self) -> np.ndarray:
+        """(n, n, n, 3b, 3b) complex transform of G0 used by :meth:`apply_green`."""
         n, b = self.n, self.n_basis
+        return np.conj(np.fft.fftn(self.green.reshape(n, n, n, 3 * b, 3 * b), axes=(0, 1, 2)))
+
+    def apply_green(self, field: np.ndarray, kernel: np.ndarray | None = None) -> np.ndarray:
+        """G0 applied to a site field (N_b, 3) by FFT, O(N log N); same shape, (Å² amu)/eV × input.
+
+        ``kernel``: :meth:`green_kernel`, computed once when G0 is applied many times.
+        """
+        n, b = self.n, self.n_basis
+        kernel = self.green_kernel() if kernel is None else kernel
         x = np.fft.fftn(field.reshape(n, n, n, 3 * b), axes=(0, 1, 2))
-        gk = np.fft.fftn(self.green.reshape(n, n, n, 3 * b, 3 * b), axes=(0, 1, 2))
         # y(c) = Σ_d g(d) x(c + d): a correlation, so the transform of g enters conjugated.
-        y = np.einsum("xyzij,xyzj->xyzi", np.conj(gk), x)
+        y = np.einsum("xyzij,xyzj->xyzi", kernel, x)
         return np.fft.ifftn(y, axes=(0, 1, 2)).real.reshape(-1, 3)
 
 
@@ -762,13 +770,14 @@ def green_preconditioner(atoms: Atoms, green: LatticeGreensFunction) -> Any:
     onsite = green.phi[0, 0, 0, 0, :, 0, :] * green.mass  # eV/Å²
     inv_onsite = 1.0 / float(np.trace(onsite) / 3.0)
     n3 = 3 * len(atoms)
+    kernel = green.green_kernel()
 
     def apply(vector: np.ndarray) -> np.ndarray:
         v = np.asarray(vector).reshape(-1, 3)
         field = np.zeros((green.n_sites, 3))
         field[smap.site_of_atom[matched]] = v[matched]
         out = np.empty_like(v)
-        out[matched] = green.apply_green(field)[smap.site_of_atom[matched]] / green.mass
+        out[matched] = green.apply_green(field, kernel)[smap.site_of_atom[matched]] / green.mass
         out[~matched] = v[~matched] * inv_onsite
         return out.reshape(vector.shape)
 
@@ -858,7 +867,7 @@ def embedding_formation_entropy(
             atoms, calc, fmax=min(1e-6, fmax or 1e-6),
             preconditioner=green_preconditioner(atoms, green),
         )
-    elif fmax is not None and hessian is None:
+    elif fmax is not None:
         check_relaxed(atoms, calc, fmax)
     seconds["relax"] = time.perf_counter() - start
     start = time.perf_counter()
