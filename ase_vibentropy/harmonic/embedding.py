@@ -5,11 +5,11 @@ Green's function G0 = D0⁺ and ln pdet D0 come from one FFT over the cell's own
 difference of log-determinants is confined to a region S of radius R around the defect by the
 determinant lemma, and the defect's elastic field in the rest of the cell enters through the
 first-order pair sum Σ_{i≠j} tr([G0(R_ij) - G0(0)] δ_ij). Vacancies (lattice sites without an
-atom) and interstitials (atoms without a site) are handled exactly by pinning one far site and
-the vacant sites (Jacobi's identity for the determinant of a submatrix), interstitials as
-decoupled sites of stiffness c that cancel. No factorisation of the whole Hessian is needed:
-the cost is the sparse Hessian of the defect cell, one pass over its non-zero blocks, and a
-dense determinant of the region.
+atom) and interstitials (atoms without a site) are handled exactly by pinning one filled site
+next to the defect and the vacant sites (Jacobi's identity for the determinant of a
+submatrix), interstitials as decoupled sites of stiffness c that cancel. No factorisation of
+the whole Hessian is needed: the cost is the sparse Hessian of the defect cell, one pass over
+its non-zero blocks, and a dense determinant of the region.
 """
 
 from __future__ import annotations
@@ -551,7 +551,8 @@ def embedding_log_pdet(
     ln pdet D_d = ln pdet D0 - 3 ln N_b + 3 n_i ln c + ln det G_A,VV + 3 ln(M_d/m_f)
                   + ln det(I + G_B,SS δ_SS) + Σ_{i≠j ∉ S×S} tr([G0(R_ij) - G0(0)] δ_ij),
 
-    with f a pinned far site, A the perfect D0 without f plus decoupled sites of stiffness c
+    with f the filled site nearest the defect (pinned), A the perfect D0 without f plus
+    decoupled sites of stiffness c
     for the interstitials, B = A without the vacant sites V (G_B by a Schur complement),
     δ = D_d - B on the region, its diagonal by the sum rule (docs/theory.md).
 
