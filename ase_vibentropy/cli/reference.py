@@ -300,8 +300,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--solver", metavar="auto|dense|logdet|bloch|embedding", default="auto",
-        help="auto: embedding from 4000 atoms with --lattice where it applies (else the reason "
-        "is in the JSON), log-determinant from 1000 atoms",
+        help="auto: embedding from 4000 atoms with --lattice, else log-det from 1000",
     )
     bulk = parser.add_mutually_exclusive_group()
     bulk.add_argument("--lattice", metavar="bcc|fcc|sc", help="bulk = perfect lattice, same cell")
