@@ -484,6 +484,7 @@ def _far_field_terms(
     basis_of = np.maximum(site, 0) % b
     g = green.green
     g0 = g[0, 0, 0][np.arange(b), :, np.arange(b), :]  # (b, 3, 3) on-site blocks
+    flat_g, flat_g0 = g.reshape(-1), g0.reshape(-1)  # one flat gather per entry
     usable = site >= 0
     usable[pinned_atom] = False
     totals = np.zeros(len(in_regions))
@@ -500,8 +501,10 @@ def _far_field_terms(
         keep = (i != j) & usable[i] & usable[j]
         i, j, alpha, beta, vals = i[keep], j[keep], alpha[keep], beta[keep], vals[keep]
         d = (cell3[j] - cell3[i]) % n
-        si, sj = basis_of[i], basis_of[j]
-        term = (g[d[:, 0], d[:, 1], d[:, 2], si, alpha, sj, beta] - g0[si, alpha, beta]) * vals
+        cell_d = (d[:, 0] * n + d[:, 1]) * n + d[:, 2]
+        within = (basis_of[i] * 3 + alpha) * (3 * b) + basis_of[j] * 3 + beta
+        onsite = (basis_of[i] * 3 + alpha) * 3 + beta
+        term = (flat_g[cell_d * (9 * b * b) + within] - flat_g0[onsite]) * vals
         for k, inside in enumerate(in_regions):
             totals[k] += float(np.sum(term[~(inside[i] & inside[j])]))
     return totals
