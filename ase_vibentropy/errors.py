@@ -90,6 +90,22 @@ class CellMismatchError(VibEntropyError, ValueError):
     """Defect and bulk cells differ, or a cell is not a supercell of the stated lattice."""
 
 
+class EmbeddingNotApplicableError(VibEntropyError, ValueError):
+    """The embedding solver does not apply to this cell; the message says why and what to use."""
+
+
+class EmbeddingCellTooSmallError(EmbeddingNotApplicableError):
+    """The cell is not larger than twice the range of the Hessian's couplings."""
+
+
+class DelocalisedDefectError(EmbeddingNotApplicableError):
+    """The damage is spread through the cell (or absent): not a localised point defect."""
+
+
+class NoLatticeReferenceError(EmbeddingNotApplicableError):
+    """No perfect-lattice reference can be built for the cell (not cubic, not n a0, ...)."""
+
+
 class UnknownNameError(VibEntropyError, ValueError):
     """A name (potential, Hessian source, solver, descriptor, model) is not known.
 

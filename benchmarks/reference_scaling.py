@@ -18,9 +18,17 @@ Each (N, route) runs in a fresh subprocess so that the peak resident memory (``r
 is its own. Positions are the ideal lattice minus one atom (relaxation is not what is timed):
 the unrelaxed vacancy is a minimum of this potential too, so every factorisation succeeds.
 
+With ``--embedding`` it times instead the embedding route of S_f
+(``harmonic.embedding_formation_entropy``) on relaxed vacancy and <110> dumbbell cells from 10^3
+to 2 x 10^5 atoms: relaxation (Newton steps, conjugate gradients preconditioned by the lattice
+Green's function, to max |F| <= 1e-6 eV/Å), the Green's function (FFT), the sparse Hessian, the
+far-field pair sum and the region determinants, peak memory, S_f at R, R + a0, R + 2a0, and
+the full log-det route (relaxed the same way) where it fits.
+
 Usage::
 
     python benchmarks/reference_scaling.py --max-atoms 2000 --threads 1
+    python benchmarks/reference_scaling.py --embedding --max-atoms 210000 --threads 2 --save DIR
 """
 
 from __future__ import annotations
@@ -99,6 +107,146 @@ def vacancy_cell(n: int, vacancy: bool = True):
     if vacancy:
         del atoms[0]
     return atoms
+
+
+EMBEDDING_CELLS = (6, 8, 12, 16, 24, 32, 40, 47)  # 431 ... 207,645 atoms (vacancy)
+EMBEDDING_FULL_MAX_ATOMS = 9000  # the full log-det route beyond this takes minutes
+
+
+def defect_cell(n: int, defect: str):
+    """bcc Fe n³ cell at A0 with a vacancy (``V1``) or a <110> dumbbell (``I1``) at the centre
+    site (the dumbbell: two atoms ±1 Å along [110])."""
+    import numpy as np
+    from ase import Atoms
+
+    atoms = vacancy_cell(n, vacancy=False)
+    centre = np.full(3, 0.5 * n * A0)
+    site = int(np.argmin(np.linalg.norm(atoms.positions - centre, axis=1)))
+    origin = atoms.positions[site].copy()
+    del atoms[site]
+    if defect == "I1":
+        shift = np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0)
+        atoms += Atoms("Fe2", positions=[origin + shift, origin - shift])
+    return atoms
+
+
+SEED_CELLS = 8  # the defect is first relaxed in this cell; its core seeds the large cell
+
+
+def seeded_cell(n: int, defect: str, calc):
+    """The n³ defect cell with the atoms within SEED_CELLS/2 - 1 lattice constants of the
+    defect moved as in the relaxed SEED_CELLS³ cell (for n > SEED_CELLS): Newton steps then
+    start close to the minimum (a dumbbell started ±1 Å from its site needs ~8 Hessians)."""
+    import numpy as np
+
+    from ase_vibentropy.harmonic import relax_to_minimum
+
+    atoms = defect_cell(n, defect)
+    if n <= SEED_CELLS:
+        return atoms
+    start = defect_cell(SEED_CELLS, defect)
+    small = relax_to_minimum(start, calc, fmax=1e-4)
+    centre_small, centre = 0.5 * SEED_CELLS * A0, 0.5 * n * A0
+    ideal = start.positions - centre_small
+    moved = small.positions - start.positions
+    keys = {tuple(k): i for i, k in enumerate(np.round(2.0 * ideal / A0 * 8).astype(int))}
+    rel = np.round(2.0 * (atoms.positions - centre) / A0 * 8).astype(int)
+    core = np.linalg.norm(atoms.positions - centre, axis=1) < (0.5 * SEED_CELLS - 1) * A0
+    for atom in np.flatnonzero(core):  # a few hundred atoms, once
+        i = keys.get(tuple(rel[atom]))
+        if i is not None:
+            atoms.positions[atom] += moved[i]
+    return atoms
+
+
+def run_embedding(n: int, defect: str, save: str | None = None) -> dict:
+    """Relax the n³ defect cell and time the embedding route (and the full route if small).
+
+    With ``save`` (a directory) the relaxed cell is written there as ``{defect}_{n}a0.extxyz``.
+    """
+    from ase_vibentropy.harmonic import (
+        bulk_for_cell,
+        formation_entropy,
+        green_preconditioner,
+        harmonic_entropy,
+        lattice_greens_function,
+        max_force,
+        relax_to_minimum,
+    )
+    from ase_vibentropy.harmonic.embedding import embedding_formation_entropy
+    from ase_vibentropy.units import KB_EV_PER_K
+
+    calc = calculator("analytic")
+    start = time.perf_counter()
+    atoms = seeded_cell(n, defect, calc)
+    green = lattice_greens_function(calc, "bcc", "Fe", A0, n)
+    relaxed = relax_to_minimum(atoms, calc, fmax=1e-6,
+                               preconditioner=green_preconditioner(atoms, green))
+    t_relax = time.perf_counter() - start
+    fmax = max_force(relaxed, calc)
+    if save:
+        from ase.io import write
+
+        out = relaxed.copy()
+        out.calc = None
+        write(os.path.join(save, f"{defect}_{n}a0.extxyz"), out)
+    result = embedding_formation_entropy(relaxed, calc, "bcc", A0, fmax=1e-6)
+    row = {
+        "n_atoms": len(atoms), "defect": defect, "t_relax": t_relax, "fmax": fmax,
+        "t_green": result.seconds["green"], "t_hessian": result.seconds["hessian"],
+        "t_far": result.seconds["far_field"], "t_local": result.seconds["local"],
+        "Sf_kB": list(map(float, result.formation_entropies_kB)),
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "Sf_full_kB": float("nan"), "t_full": float("nan"),
+    }
+    if len(atoms) <= EMBEDDING_FULL_MAX_ATOMS:
+        start = time.perf_counter()
+        s_d = harmonic_entropy(relaxed, calc, solver="logdet", fmax=1e-6)
+        s_b = harmonic_entropy(bulk_for_cell(relaxed, "bcc", A0, "Fe"), calc, fmax=1e-6)
+        row["Sf_full_kB"] = formation_entropy(s_d, s_b) / KB_EV_PER_K
+        row["t_full"] = time.perf_counter() - start
+    return row
+
+
+def embedding_main(args) -> int:
+    """Print the embedding table, one fresh subprocess per (size, defect)."""
+    header = (
+        f"{'N':>7} {'defect':>6} {'relax/s':>8} {'green/s':>8} {'hess/s':>7} {'far/s':>7} "
+        f"{'local/s':>8} {'total/s':>8} {'peak/MB':>8} {'max|F|':>8} {'Sf(R)':>8} "
+        f"{'Sf(R+a)':>8} {'Sf(R+2a)':>8} {'Sf full':>8} {'full/s':>7}"
+    )
+    print(header)
+    print("-" * len(header), flush=True)
+    for n in EMBEDDING_CELLS:
+        if 2 * n**3 - 1 > args.max_atoms:
+            break
+        if 2 * n**3 + 1 < args.min_atoms:
+            continue
+        for defect in ("V1", "I1"):
+            proc = subprocess.run(
+                [sys.executable, __file__, "--embedding-worker", str(n), defect]
+                + (["--threads", str(args.threads)] if args.threads else [])
+                + (["--save", args.save] if args.save else []),
+                capture_output=True, text=True, check=False,
+            )
+            if proc.returncode != 0:
+                reason = (proc.stderr.strip().splitlines() or ["?"])[-1]
+                print(f"{2 * n**3:>7} {defect:>6}  failed: {reason}", flush=True)
+                continue
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            if args.save:
+                with open(os.path.join(args.save, "rows.jsonl"), "a") as handle:
+                    handle.write(json.dumps(r) + "\n")
+            total = r["t_relax"] + r["t_green"] + r["t_hessian"] + r["t_far"] + r["t_local"]
+            sf = r["Sf_kB"]
+            print(
+                f"{r['n_atoms']:>7} {r['defect']:>6} {r['t_relax']:>8.1f} {r['t_green']:>8.2f} "
+                f"{r['t_hessian']:>7.1f} {r['t_far']:>7.1f} {r['t_local']:>8.1f} {total:>8.1f} "
+                f"{r['peak_mb']:>8.0f} {r['fmax']:>8.1e} {sf[0]:>8.4f} {sf[1]:>8.4f} "
+                f"{sf[2]:>8.4f} {r['Sf_full_kB']:>8.4f} {r['t_full']:>7.1f}",
+                flush=True,
+            )
+    return 0
 
 
 def _dense(atoms, matrix, masses):
@@ -186,7 +334,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--worker", nargs=3, metavar=("N", "HESSIAN", "SOLVER"), help=argparse.SUPPRESS
     )
+    parser.add_argument(
+        "--embedding", action="store_true",
+        help="time the embedding route of S_f on relaxed vacancy and dumbbell cells instead",
+    )
+    parser.add_argument("--embedding-worker", nargs=2, metavar=("N", "DEFECT"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--save", metavar="DIR",
+                        help="with --embedding: write the relaxed cells and rows.jsonl to DIR")
     args = parser.parse_args(argv)
+    if args.embedding_worker:
+        if args.threads:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(args.threads)
+        n, defect = args.embedding_worker
+        print(json.dumps(run_embedding(int(n), defect, args.save)))
+        return 0
+    if args.embedding:
+        return embedding_main(args)
     if args.worker:
         n, hessian, solver = args.worker
         if args.threads:

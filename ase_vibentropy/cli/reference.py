@@ -33,7 +33,7 @@ def _resolve_names(args: argparse.Namespace):
     potential = get_potential(args.potential)
     for value, known, what in (
         (args.hessian, HESSIAN_METHODS, "Hessian source"),
-        (args.solver, SOLVERS, "solver"),
+        (args.solver, SOLVERS + ("embedding",), "solver"),
     ):
         if value not in known:
             raise UnknownNameError(f"unknown {what} {value!r}; known: {', '.join(known)}")
@@ -117,10 +117,17 @@ def run(args: argparse.Namespace) -> int:
     from ase.io import write
     from tqdm.auto import tqdm
 
-    from ..errors import CellMismatchError, VibEntropyError
+    from ..errors import (
+        CellMismatchError,
+        EmbeddingNotApplicableError,
+        InvalidOptionError,
+        VibEntropyError,
+    )
     from ..harmonic import (
         DEFAULT_FMAX_EV_PER_A,
+        EMBEDDING_MIN_ATOMS,
         bulk_for_cell,
+        embedding_formation_entropy,
         formation_entropy,
         harmonic_entropy,
     )
@@ -132,6 +139,11 @@ def run(args: argparse.Namespace) -> int:
     if args.a0 is not None and args.lattice is None:
         raise CellMismatchError("--a0 sets the lattice constant of --lattice: give --lattice too")
     potential, method = _resolve_names(args)
+    if args.solver == "embedding" and (args.lattice is None or method != "analytic"):
+        raise InvalidOptionError(
+            "--solver embedding needs --lattice (the perfect-lattice reference) and the "
+            "analytic Hessian of the potential"
+        )
     a0 = _lattice_a0(args, potential) if args.lattice is not None else None
     fmax = args.fmax
     if fmax is None:
@@ -187,10 +199,45 @@ def run(args: argparse.Namespace) -> int:
         )
         print(_TABLE_HEADER, flush=True)
 
+    def embedded_record(index: int, frame, start: float) -> dict[str, Any] | None:
+        """The frame's S_f by embedding, or None when ``auto`` finds it does not apply."""
+        wanted = args.solver == "embedding" or (
+            args.solver == "auto" and args.lattice is not None and method == "analytic"
+            and len(frame) >= EMBEDDING_MIN_ATOMS
+        )
+        if not wanted:
+            return None
+        try:
+            result = embedding_formation_entropy(  # refuses before relaxing
+                frame, hessian_calc, lattice=args.lattice, a0=a0, element=potential.element,
+                temperature=args.temperature, relax=args.relax, fmax=fmax,
+            )
+        except EmbeddingNotApplicableError as exc:
+            if args.solver == "embedding":
+                raise
+            refusals[index] = str(exc)
+            return None
+        out = {"index": index, "n_atoms": result.n_atoms, "n_imaginary": 0,
+               "hessian": "analytic", "solver": "embedding",
+               "temperature_K": result.temperature, "potential": potential.name}
+        out.update(result.as_dict())
+        out["seconds"] = time.perf_counter() - start
+        return out
+
+    refusals: dict[int, str] = {}
+
     def frame_record(index: int, frame) -> dict[str, Any]:
         start = time.perf_counter()
         check_structure(frame)
         potential.check_species(frame)
+        if args.local_entropies is None:
+            embedded = embedded_record(index, frame, start)
+            if embedded is not None:
+                return embedded
+        elif args.solver == "embedding":
+            raise InvalidOptionError(
+                "--solver embedding gives S_f, not the local entropies; use --solver dense"
+            )
         bulk = bulk_result(frame)  # first: a cell mismatch fails before the costly part
         atoms = relaxed(frame)
         result = entropy_of(atoms, local=args.local_entropies is not None)
@@ -208,6 +255,8 @@ def run(args: argparse.Namespace) -> int:
             out["Sf_kB"] = formation_entropy(result, bulk) / KB_EV_PER_K
             out["S_bulk_kB"] = bulk.entropy_kB
             out["n_bulk"] = bulk.n_atoms
+        if index in refusals:
+            out["embedding_refused"] = refusals[index]
         out["seconds"] = time.perf_counter() - start
         if args.local_entropies is not None:
             local_frames.append(_annotated(atoms, result, bulk, out))
@@ -250,8 +299,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="auto: analytic if the potential has one, else phonopy",
     )
     parser.add_argument(
-        "--solver", metavar="auto|dense|logdet", default="auto",
-        help="auto: log-determinant from 1000 atoms",
+        "--solver", metavar="auto|dense|logdet|bloch|embedding", default="auto",
+        help="auto: embedding from 4000 atoms with --lattice, else log-det from 1000",
     )
     bulk = parser.add_mutually_exclusive_group()
     bulk.add_argument("--lattice", metavar="bcc|fcc|sc", help="bulk = perfect lattice, same cell")

@@ -9,6 +9,8 @@ eV/K (``entropy_kB`` in units of k_B), temperatures in K.
 - :func:`harmonic_entropy` -> :class:`HarmonicResult`, :func:`formation_entropy` (Eq. 2-3);
 - :func:`log_pdet`: exact ln pdet(D) by one factorisation (docs/theory.md);
 - :func:`bloch_omega2`: Γ-point spectrum of a perfect cubic supercell in O(N) (Bloch);
+- :func:`embedding_formation_entropy`: S_f of a localised defect in a 10^5-10^6-atom cell from
+  the lattice Green's function (:func:`lattice_greens_function`), no whole-cell factorisation;
 - :func:`local_entropies`, :func:`local_phonon_dos` (Eq. 8-11);
 - :func:`relax_positions`, :func:`relax_to_minimum` (L-BFGS then Newton), :func:`newton_polish`,
   :func:`check_relaxed`; :func:`bulk_for_cell`;
@@ -21,6 +23,16 @@ from __future__ import annotations
 
 from .bloch import bloch_omega2, decompose_perfect_lattice, is_perfect_lattice
 from .bulk import LATTICES, bulk_for_cell, perfect_cubic_supercell
+from .embedding import (
+    DEFAULT_RADIUS_CELLS,
+    EMBEDDING_MIN_ATOMS,
+    EmbeddingResult,
+    LatticeGreensFunction,
+    embedding_formation_entropy,
+    green_preconditioner,
+    lattice_greens_function,
+    map_to_lattice,
+)
 from .entropy import (
     classical_entropy_from_log_pdet,
     formation_entropy_value,
@@ -30,7 +42,7 @@ from .entropy import (
     mode_entropies,
     shift_classical_entropy,
 )
-from .hessian import DEFAULT_STEP_A, HESSIAN_METHODS, compute_hessian
+from .hessian import DEFAULT_STEP_A, HESSIAN_METHODS, compute_hessian, sparse_hessian
 from .logdet import LOGDET_BACKENDS, LogDetResult, log_pdet, log_pdet_saddle
 from .reference import (
     LOGDET_MIN_ATOMS,
@@ -68,6 +80,14 @@ from .spectrum import (
 )
 
 __all__ = [
+    "DEFAULT_RADIUS_CELLS",
+    "EMBEDDING_MIN_ATOMS",
+    "EmbeddingResult",
+    "LatticeGreensFunction",
+    "embedding_formation_entropy",
+    "green_preconditioner",
+    "lattice_greens_function",
+    "map_to_lattice",
     "DEFAULT_FMAX_EV_PER_A",
     "DEFAULT_STEP_A",
     "DEFAULT_ZERO_TOL",
@@ -114,4 +134,5 @@ __all__ = [
     "relax_positions",
     "relax_to_minimum",
     "shift_classical_entropy",
+    "sparse_hessian",
 ]

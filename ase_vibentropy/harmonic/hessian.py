@@ -152,6 +152,26 @@ def analytic_hessian(atoms: Atoms, calc: Any) -> sp.csr_matrix:
     return ((hessian + hessian.T) * 0.5).tocsr()
 
 
+#: Atoms per batch of rows when :func:`sparse_hessian` assembles a large Hessian.
+HESSIAN_BATCH_ATOMS = 10_000
+
+
+def sparse_hessian(atoms: Atoms, calc: Any) -> sp.csr_matrix:
+    """Sparse (3N, 3N) Hessian, eV/Å², with bounded memory for 10^5-10^6 atoms.
+
+    Calculators with ``iter_hessian_rows`` (the package's EAM) are asked for
+    :data:`HESSIAN_BATCH_ATOMS` atoms' rows at a time, so the peak is about twice the final
+    matrix instead of several times it; any other calculator's ``get_hessian`` is used as is.
+    Not symmetrised (unlike :func:`analytic_hessian`): an analytic Hessian is symmetric already.
+    """
+    work = calculation_copy(atoms, calc)
+    if hasattr(calc, "iter_hessian_rows"):
+        batches = np.array_split(np.arange(len(atoms)),
+                                 max(1, -(-len(atoms) // HESSIAN_BATCH_ATOMS)))
+        return sp.vstack(list(calc.iter_hessian_rows(work, batches)), format="csr")
+    return sp.csr_matrix(calc.get_hessian(work), dtype=np.float64)
+
+
 def _forces_at(work: Atoms, positions: np.ndarray) -> np.ndarray:
     work.set_positions(positions)
     return np.asarray(work.get_forces(), dtype=np.float64)

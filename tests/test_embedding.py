@@ -1,0 +1,205 @@
+"""The embedding route of S_f against the full log-det route, on closed-form Fe.
+
+The expectations are independent of the embedding: the full route (one Cholesky of the whole
+defect cell and the Bloch spectrum of the perfect lattice, or dense eigvalsh), and the
+Moore-Penrose inverse of the dense perfect-lattice dynamical matrix for G0.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+from ase.units import kB
+
+from ase_vibentropy.errors import (
+    DelocalisedDefectError,
+    EmbeddingCellTooSmallError,
+    EmbeddingNotApplicableError,
+    NoLatticeReferenceError,
+)
+from ase_vibentropy.harmonic import (
+    bloch_omega2,
+    bulk_for_cell,
+    embedding_formation_entropy,
+    formation_entropy,
+    green_preconditioner,
+    harmonic_entropy,
+    lattice_greens_function,
+    map_to_lattice,
+    max_force,
+    newton_polish,
+    relax_to_minimum,
+)
+from ase_vibentropy.potentials import get_potential
+
+A0 = 2.855324  # Å
+
+
+def centred(n_cells: int, defect: str) -> Atoms:
+    """bcc Fe n³ cell with a vacancy (V1) or a <110> dumbbell (±1 Å, I1) on the centre site."""
+    atoms = bulk("Fe", "bcc", a=A0, cubic=True).repeat((n_cells,) * 3)
+    site = int(np.argmin(np.linalg.norm(atoms.positions - 0.5 * n_cells * A0, axis=1)))
+    origin = atoms.positions[site].copy()
+    del atoms[site]
+    if defect == "I1":
+        shift = np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0)
+        atoms += Atoms("Fe2", positions=[origin + shift, origin - shift])
+    return atoms
+
+
+@pytest.fixture(scope="module")
+def calc():
+    return get_potential("fe-mendelev2003").hessian_calculator()
+
+
+def full_route_kB(atoms: Atoms, calc, solver: str = "logdet") -> float:
+    s_d = harmonic_entropy(atoms, calc, solver=solver, fmax=1e-6)
+    s_b = harmonic_entropy(bulk_for_cell(atoms, "bcc", A0, "Fe"), calc)
+    return formation_entropy(s_d, s_b) / kB
+
+
+@pytest.fixture(scope="module")
+def cases(calc):
+    """(embedding result at the default radius, full-route S_f) for the 8a0 V1 and I1."""
+    out = {}
+    for defect in ("V1", "I1"):
+        relaxed = relax_to_minimum(centred(8, defect), calc, fmax=1e-8)
+        out[defect] = (
+            embedding_formation_entropy(relaxed, calc, "bcc", A0, fmax=1e-6),
+            full_route_kB(relaxed, calc),
+        )
+    return out
+
+
+def test_vacancy_matches_full_route_at_default_radius(cases):
+    result, exact = cases["V1"]
+    assert result.n_vacancies == 1 and result.n_interstitials == 0
+    assert abs(result.formation_entropy_kB - exact) < 1e-3
+    assert result.formation_entropy == pytest.approx(result.formation_entropy_kB * kB)
+
+
+def test_dumbbell_matches_full_route_at_default_radius(cases):
+    result, exact = cases["I1"]
+    # the dumbbell's two atoms are both ~1 Å from their site: one vacancy, two interstitials
+    assert result.n_vacancies == 1 and result.n_interstitials == 2
+    assert abs(result.formation_entropy_kB - exact) < 1e-2
+
+
+@pytest.mark.parametrize("defect", ["V1", "I1"])
+def test_convergence_report_is_honest(cases, defect):
+    result, exact = cases[defect]
+    errors = np.abs(result.formation_entropies_kB - exact)
+    assert errors[2] < errors[0]  # the error shrinks with R
+    assert errors[0] <= result.convergence_kB  # and the report does not understate it
+    np.testing.assert_allclose(np.diff(result.radii), A0)
+
+
+def test_region_covering_the_cell_is_exact(calc):
+    relaxed = relax_to_minimum(centred(6, "I1"), calc, fmax=1e-8)
+    exact = full_route_kB(relaxed, calc, solver="dense")
+    edge = relaxed.cell[0, 0]
+    result = embedding_formation_entropy(relaxed, calc, "bcc", A0, radius=edge, fmax=1e-6)
+    assert result.far_field[0] == pytest.approx(0.0, abs=1e-9)
+    assert result.formation_entropy_kB == pytest.approx(exact, abs=1e-6)
+
+
+def test_green_function_is_the_pseudo_inverse(calc):
+    perfect = bulk("Fe", "bcc", a=A0, cubic=True).repeat((6, 6, 6))
+    green = lattice_greens_function(calc, "bcc", "Fe", A0, 6)
+    dyn = calc.get_hessian(perfect).toarray() / green.mass
+    pinv = np.linalg.pinv(dyn, hermitian=True, rcond=1e-10)
+    # the Green's function's site order, matched to the ase atom order by position
+    sites = green.site_positions()
+    edge = perfect.cell[0, 0]
+    rel = perfect.positions[None, :, :] - sites[:, None, :]
+    rel -= np.round(rel / edge) * edge
+    order = np.argmin(np.linalg.norm(rel, axis=2), axis=1)
+    dof = (3 * order[:, None] + np.arange(3)).reshape(-1)
+    blocks = green.blocks(green.green, np.arange(green.n_sites), np.arange(green.n_sites))
+    np.testing.assert_allclose(blocks, pinv[np.ix_(dof, dof)], atol=1e-10 * np.abs(pinv).max())
+    omega2 = bloch_omega2(perfect, calc.get_hessian(perfect))
+    assert green.log_pdet == pytest.approx(np.sum(np.log(omega2[3:])), rel=1e-12)
+
+
+def test_preconditioned_newton_relaxes(calc):
+    atoms = centred(6, "V1")
+    atoms.rattle(0.02, seed=1)
+    green = lattice_greens_function(calc, "bcc", "Fe", A0, 6)
+    relaxed = newton_polish(atoms, calc, fmax=1e-9, preconditioner=green_preconditioner(atoms, green))
+    assert max_force(relaxed, calc) <= 1e-9
+    plain = newton_polish(atoms, calc, fmax=1e-9)
+    np.testing.assert_allclose(relaxed.positions, plain.positions, atol=1e-8)
+
+
+def test_site_map_finds_vacancies_and_interstitials(calc):
+    atoms = centred(8, "I1")
+    del atoms[0]  # a second vacancy, at the corner
+    smap = map_to_lattice(atoms, lattice_greens_function(calc, "bcc", "Fe", A0, 8))
+    assert smap.vacancies.size == 2 and smap.interstitials.size == 2
+    assert set(smap.interstitials) == {len(atoms) - 2, len(atoms) - 1}
+
+
+def test_refuses_cells_thinner_than_twice_the_hessian_range(calc):
+    with pytest.raises(EmbeddingCellTooSmallError, match="twice the Hessian's range"):
+        embedding_formation_entropy(centred(4, "V1"), calc, "bcc", A0, fmax=None)
+
+
+def test_refuses_spread_damage_and_perfect_lattices(calc):
+    atoms = centred(8, "V1")
+    del atoms[0]  # a vacancy at the corner, half a cell diagonal from the centre one
+    with pytest.raises(DelocalisedDefectError, match="not a localised defect"):
+        embedding_formation_entropy(atoms, calc, "bcc", A0, fmax=None)
+    scrambled = centred(6, "V1")
+    scrambled.rattle(0.6, seed=3)
+    with pytest.raises(DelocalisedDefectError, match="spread through the cell"):
+        embedding_formation_entropy(scrambled, calc, "bcc", A0, fmax=None)
+    perfect = bulk("Fe", "bcc", a=A0, cubic=True).repeat((6, 6, 6))
+    with pytest.raises(DelocalisedDefectError, match="no point defect"):
+        embedding_formation_entropy(perfect, calc, "bcc", A0, fmax=None)
+
+
+def test_refuses_cells_without_a_lattice_reference(calc):
+    atoms = centred(6, "V1")
+    atoms.set_cell(atoms.cell[:] * [1.0, 1.0, 1.2], scale_atoms=True)
+    with pytest.raises(NoLatticeReferenceError, match="not cubic"):
+        embedding_formation_entropy(atoms, calc, "bcc", A0, fmax=None)
+    assert issubclass(NoLatticeReferenceError, EmbeddingNotApplicableError)
+
+
+def test_cli_embedding_refusal_is_one_line(tmp_path, capsys, monkeypatch):
+    from ase.io import write
+
+    from ase_vibentropy import harmonic
+    from ase_vibentropy.cli.main import main
+
+    path = tmp_path / "v4.extxyz"
+    write(path, centred(4, "V1"))
+    assert main(["reference", str(path), "--lattice", "bcc", "--solver", "embedding"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "twice the Hessian's range" in err[0]
+    # auto falls back to the full route and says why
+    monkeypatch.setattr(harmonic, "EMBEDDING_MIN_ATOMS", 100)
+    assert main(["reference", str(path), "--lattice", "bcc", "--relax", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["solver"] != "embedding"
+    assert "twice the Hessian's range" in record["embedding_refused"]
+    assert record["Sf_kB"] == pytest.approx(2.183, abs=1e-3)  # docs/theory.md table, 4a0
+
+
+def test_cli_embedding_gives_the_reference_vacancy(tmp_path, capsys):
+    from ase.io import write
+
+    from ase_vibentropy.cli.main import main
+
+    path = tmp_path / "v6.extxyz"
+    write(path, centred(6, "V1"))
+    args = ["reference", str(path), "--lattice", "bcc", "--relax", "--solver", "embedding", "--json"]
+    assert main(args) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["solver"] == "embedding" and record["n_vacancies"] == 1
+    assert len(record["Sf_by_radius_kB"]) == 3
+    assert record["Sf_kB"] == pytest.approx(2.200, abs=1e-3)  # docs/theory.md table, 6a0
