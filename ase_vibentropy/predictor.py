@@ -76,6 +76,28 @@ def check_same_cell(atoms: Atoms, bulk: Atoms) -> None:
         )
 
 
+def _perfect_lattice_entropy(
+    bulk: Atoms, calc: Any, lattice: str, a0: float, element: str, temperature: float
+) -> float:
+    """Exact classical S (eV/K) of the perfect cubic cell ``bulk``: from the force constants of a
+    small cell Fourier-transformed onto the cell's own k-grid (O(N_b), any size;
+    :func:`~ase_vibentropy.harmonic.bloch.perfect_lattice_log_pdet`), or, for cells narrower than
+    twice the Hessian's range, from the Hessian of the whole cell (Bloch route)."""
+    from .errors import EmbeddingCellTooSmallError
+    from .harmonic import harmonic_entropy
+    from .harmonic.bloch import perfect_lattice_log_pdet
+    from .harmonic.bulk import cubic_cell_edge
+    from .harmonic.entropy import classical_entropy_from_log_pdet
+
+    edge = cubic_cell_edge(bulk)
+    n = int(round(edge / a0))
+    try:
+        log_pdet = perfect_lattice_log_pdet(calc, lattice, element, edge / n, n)
+    except EmbeddingCellTooSmallError:
+        return float(harmonic_entropy(bulk, calc, temperature=temperature, solver="bloch", fmax=None).entropy)
+    return float(classical_entropy_from_log_pdet(log_pdet, 3 * len(bulk) - 3, temperature))
+
+
 class EntropyPredictor:
     """Structure-level predictions of a fitted LDML model.
 
@@ -288,11 +310,10 @@ class EntropyPredictor:
         temperature = self._temperature(temperature)
         key = (np.ascontiguousarray(bulk.cell.array).tobytes(), len(bulk), temperature)
         if key not in self._bulk_entropies:
-            from .harmonic import harmonic_entropy
-
-            result = harmonic_entropy(bulk, potential.hessian_calculator(), temperature=temperature,
-                                      solver="bloch", fmax=None)
-            self._bulk_entropies[key] = float(result.entropy)
+            self._bulk_entropies[key] = _perfect_lattice_entropy(
+                bulk, potential.hessian_calculator(), self.model.lattice, self.model.a0,
+                self.model.element, temperature,
+            )
         return self._bulk_entropies[key]
 
     def _bulk_for_total(self, atoms: Atoms) -> Atoms | None:
