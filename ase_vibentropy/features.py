@@ -23,7 +23,7 @@ from .errors import DatabaseError, MixedPotentialError, UnknownNameError
 from .model import formation_features
 from .parallel import descriptor_sum
 from .potentials import labelling_potential
-from .structure import n_vibrational_modes, shortest_distance
+from .structure import cell_key, n_vibrational_modes, shortest_distance
 
 __all__ = [
     "BulkSumCache",
@@ -111,7 +111,7 @@ class BulkSumCache:
 
     def bulk_sum(self, atoms: Atoms, lattice: str, a0: float, element: str) -> tuple[np.ndarray, int]:
         """(Σ_i D_i^b (dim,), N_b) of the bulk filling the cell of ``atoms``."""
-        key = (lattice, element, float(a0), np.round(atoms.cell.array, 8).tobytes())
+        key = (lattice, element, float(a0), cell_key(atoms))
         if key not in self._sums:
             from .harmonic import bulk_for_cell
 

@@ -43,7 +43,7 @@ from .errors import (
 )
 from .model import LDMLModel, check_model_element, formation_features
 from .parallel import DEFAULT_CHUNK_SIZE, EXECUTORS, DescriptorPass, dask_descriptor_passes, descriptor_pass
-from .structure import n_vibrational_modes, periodicity
+from .structure import cell_key, n_vibrational_modes, periodicity
 from .units import KB_EV_PER_K
 
 __all__ = ["EntropyPredictor", "formation_mode_excess"]
@@ -153,7 +153,7 @@ class EntropyPredictor:
         self.provider = model.descriptor_provider()
         self.exact_bulk = bool(exact_bulk)
         self._passes: dict[str, DescriptorPass] = {}
-        self._bulk: tuple[np.ndarray, Atoms] | None = None
+        self._bulk: tuple[bytes, Atoms] | None = None
         self._bulk_entropies: dict[tuple, float] = {}
         self._bulk_potential: Any = None  # the labelling potential, False when unavailable
 
@@ -200,8 +200,8 @@ class EntropyPredictor:
     def bulk_reference(self, atoms: Atoms) -> Atoms:
         """The perfect lattice of the model's lattice and a0 filling the cubic cell of ``atoms``
         (:func:`ase_vibentropy.harmonic.bulk_for_cell`); the last one is kept for its cell."""
-        cell = atoms.cell.array
-        if self._bulk is not None and np.array_equal(self._bulk[0], cell):
+        key = cell_key(atoms)
+        if self._bulk is not None and self._bulk[0] == key:
             return self._bulk[1]
         missing = [a for a in ("lattice", "a0", "element") if getattr(self.model, a, None) is None]
         if missing:
@@ -212,7 +212,7 @@ class EntropyPredictor:
         from .harmonic import bulk_for_cell
 
         bulk = bulk_for_cell(atoms, self.model.lattice, self.model.a0, self.model.element)
-        self._bulk = (cell.copy(), bulk)
+        self._bulk = (key, bulk)
         return bulk
 
     # ------------------------------------------------------------------ descriptor passes
@@ -308,7 +308,7 @@ class EntropyPredictor:
         if potential is None:
             return None
         temperature = self._temperature(temperature)
-        key = (np.ascontiguousarray(bulk.cell.array).tobytes(), len(bulk), temperature)
+        key = (cell_key(bulk), len(bulk), temperature)
         if key not in self._bulk_entropies:
             self._bulk_entropies[key] = _perfect_lattice_entropy(
                 bulk, potential.hessian_calculator(), self.model.lattice, self.model.a0,

@@ -221,3 +221,9 @@ def n_vibrational_modes(atoms: Atoms) -> int:
     The classical entropy depends on T through n' k_B ln T (docs/theory.md, Eq. 2).
     """
     return 3 * len(atoms) - n_zero_modes(atoms)
+
+
+def cell_key(atoms: Atoms) -> bytes:
+    """Exact key of a structure's cell and periodicity: the bulk reference of a cell, and what
+    is computed from it, is cached under it (the one rule of every bulk cache)."""
+    return np.ascontiguousarray(atoms.cell.array, dtype=float).tobytes() + np.asarray(atoms.pbc, dtype=bool).tobytes()
