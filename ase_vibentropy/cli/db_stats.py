@@ -86,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
         summary = {k: v for k, v in stats.items() if k not in ("Sf_kB", "family", "n_vac", "n_int")}
         print(json.dumps(summary, indent=2))
         return 0
+    saddles = f", {stats['n_saddles']} saddles (transition states)" if stats["n_saddles"] else ""
     print(f"{args.db}: {stats['n_rows']} rows, {stats['n_minima']} minima, "
-          f"{stats['n_non_minima']} non-minima (stored without entropies)")
+          f"{stats['n_non_minima']} non-minima (stored without entropies){saddles}")
     distinct_header = f"{'distinct':>9}" if args.distinct else ""
     print(f"{'family':<10}{'rows':>7}{'minima':>8}{distinct_header}{'Sf min':>9}{'Sf max':>9}"
           f"{'Sf mean':>9}{'max V':>7}{'max I':>7}")

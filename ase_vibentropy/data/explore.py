@@ -127,10 +127,33 @@ class Minimum:
 
 
 @dataclass
+class Saddle:
+    """A saddle the explorer crossed between two of its distinct minima.
+
+    Attributes
+    ----------
+    atoms : Atoms
+        The dimer's converged saddle (to the dimer's force tolerance; refine it before labelling).
+    energy : float
+        eV.
+    origin, target : int
+        Indices in :attr:`ExplorationResult.minima` of the minimum it was reached from and of the
+        new minimum on its far side.
+    """
+
+    atoms: Atoms
+    energy: float
+    origin: int
+    target: int
+
+
+@dataclass
 class ExplorationResult:
-    """Distinct minima of one exploration and what happened to the other attempts."""
+    """Distinct minima of one exploration, the saddles that connect them, and what happened to
+    the other attempts."""
 
     minima: list[Minimum] = field(default_factory=list)
+    saddles: list[Saddle] = field(default_factory=list)
     n_events: int = 0
     n_saddles: int = 0
     n_failed: int = 0
@@ -332,6 +355,7 @@ class ActivationRelaxationExplorer:
                 result.n_known += 1
                 continue
             result.minima.append(candidate)
+            result.saddles.append(Saddle(saddle, saddle_energy, parent, len(result.minima) - 1))
         return result
 
 

@@ -96,8 +96,9 @@ def make_jobs(recipe: Recipe) -> list[Job]:
         # The count is left out so that raising it adds jobs and keeps the finished ones:
         # a database grows over several runs (replica and n_minima fix each job's content).
         family_fields = {k: v for k, v in asdict(family).items() if k != "count"}
-        fam_digest = (common, family_fields,
-                      asdict(recipe.exploration) if family.is_cluster else None)
+        # storing saddles adds rows without changing the minima: the same jobs either way
+        exploration = {k: v for k, v in asdict(recipe.exploration).items() if k != "store_saddles"}
+        fam_digest = (common, family_fields, exploration if family.is_cluster else None)
         for n_cells in recipe.sizes:
             for strain in recipe.strains:
                 for replica in range(n_jobs):

@@ -36,10 +36,10 @@ from tqdm.auto import tqdm
 
 from .._optional import import_optional
 from ..errors import NotAMinimumError, VibEntropyError
-from ..units import KB_EV_PER_K
+from ..units import HBAR_EV_S, KB_EV_PER_K
 from . import builders
 from .analysis import wigner_seitz
-from .explore import ActivationRelaxationExplorer, ExplorationResult, describe_minimum, explore_random
+from .explore import ActivationRelaxationExplorer, ExplorationResult, Saddle, describe_minimum, explore_random
 from .jobs import Job, make_jobs
 from .recipe import FamilySpec, Recipe
 from ..dblock import exclusive_writer
@@ -261,6 +261,60 @@ def label_structure(
     return LabelledRow(atoms=plain, energy=energy, key_value_pairs=kvp, data=data), result is not None
 
 
+def label_saddle(
+    saddle: Saddle, recipe: Recipe, reference_lattice: Atoms, origin: LabelledRow, target: LabelledRow,
+) -> LabelledRow | None:
+    """Refine a crossed saddle on the recipe's potential and label it with the migration
+    quantities of the jump between its two labelled minima (docs/theory.md, "Saddle points").
+
+    The saddle is refined by Newton steps on the exact Hessian to the recipe's ``fmax`` (at
+    most 1e-6 eV/Å), its entropy is that of 3N - 4 modes (the unstable one left out), and the
+    Vineyard attempt frequency of each direction follows from ΔS_m/k_B = ln(h ν*/k_B T) - 1.
+    Returns None when the saddle does not refine to a first-order saddle (the explorer's dimer
+    stops at a loose tolerance; the next refinement may fall to a minimum or a higher-order
+    saddle), or when either minimum has no entropy.
+    """
+    from ..errors import NotRelaxedError
+    from ..harmonic import harmonic_entropy, refine_saddle
+    from ..potentials import get_potential
+
+    if origin.key_value_pairs.get("S_kB") is None or target.key_value_pairs.get("S_kB") is None:
+        return None
+    potential = get_potential(recipe.potential)
+    _, hessian_calc = _calculators(recipe.potential)
+    ref = recipe.reference
+    try:
+        refined = refine_saddle(saddle.atoms, hessian_calc, fmax=min(ref.fmax, 1e-6), hessian=ref.hessian)
+        result = harmonic_entropy(refined, hessian_calc, temperature=recipe.temperature, hessian=ref.hessian,
+                                  step=potential.fd_step, solver=ref.solver, fmax=min(ref.fmax, 1e-6),
+                                  stationary_point="saddle")
+    except (NotRelaxedError, NotAMinimumError):
+        return None
+    energy = float(refined.get_potential_energy())
+    log_thermal = np.log(KB_EV_PER_K * recipe.temperature / (2.0 * np.pi * HBAR_EV_S) / 1e12)  # ln(k_B T/h in THz)
+    kvp: dict[str, Any] = {
+        "stationary_point": "saddle", "S_kB": result.entropy_kB, "n_imaginary": 1,
+        "unstable_omega2": float(result.min_omega2), "hessian_method": result.hessian_method,
+        "solver": result.solver, "label_seconds": result.seconds,
+        "from_minimum": saddle.origin, "to_minimum": saddle.target,
+        "lattice": recipe.lattice, "a0": recipe.a0, "element": recipe.element,
+        "potential": potential.name, "potential_version": potential.version,
+        "temperature": recipe.temperature, "recipe_hash": recipe.hash,
+    }
+    for side, minimum in (("forward", origin), ("backward", target)):
+        delta_s = result.entropy_kB - float(minimum.key_value_pairs["S_kB"])
+        kvp[f"dS_m_{side}_kB"] = delta_s
+        kvp[f"dE_{side}_eV"] = energy - minimum.energy
+        kvp[f"nu_{side}_THz"] = float(np.exp(delta_s + 1.0 + log_thermal))
+    if potential.spec is not None:
+        kvp["potential_spec"] = potential.spec
+    plain = refined.copy()
+    plain.calc = None
+    ws = wigner_seitz(plain, reference_lattice)
+    kvp.update(n_vac=ws.n_vacancies, n_int=ws.n_interstitials)
+    return LabelledRow(atoms=plain, energy=energy, key_value_pairs=kvp, data={})
+
+
 def build_start(recipe: Recipe, family: FamilySpec, strained: Atoms, rng: np.random.Generator) -> Atoms:
     """The starting configuration of a defect job (builders of :mod:`.builders`)."""
     if family.n_vacancies:
@@ -337,6 +391,15 @@ def run_job(recipe: Recipe, job: Job, bulk: BulkReference | None = None) -> JobO
         rows.append(row)
     summary = exploration.summary()
     summary["n_non_minima"] = n_non_minima
+    if recipe.exploration.store_saddles:
+        labelled = 0
+        for saddle in exploration.saddles:
+            row = label_saddle(saddle, recipe, strained, rows[saddle.origin], rows[saddle.target])
+            if row is not None:
+                row.key_value_pairs.update(common)
+                rows.append(row)
+                labelled += 1
+        summary["n_saddles_stored"] = labelled
     return JobOutcome(job.job_id, rows, summary, time.perf_counter() - start_time)
 
 

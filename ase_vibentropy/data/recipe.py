@@ -116,6 +116,7 @@ class ExplorationSpec:
     dimer_fmax: float = 0.02
     dimer_steps: int = 400
     quench_fmax: float = 1e-3
+    store_saddles: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,8 @@ class Recipe:
         data = asdict(self)
         data.pop("source")
         data["potential"] = self.potential_identity
+        if not self.exploration.store_saddles:  # recipes without the option keep their hash
+            data["exploration"].pop("store_saddles")
         return data
 
     @property
@@ -200,6 +203,12 @@ def _float(value: Any, path: str, low: float | None = None, high: float | None =
         raise _fail(path, f"must be {'>' if open_low else '>='} {low}, got {value}")
     if high is not None and value > high:
         raise _fail(path, f"must be <= {high}, got {value}")
+    return value
+
+
+def _bool(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(path, f"must be true or false, got {value!r}")
     return value
 
 
@@ -350,7 +359,11 @@ def parse_recipe(data: dict[str, Any], source: str = "") -> Recipe:
         dimer_steps=_int(exp.get("dimer_steps", defaults.dimer_steps), "exploration.dimer_steps", 1),
         quench_fmax=_float(exp.get("quench_fmax", defaults.quench_fmax), "exploration.quench_fmax",
                            0.0, open_low=True),
+        store_saddles=_bool(exp.get("store_saddles", False), "exploration.store_saddles"),
     )
+    if exploration.store_saddles and exploration.method != "dimer":
+        raise _fail("exploration.store_saddles", "saddles are crossed by the dimer explorer only: "
+                    "set method = \"dimer\"")
 
     fam_table = _table(data.get("families", {}), "families")
     if not fam_table:

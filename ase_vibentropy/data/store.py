@@ -112,7 +112,8 @@ def database_statistics(db) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``n_rows``, ``n_minima`` (rows with ``n_imaginary == 0``), ``n_non_minima``,
+        ``n_rows``, ``n_minima`` (rows with ``n_imaginary == 0``), ``n_non_minima``, ``n_saddles``
+        (transition states stored by ``exploration.store_saddles``),
         ``families`` {family: {count, n_minima, Sf_min_kB, Sf_max_kB, Sf_mean_kB,
         n_vac_max, n_int_max}}, ``cells`` [{family, n_cells, strain, count}],
         ``Sf_range_kB`` [min, max] over defect rows (None when there are none),
@@ -123,7 +124,7 @@ def database_statistics(db) -> dict[str, Any]:
     cells: dict[tuple[str, int, float], int] = {}
     sf, fam, n_vac, n_int = [], [], [], []
     job_seconds: dict[str, float] = {}
-    n_rows = n_non_minima = 0
+    n_rows = n_non_minima = n_saddles = 0
     for row in db.select(include_data=False):
         n_rows += 1
         if row.get("job_seconds") is not None:
@@ -134,7 +135,9 @@ def database_statistics(db) -> dict[str, Any]:
         entry["count"] += 1
         key = (family, int(row.get("n_cells", 0)), round(float(row.get("strain", 0.0)), 8))
         cells[key] = cells.get(key, 0) + 1
-        if int(row.get("n_imaginary", 0)) > 0:
+        if row.get("stationary_point") == "saddle":
+            n_saddles += 1  # a stored transition state, not a failed relaxation
+        elif int(row.get("n_imaginary", 0)) > 0:
             n_non_minima += 1
         else:
             entry["n_minima"] += 1
@@ -153,8 +156,9 @@ def database_statistics(db) -> dict[str, Any]:
         entry["Sf_mean_kB"] = float(np.mean(values)) if values else None
     return {
         "n_rows": n_rows,
-        "n_minima": n_rows - n_non_minima,
+        "n_minima": n_rows - n_non_minima - n_saddles,
         "n_non_minima": n_non_minima,
+        "n_saddles": n_saddles,
         "families": dict(sorted(families.items())),
         "cells": [
             {"family": f, "n_cells": n, "strain": s, "count": c}

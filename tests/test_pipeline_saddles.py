@@ -1,0 +1,78 @@
+"""Saddles stored by the pipeline: the dimer explorer's transition states, refined and labelled.
+
+Independent expectation: the same elementary vacancy jump computed directly from the shipped
+NEB climbing image (refined by Newton steps, exact Vineyard prefactor), and the identity
+ΔS_m/k_B = ln(h ν*/k_B T) - 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ase.db
+import numpy as np
+import pytest
+from ase.io import read
+from ase.units import kB
+
+from ase_vibentropy.data.pipeline import generate
+from ase_vibentropy.data.recipe import parse_recipe
+from ase_vibentropy.errors import RecipeError
+from ase_vibentropy.harmonic import attempt_frequency, refine_saddle
+from ase_vibentropy.potentials import get_potential
+from ase_vibentropy.units import HBAR_EV_S
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "data"
+RECIPE = {
+    "potential": "fe-mendelev2003", "sizes": [4], "strains": [0.0], "seed": 11,
+    "reference": {"hessian": "analytic", "solver": "dense", "fmax": 1e-6},
+    "exploration": {"method": "dimer", "minima_per_job": 3, "max_events": 8, "store_saddles": True},
+    "families": {"V1": {"count": 3}},
+}
+
+
+@pytest.fixture(scope="module")
+def saddle_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("saddles") / "fe.db"
+    summary = generate(parse_recipe(RECIPE), str(path), workers=1, progress=False)
+    assert summary.n_failed == 0
+    return ase.db.connect(str(path))
+
+
+def test_the_vacancy_jump_from_the_explorer_matches_the_direct_route(saddle_db):
+    saddles = list(saddle_db.select(stationary_point="saddle"))
+    assert saddles, "the explorer crossed no saddle"
+    fe = get_potential("fe-mendelev2003")
+    calc = fe.hessian_calculator()
+    initial = read(EXAMPLES / "fe_vacancy_jump_initial_4a0.extxyz")
+    direct = attempt_frequency(initial, refine_saddle(read(EXAMPLES / "fe_vacancy_jump_climbing_4a0.extxyz"), calc), calc)
+    first = min(saddles, key=lambda r: abs(r.dE_forward_eV - direct.delta_E))
+    assert first.n_imaginary == 1 and first.dE_forward_eV == pytest.approx(direct.delta_E, abs=1e-6)
+    assert first.nu_forward_THz == pytest.approx(direct.nu_THz, rel=1e-5)
+    assert first.dS_m_forward_kB == pytest.approx(direct.delta_S_m_kB, abs=1e-5)
+
+
+def test_stored_saddles_obey_the_vineyard_identity_and_link_two_stored_minima(saddle_db):
+    minima = {r.minimum_index: r for r in saddle_db.select(family="V1") if r.get("stationary_point") != "saddle"}
+    for row in saddle_db.select(stationary_point="saddle"):
+        for side, minimum in (("forward", minima[row.from_minimum]), ("backward", minima[row.to_minimum])):
+            delta_s = getattr(row, f"dS_m_{side}_kB")
+            assert delta_s == pytest.approx(row.S_kB - minimum.S_kB, abs=1e-9)
+            h_nu_over_kt = 2 * np.pi * HBAR_EV_S * getattr(row, f"nu_{side}_THz") * 1e12 / (kB * row.temperature)
+            assert delta_s == pytest.approx(np.log(h_nu_over_kt) - 1.0, abs=1e-9)
+            assert getattr(row, f"dE_{side}_eV") == pytest.approx(row.energy - minimum.energy, abs=1e-9)
+        assert row.unstable_omega2 < 0
+
+
+def test_saddle_rows_stay_out_of_training_and_are_counted_apart(saddle_db):
+    from ase_vibentropy.data.store import database_statistics
+
+    stats = database_statistics(saddle_db)
+    assert stats["n_saddles"] >= 1 and stats["n_non_minima"] == 0
+    assert stats["n_minima"] == stats["n_rows"] - stats["n_saddles"]
+
+
+def test_store_saddles_needs_the_dimer_explorer():
+    recipe = {**RECIPE, "exploration": {"method": "random", "store_saddles": True}}
+    with pytest.raises(RecipeError, match="store_saddles"):
+        parse_recipe(recipe)
