@@ -138,3 +138,21 @@ def test_impossible_requests_raise_structure_errors():
         builders.vacancy_cluster(perfect, 0, np.random.default_rng(0))
     with pytest.raises(UnknownNameError, match="kind"):
         builders.interstitial_cluster(perfect, 1, "fcc", np.random.default_rng(0), kind="split")
+
+
+def test_centred_point_defects_have_the_right_atoms_around_the_central_site():
+    from ase.build import bulk as ase_bulk
+
+    from ase_vibentropy.data.builders import central_site, centred_point_defect
+    from ase_vibentropy.errors import UnknownNameError
+
+    perfect = ase_bulk("Fe", "bcc", a=2.855, cubic=True).repeat(4)
+    centre = perfect.positions[central_site(perfect)]
+    assert len(centred_point_defect(perfect, "V1")) == len(perfect) - 1
+    assert len(centred_point_defect(perfect, "V2")) == len(perfect) - 2
+    dumbbell = centred_point_defect(perfect, "I1<110>", separation=2.0)
+    pair = dumbbell.positions[-2:]
+    np.testing.assert_allclose(pair.mean(axis=0), centre, atol=1e-12)
+    np.testing.assert_allclose(np.abs(pair[0] - pair[1]), [np.sqrt(2), np.sqrt(2), 0.0], atol=1e-12)
+    with pytest.raises(UnknownNameError, match="known: V1, V2"):
+        centred_point_defect(perfect, "I3")

@@ -17,6 +17,7 @@ from ase.build import bulk
 from ase.units import kB
 
 from ase_vibentropy.errors import NotAMinimumError
+from ase_vibentropy.data.builders import centred_point_defect
 from ase_vibentropy.harmonic import formation_entropy, harmonic_entropy
 from ase_vibentropy.potentials import get_potential
 
@@ -43,27 +44,12 @@ REFERENCE_FORMATION_ENTROPY_KB = {
 def centred_defect(n_cells: int, defect: str, strain: float = 0.0) -> Atoms:
     """bcc Fe n³ cubic supercell at a0 (1 + strain) with ``defect`` on the site at the centre.
 
-    V1: that site removed; V2: it and its [111] nearest neighbour removed; I1<110>: it replaced
-    by two atoms ±1 Å along [110] (the dumbbell); I1<111>: ±1 Å along [111] (the symmetric
-    crowdion start).
+    V1: that site removed; V2: it and a nearest neighbour removed; I1<110>: it replaced by two
+    atoms ±1 Å along [110] (the dumbbell); I1<111>: ±1 Å along [111] (the symmetric crowdion
+    start).
     """
-    a = A0 * (1.0 + strain)
-    atoms = bulk("Fe", "bcc", a=a, cubic=True).repeat((n_cells, n_cells, n_cells))
-    centre = np.full(3, 0.5 * n_cells * a)
-    site = int(np.argmin(np.linalg.norm(atoms.positions - centre, axis=1)))
-    origin = atoms.positions[site].copy()
-    np.testing.assert_allclose(origin, centre, atol=1e-9)
-    if defect == "V1":
-        del atoms[site]
-    elif defect == "V2":
-        neighbour = int(np.argmin(np.linalg.norm(atoms.positions - (origin + 0.5 * a), axis=1)))
-        del atoms[[site, neighbour]]
-    else:
-        axis = {"I1<110>": [1.0, 1.0, 0.0], "I1<111>": [1.0, 1.0, 1.0]}[defect]
-        shift = np.asarray(axis) / np.linalg.norm(axis)
-        del atoms[site]
-        atoms += Atoms("Fe2", positions=[origin + shift, origin - shift])
-    return atoms
+    perfect = bulk("Fe", "bcc", a=A0 * (1.0 + strain), cubic=True).repeat((n_cells, n_cells, n_cells))
+    return centred_point_defect(perfect, defect, separation=2.0)
 
 
 @pytest.fixture(scope="module")

@@ -150,6 +150,49 @@ def vacancy_jump(perfect: Atoms) -> tuple[Atoms, Atoms]:
     return initial, final
 
 
+#: Axes of the single-interstitial dumbbells :func:`centred_point_defect` builds.
+DUMBBELL_AXES = {"I1<110>": (1.0, 1.0, 0.0), "I1<111>": (1.0, 1.0, 1.0), "I1<100>": (1.0, 0.0, 0.0)}
+
+
+def centred_point_defect(perfect: Atoms, defect: str, separation: float = 2.0) -> Atoms:
+    """A point defect on the central site of a perfect lattice (unrelaxed, no calculator).
+
+    Parameters
+    ----------
+    perfect
+        Perfect periodic lattice, positions in Å.
+    defect
+        ``"V1"`` (the central site removed), ``"V2"`` (it and its nearest neighbour of lowest
+        index), or a dumbbell ``"I1<110>"``, ``"I1<111>"``, ``"I1<100>"``: the central atom
+        replaced by two atoms ``separation`` Å apart along that axis, centred on the site.
+
+    Returns
+    -------
+    Atoms
+        N - 1, N - 2 or N + 1 atoms.
+    """
+    site = central_site(perfect)
+    atoms = perfect.copy()
+    atoms.calc = None
+    origin = perfect.positions[site].copy()
+    if defect == "V1":
+        del atoms[site]
+    elif defect == "V2":
+        distances = _distances_from(perfect.positions, origin, perfect.cell.array)
+        distances[site] = np.inf
+        del atoms[[site, int(np.argmin(distances))]]
+    elif defect in DUMBBELL_AXES:
+        axis = np.asarray(DUMBBELL_AXES[defect]) / np.linalg.norm(DUMBBELL_AXES[defect])
+        del atoms[site]
+        atoms += Atoms(2 * [perfect[site].symbol], positions=[origin + 0.5 * separation * axis,
+                                                            origin - 0.5 * separation * axis])
+    else:
+        raise UnknownNameError(
+            f"unknown point defect {defect!r}; known: V1, V2, {', '.join(DUMBBELL_AXES)}"
+        )
+    return atoms
+
+
 def compact_sites(atoms: Atoms, n: int, rng: np.random.Generator, centre: int | None = None) -> np.ndarray:
     """Indices of ``n`` sites forming a compact cluster around site ``centre``.
 

@@ -32,6 +32,7 @@ from ase.build import bulk
 from ase_vibentropy.eam import mendelev2003_fe, tabulated_eam
 from ase_vibentropy.harmonic import bulk_for_cell, harmonic_entropy, relax_to_minimum
 from ase_vibentropy.harmonic.reference import formation_entropy
+from ase_vibentropy.data.builders import centred_point_defect
 from ase_vibentropy.potentials.registry import _lammps_potential_file
 from ase_vibentropy.units import KB_EV_PER_K
 
@@ -61,15 +62,9 @@ def formation_entropy_kB(calc, n_cells: int, defect: str, a: float) -> float:
 
 
 def centred_defect(n_cells: int, defect: str, a0: float) -> Atoms:
-    """bcc Fe n³ cube with a vacancy ("V1") or a <110> dumbbell ("I1") on the central site."""
-    atoms = bulk("Fe", "bcc", a=a0, cubic=True).repeat((n_cells,) * 3)
-    site = int(np.argmin(np.linalg.norm(atoms.positions - 0.5 * n_cells * a0, axis=1)))
-    origin = atoms.positions[site].copy()
-    del atoms[site]
-    if defect == "I1":
-        shift = np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0)
-        atoms += Atoms("Fe2", positions=[origin + shift, origin - shift])
-    return atoms
+    """bcc Fe n³ cube with a vacancy ("V1") or a <110> dumbbell ("I1", ±1 Å) on the central site."""
+    perfect = bulk("Fe", "bcc", a=a0, cubic=True).repeat((n_cells,) * 3)
+    return centred_point_defect(perfect, {"V1": "V1", "I1": "I1<110>"}[defect], separation=2.0)
 
 
 def main(argv: list[str] | None = None) -> int:
