@@ -116,18 +116,9 @@ EMBEDDING_FULL_MAX_ATOMS = 9000  # the full log-det route beyond this takes minu
 def defect_cell(n: int, defect: str):
     """bcc Fe n³ cell at A0 with a vacancy (``V1``) or a <110> dumbbell (``I1``) at the centre
     site (the dumbbell: two atoms ±1 Å along [110])."""
-    import numpy as np
-    from ase import Atoms
+    from ase_vibentropy.data.builders import centred_point_defect
 
-    atoms = vacancy_cell(n, vacancy=False)
-    centre = np.full(3, 0.5 * n * A0)
-    site = int(np.argmin(np.linalg.norm(atoms.positions - centre, axis=1)))
-    origin = atoms.positions[site].copy()
-    del atoms[site]
-    if defect == "I1":
-        shift = np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0)
-        atoms += Atoms("Fe2", positions=[origin + shift, origin - shift])
-    return atoms
+    return centred_point_defect(vacancy_cell(n, vacancy=False), {"V1": "V1", "I1": "I1<110>"}[defect])
 
 
 SEED_CELLS = 8  # the defect is first relaxed in this cell; its core seeds the large cell

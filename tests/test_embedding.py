@@ -21,6 +21,7 @@ from ase_vibentropy.errors import (
     EmbeddingNotApplicableError,
     NoLatticeReferenceError,
 )
+from ase_vibentropy.data.builders import centred_point_defect
 from ase_vibentropy.harmonic import (
     bloch_omega2,
     bulk_for_cell,
@@ -41,14 +42,8 @@ A0 = 2.855324  # Å
 
 def centred(n_cells: int, defect: str) -> Atoms:
     """bcc Fe n³ cell with a vacancy (V1) or a <110> dumbbell (±1 Å, I1) on the centre site."""
-    atoms = bulk("Fe", "bcc", a=A0, cubic=True).repeat((n_cells,) * 3)
-    site = int(np.argmin(np.linalg.norm(atoms.positions - 0.5 * n_cells * A0, axis=1)))
-    origin = atoms.positions[site].copy()
-    del atoms[site]
-    if defect == "I1":
-        shift = np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0)
-        atoms += Atoms("Fe2", positions=[origin + shift, origin - shift])
-    return atoms
+    perfect = bulk("Fe", "bcc", a=A0, cubic=True).repeat((n_cells,) * 3)
+    return centred_point_defect(perfect, {"V1": "V1", "I1": "I1<110>"}[defect])
 
 
 @pytest.fixture(scope="module")
