@@ -62,6 +62,7 @@ def test_stored_saddles_obey_the_vineyard_identity_and_link_two_stored_minima(sa
             assert delta_s == pytest.approx(np.log(h_nu_over_kt) - 1.0, abs=1e-9)
             assert getattr(row, f"dE_{side}_eV") == pytest.approx(row.energy - minimum.energy, abs=1e-9)
         assert row.unstable_omega2 < 0
+        assert row.dE_forward_eV > 0 and row.dE_backward_eV > 0  # above both minima it links
 
 
 def test_saddle_rows_stay_out_of_training_and_are_counted_apart(saddle_db):

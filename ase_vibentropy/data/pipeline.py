@@ -272,7 +272,9 @@ def label_saddle(
     Vineyard attempt frequency of each direction follows from ΔS_m/k_B = ln(h ν*/k_B T) - 1.
     Returns None when the saddle does not refine to a first-order saddle (the explorer's dimer
     stops at a loose tolerance; the next refinement may fall to a minimum or a higher-order
-    saddle), or when either minimum has no entropy.
+    saddle), when the refined saddle lies below either minimum (it is then another saddle, not
+    the one between them; beyond this energy check the connection is the explorer's), or when
+    either minimum has no entropy.
     """
     from ..errors import NotRelaxedError
     from ..harmonic import harmonic_entropy, refine_saddle
@@ -291,6 +293,9 @@ def label_saddle(
     except (NotRelaxedError, NotAMinimumError):
         return None
     energy = float(refined.get_potential_energy())
+    if not energy > max(origin.energy, target.energy):
+        # refined onto another saddle, below one of the two minima: not the one between them
+        return None
     log_thermal = np.log(KB_EV_PER_K * recipe.temperature / (2.0 * np.pi * HBAR_EV_S) / 1e12)  # ln(k_B T/h in THz)
     kvp: dict[str, Any] = {
         "stationary_point": "saddle", "S_kB": result.entropy_kB, "n_imaginary": 1,
