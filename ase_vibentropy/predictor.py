@@ -81,11 +81,11 @@ def _perfect_lattice_entropy(
 ) -> float:
     """Exact classical S (eV/K) of the perfect cubic cell ``bulk``: from the force constants of a
     small cell Fourier-transformed onto the cell's own k-grid (O(N_b), any size;
-    :func:`~ase_vibentropy.harmonic.bloch.perfect_lattice_log_pdet`), or, for cells narrower than
+    :func:`~ase_vibentropy.harmonic.embedding.perfect_lattice_log_pdet`), or, for cells narrower than
     twice the Hessian's range, from the Hessian of the whole cell (Bloch route)."""
     from .errors import EmbeddingCellTooSmallError
     from .harmonic import harmonic_entropy
-    from .harmonic.bloch import perfect_lattice_log_pdet
+    from .harmonic.embedding import perfect_lattice_log_pdet
     from .harmonic.bulk import cubic_cell_edge
     from .harmonic.entropy import classical_entropy_from_log_pdet
 

@@ -198,3 +198,26 @@ def test_cli_embedding_gives_the_reference_vacancy(tmp_path, capsys):
     assert record["solver"] == "embedding" and record["n_vacancies"] == 1
     assert len(record["Sf_by_radius_kB"]) == 3
     assert record["Sf_kB"] == pytest.approx(2.200, abs=1e-3)  # docs/theory.md table, 6a0
+
+
+@pytest.mark.parametrize("n", [6, 7])
+def test_perfect_lattice_log_pdet_from_small_cell_force_constants_equals_the_full_spectrum(n):
+    from ase_vibentropy.eam import mendelev2003_fe
+    from ase_vibentropy.harmonic import bloch_omega2, perfect_cubic_supercell
+    from ase_vibentropy.harmonic.embedding import perfect_lattice_log_pdet
+
+    a = 2.855324 * 1.01
+    calc = mendelev2003_fe()
+    cell = perfect_cubic_supercell("Fe", "bcc", a, n)
+    omega2 = bloch_omega2(cell, calc.get_hessian(cell))  # the cell's own Hessian, every k
+    expected = np.sum(np.log(omega2[3:]))
+    assert perfect_lattice_log_pdet(calc, "bcc", "Fe", a, n) == pytest.approx(expected, rel=1e-12)
+
+
+def test_perfect_lattice_log_pdet_refuses_a_cell_narrower_than_twice_the_hessian_range():
+    from ase_vibentropy.eam import mendelev2003_fe
+    from ase_vibentropy.errors import EmbeddingCellTooSmallError
+    from ase_vibentropy.harmonic.embedding import perfect_lattice_log_pdet
+
+    with pytest.raises(EmbeddingCellTooSmallError, match="twice the Hessian's range"):
+        perfect_lattice_log_pdet(mendelev2003_fe(), "bcc", "Fe", 2.855324, 3)

@@ -14,8 +14,6 @@ costs one FFT and n³ tiny eigvalsh calls instead of an O(N³) diagonalisation: 
 
 from __future__ import annotations
 
-from typing import Any
-
 from dataclasses import dataclass
 
 import numpy as np
@@ -174,52 +172,6 @@ def bloch_omega2(
     return np.sort(np.linalg.eigvalsh(dk).reshape(-1))
 
 
-def perfect_lattice_log_pdet(calc: Any, lattice: str, element: str, a: float, n: int) -> float:
-    """ln pdet D0 = Σ' ln ω² (ω² in eV/(Å² amu)) of the perfect n³ cubic cell of constant ``a``
-    (Å) without its Hessian: the force constants of a small cell placed on the n³ k-grid, one
-    FFT and the eigenvalues of the n³ small Bloch matrices (O(N), 1e6 atoms in seconds).
-
-    The translations (the 3 zero modes at k = 0) are left out. Cells no wider than twice the
-    Hessian's range raise :class:`~ase_vibentropy.errors.EmbeddingCellTooSmallError`: use
-    :func:`bloch_omega2` on the cell's own Hessian there.
-
-    Raises
-    ------
-    NotAMinimumError
-        The perfect lattice has a non-positive mode beyond the translations.
-    """
-    from ..errors import EmbeddingCellTooSmallError, NotAMinimumError
-    from .embedding import _force_constants
-
-    phi, basis, mass, hessian_range = _force_constants(calc, lattice, element, a, n)
-    if not n * a > 2.0 * hessian_range:
-        raise EmbeddingCellTooSmallError(
-            f"the cell edge {n * a:.4g} Å is not larger than twice the Hessian's range "
-            f"({hessian_range:.4g} Å): use the Hessian of the whole cell"
-        )
-    b = basis.shape[0]
-    # Φ is real, so D(-k) = conj D(k) has the same eigenvalues: half of the k-grid (rfftn)
-    # suffices, the planes k3 = 0 and k3 = n/2 counted once and the others twice.
-    dk = np.fft.rfftn(phi.reshape(n, n, n, 3 * b, 3 * b) / mass, axes=(0, 1, 2))
-    weight = np.full(dk.shape[2], 2.0)
-    weight[0] = 1.0
-    if n % 2 == 0:
-        weight[-1] = 1.0
-    dk = dk.reshape(-1, 3 * b, 3 * b)
-    w = np.linalg.eigvalsh(0.5 * (dk + np.conj(np.swapaxes(dk, 1, 2)))).reshape(n, n, -1, 3 * b)
-    gamma = w[0, 0, 0]
-    scale = float(np.abs(w).max())
-    others = np.ones(w.shape[:3], dtype=bool)
-    others[0, 0, 0] = False
-    if np.any(np.abs(gamma[:3]) > 1e-8 * scale) or np.any(w[others] <= 0) or gamma[3] <= 0:
-        raise NotAMinimumError(
-            f"the perfect {lattice} lattice at a = {a:.6g} Å is not a minimum of this calculator "
-            f"(smallest ω² {float(w.min()):.3g} eV/(Å² amu) beyond the 3 translations)"
-        )
-    logs = np.log(np.where(others[..., None], w, 1.0)).sum(axis=-1)  # (n, n, n//2 + 1)
-    return float(np.sum(logs * weight[None, None, :]) + np.sum(np.log(gamma[3:])))
-
-
 def is_perfect_lattice(atoms: Atoms) -> bool:
     """True if ``atoms`` is a perfect n³ supercell, n >= 2, of a cubic conventional cell (O(N)).
 
@@ -232,7 +184,4 @@ def is_perfect_lattice(atoms: Atoms) -> bool:
         return False
 
 
-__all__ = [
-    "CUBIC_TOL", "bloch_omega2", "decompose_perfect_lattice", "is_perfect_lattice",
-    "perfect_lattice_log_pdet",
-]
+__all__ = ["CUBIC_TOL", "bloch_omega2", "decompose_perfect_lattice", "is_perfect_lattice"]

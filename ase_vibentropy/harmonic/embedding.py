@@ -198,6 +198,63 @@ def _force_constants(
     return phi, basis, mass, hessian_range
 
 
+def _require_wide_cell(n: int, a: float, hessian_range: float) -> None:
+    """Refuse a cell of n conventional cells of edge ``a`` (Å) no wider than twice the range of
+    the Hessian: the force constants on its k-grid would overlap under minimum image."""
+    if not n * a > 2.0 * hessian_range:
+        raise EmbeddingCellTooSmallError(
+            f"the cell edge {n * a:.4g} Å is not larger than twice the Hessian's range "
+            f"({hessian_range:.4g} Å): every coupling must be unique under minimum image; use "
+            "the Hessian of the whole cell (solver='logdet', or the Bloch route) for this cell"
+        )
+
+
+def _require_minimum(w_gamma: np.ndarray, w_other: np.ndarray, lattice: str, a: float) -> None:
+    """Refuse a perfect lattice with a non-positive ω² beyond the 3 translations (eV/(Å² amu)):
+    ``w_gamma`` (3b,) are the eigenvalues at k = 0, ``w_other`` those of every other k-point."""
+    scale = max(float(np.abs(w_gamma).max()), float(np.abs(w_other).max()) if w_other.size else 0.0)
+    if np.any(np.abs(w_gamma[:3]) > 1e-8 * scale) or np.any(w_other <= 0) or w_gamma[3] <= 0:
+        smallest = min(float(w_gamma[3:].min()), float(w_other.min()) if w_other.size else np.inf)
+        raise NotAMinimumError(
+            f"the perfect {lattice} lattice at a = {a:.6g} Å is not a minimum of this calculator "
+            f"(smallest ω² {smallest:.3g} eV/(Å² amu) beyond the 3 translations); check a0, the "
+            "strain and the lattice"
+        )
+
+
+def perfect_lattice_log_pdet(calc: Any, lattice: str, element: str, a: float, n: int) -> float:
+    """ln pdet D0 = Σ' ln ω² (ω² in eV/(Å² amu)) of the perfect n³ cubic cell of constant ``a``
+    (Å) without its Hessian: the force constants of a small cell placed on the n³ k-grid, one
+    FFT and the eigenvalues of the small Bloch matrices (O(N), 10^6 atoms in seconds). Φ is
+    real, so D(-k) = conj D(k) has the same eigenvalues: half of the k-grid (``rfftn``) is
+    enough, the planes k3 = 0 and k3 = n/2 counted once and the others twice. The translations
+    (the 3 zero modes at k = 0) are left out.
+
+    Raises
+    ------
+    EmbeddingCellTooSmallError
+        The cell is no wider than twice the Hessian's range (use the cell's own Hessian).
+    NotAMinimumError
+        The perfect lattice has a non-positive mode beyond the translations.
+    """
+    phi, basis, mass, hessian_range = _force_constants(calc, lattice, element, a, n)
+    _require_wide_cell(n, a, hessian_range)
+    b = basis.shape[0]
+    dk = np.fft.rfftn(phi.reshape(n, n, n, 3 * b, 3 * b) / mass, axes=(0, 1, 2))
+    weight = np.full(dk.shape[2], 2.0)
+    weight[0] = 1.0
+    if n % 2 == 0:
+        weight[-1] = 1.0
+    dk = dk.reshape(-1, 3 * b, 3 * b)
+    w = np.linalg.eigvalsh(0.5 * (dk + np.conj(np.swapaxes(dk, 1, 2)))).reshape(n, n, -1, 3 * b)
+    others = np.ones(w.shape[:3], dtype=bool)
+    others[0, 0, 0] = False
+    gamma = w[0, 0, 0]
+    _require_minimum(gamma, w[others], lattice, a)
+    logs = np.log(np.where(others[..., None], w, 1.0)).sum(axis=-1)  # (n, n, n//2 + 1)
+    return float(np.sum(logs * weight[None, None, :]) + np.sum(np.log(gamma[3:])))
+
+
 def lattice_greens_function(
     calc: Any, lattice: str, element: str, a: float, n: int
 ) -> LatticeGreensFunction:
@@ -225,25 +282,14 @@ def lattice_greens_function(
     """
     start = time.perf_counter()
     phi, basis, mass, hessian_range = _force_constants(calc, lattice, element, a, n)
-    if not n * a > 2.0 * hessian_range:
-        raise EmbeddingCellTooSmallError(
-            f"the cell edge {n * a:.4g} Å is not larger than twice the Hessian's range "
-            f"({hessian_range:.4g} Å): the embedding needs every coupling to be unique under "
-            "minimum image; use solver='logdet' for this cell"
-        )
+    _require_wide_cell(n, a, hessian_range)
     b = basis.shape[0]
     phi /= mass
     dk = np.fft.fftn(phi.reshape(n, n, n, 3 * b, 3 * b), axes=(0, 1, 2)).reshape(-1, 3 * b, 3 * b)
     dk = 0.5 * (dk + np.conj(np.swapaxes(dk, 1, 2)))
     w, u = np.linalg.eigh(dk)
-    scale = float(np.abs(w).max())
     w_gamma = w[0].copy()
-    if np.any(np.abs(w_gamma[:3]) > 1e-8 * scale) or np.any(w[1:] <= 0) or w_gamma[3] <= 0:
-        raise NotAMinimumError(
-            "the perfect lattice is not a minimum of this calculator at this lattice constant "
-            f"(smallest ω² {float(w.min()):.3g} eV/(Å² amu) beyond the 3 translations); check "
-            "a0, the strain and the lattice"
-        )
+    _require_minimum(w_gamma, w[1:], lattice, a)
     inv = 1.0 / w
     inv[0, :3] = 0.0  # translations projected out
     log_pdet = float(np.sum(np.log(w[1:])) + np.sum(np.log(w_gamma[3:])))
