@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from .._optional import import_optional
 from ..errors import NotAMinimumError, VibEntropyError
-from ..units import HBAR_EV_S, KB_EV_PER_K
+from ..units import KB_EV_PER_K
 from . import builders
 from .analysis import wigner_seitz
 from .explore import ActivationRelaxationExplorer, ExplorationResult, Saddle, describe_minimum, explore_random
@@ -278,6 +278,7 @@ def label_saddle(
     """
     from ..errors import NotRelaxedError
     from ..harmonic import harmonic_entropy, refine_saddle
+    from ..harmonic.saddle import vineyard_frequency_THz
     from ..potentials import get_potential
 
     if origin.key_value_pairs.get("S_kB") is None or target.key_value_pairs.get("S_kB") is None:
@@ -296,7 +297,6 @@ def label_saddle(
     if not energy > max(origin.energy, target.energy):
         # refined onto another saddle, below one of the two minima: not the one between them
         return None
-    log_thermal = np.log(KB_EV_PER_K * recipe.temperature / (2.0 * np.pi * HBAR_EV_S) / 1e12)  # ln(k_B T/h in THz)
     kvp: dict[str, Any] = {
         "stationary_point": "saddle", "S_kB": result.entropy_kB, "n_imaginary": 1,
         "unstable_omega2": float(result.min_omega2), "hessian_method": result.hessian_method,
@@ -310,7 +310,7 @@ def label_saddle(
         delta_s = result.entropy_kB - float(minimum.key_value_pairs["S_kB"])
         kvp[f"dS_m_{side}_kB"] = delta_s
         kvp[f"dE_{side}_eV"] = energy - minimum.energy
-        kvp[f"nu_{side}_THz"] = float(np.exp(delta_s + 1.0 + log_thermal))
+        kvp[f"nu_{side}_THz"] = vineyard_frequency_THz(delta_s, recipe.temperature)
     if potential.spec is not None:
         kvp["potential_spec"] = potential.spec
     plain = refined.copy()

@@ -241,6 +241,17 @@ def _vibrational_omega2(result: HarmonicResult, zero_tol: float) -> np.ndarray:
     return result.omega2[modes.vibrational]
 
 
+def thermal_frequency_THz(temperature: float) -> float:
+    """k_B T / h in THz (6.25 THz at 300 K)."""
+    return KB_EV_PER_K * temperature / (2.0 * np.pi * HBAR_EV_S) / 1e12
+
+
+def vineyard_frequency_THz(delta_S_m_kB: float, temperature: float) -> float:
+    """ν* (THz) of a classical migration entropy ΔS_m (k_B) at T (K): the identity
+    ΔS_m/k_B = ln(h ν*/k_B T) - 1 solved for ν*."""
+    return float(thermal_frequency_THz(temperature) * np.exp(delta_S_m_kB + 1.0))
+
+
 def log_quantum_partition(omega2: np.ndarray, temperature: float) -> float:
     """ln Z = -Σ' ln(2 sinh(ħω/2k_BT)) of harmonic modes ω² (n',) in eV/(Å² amu) at T (K)."""
     x = np.sqrt(omega2) * (HBAR_EV_S * OMEGA_UNIT_RAD_PER_S) / (KB_EV_PER_K * temperature)
@@ -331,8 +342,7 @@ def attempt_frequency(
     if quantum:
         omega2_min = _vibrational_omega2(minimum, zero_tol)
         omega2_sad = _vibrational_omega2(top, zero_tol)
-        thermal_THz = KB_EV_PER_K * temperature / (2.0 * np.pi * HBAR_EV_S) / 1e12  # k_B T / h
-        nu_quantum = float(thermal_THz * np.exp(
+        nu_quantum = float(thermal_frequency_THz(temperature) * np.exp(
             log_quantum_partition(omega2_sad, temperature)
             - log_quantum_partition(omega2_min, temperature)
         ))
