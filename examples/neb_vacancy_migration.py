@@ -17,12 +17,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from ase.mep import NEB
-from ase.optimize import FIRE
 
 from _common import describe, kB, parser, setup
 from ase_vibentropy.data.builders import vacancy_jump
-from ase_vibentropy.harmonic import band_jumps
+from ase_vibentropy.harmonic import band_jumps, climbing_band
 from ase_vibentropy.predictor import EntropyPredictor
 
 
@@ -42,12 +40,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     model, potential, cells = setup(args)
     start = time.perf_counter()
     initial, final = end_points(potential, cells)
-    images = [initial] + [initial.copy() for _ in range(args.images)] + [final]
-    for image in images:
-        image.calc = potential.hessian_calculator()
-    neb = NEB(images, climb=True, method="improvedtangent")
-    neb.interpolate(mic=True)
-    converged = FIRE(neb, logfile=None).run(fmax=0.01, steps=1000)
+    images, converged = climbing_band(initial, final, potential.hessian_calculator, n_images=args.images)
     energies = np.array([image.get_potential_energy() for image in images]) - initial.get_potential_energy()
     print(f"vacancy jump: {describe(initial)}, {len(images)} images, NEB converged: {converged}")
     print("band E - E_initial (eV): " + " ".join(f"{e:.4f}" for e in energies))

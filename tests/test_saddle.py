@@ -19,8 +19,6 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
-from ase.mep import NEB
-from ase.optimize import FIRE
 
 from ase_vibentropy.cli.main import main
 from ase_vibentropy.data.builders import minimum_image, vacancy_jump
@@ -35,6 +33,7 @@ from ase_vibentropy.harmonic import (
     attempt_frequency,
     band_jumps,
     band_segments,
+    climbing_band,
     harmonic_entropy,
     log_pdet_saddle,
     omega2_spectrum,
@@ -170,12 +169,7 @@ def fe_band():
     initial, final = vacancy_jump(potential.perfect_supercell(4))
     calc = potential.hessian_calculator()
     initial, final = potential.relax(initial, calc=calc), potential.relax(final, calc=calc)
-    images = [initial] + [initial.copy() for _ in range(5)] + [final]
-    for image in images:
-        image.calc = potential.hessian_calculator()
-    neb = NEB(images, climb=True, method="improvedtangent")
-    neb.interpolate(mic=True)
-    FIRE(neb, logfile=None).run(fmax=0.01, steps=500)
+    images, _ = climbing_band(initial, final, potential.hessian_calculator, n_images=5, steps=500)
     return images, calc
 
 

@@ -66,6 +66,7 @@ from .saddle import (
     attempt_frequency,
     band_jumps,
     band_segments,
+    climbing_band,
     refine_saddle,
 )
 from .spectrum import (
@@ -107,6 +108,7 @@ __all__ = [
     "attempt_frequency",
     "band_jumps",
     "band_segments",
+    "climbing_band",
     "bloch_omega2",
     "bulk_for_cell",
     "check_relaxed",

@@ -15,6 +15,7 @@ exactly one negative ω² (:func:`.spectrum.check_stationary_point`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -362,6 +363,42 @@ def attempt_frequency(
         nu_quantum_THz=nu_quantum,
         delta_S_m_quantum=delta_quantum,
     )
+
+
+def climbing_band(
+    initial: Atoms, final: Atoms, calculator: Callable[[], Any], n_images: int = 5,
+    fmax: float = 0.01, steps: int = 1000,
+) -> tuple[list[Atoms], bool]:
+    """A climbing-image NEB band between two minima of the same cell (ASE's ``NEB``,
+    improved tangent, linear interpolation with minimum image), relaxed by FIRE.
+
+    Parameters
+    ----------
+    initial, final
+        End points, same atoms in the same order (not modified).
+    calculator
+        Makes a new calculator for each image.
+    n_images
+        Interior images (an odd count puts one at the midpoint).
+    fmax, steps
+        FIRE's force tolerance (eV/Å) and step limit.
+
+    Returns
+    -------
+    images, converged
+        The n_images + 2 images with their calculators, and whether FIRE converged. Refine the
+        highest image with :func:`refine_saddle` (or pass the band to :func:`band_jumps`).
+    """
+    from ase.mep import NEB
+    from ase.optimize import FIRE
+
+    images = [initial.copy() for _ in range(n_images + 1)] + [final.copy()]
+    for image in images:
+        image.calc = calculator()
+    neb = NEB(images, climb=True, method="improvedtangent")
+    neb.interpolate(mic=True)
+    converged = bool(FIRE(neb, logfile=None).run(fmax=fmax, steps=steps))
+    return images, converged
 
 
 def band_segments(energies: np.ndarray) -> list[tuple[int, int, int]]:

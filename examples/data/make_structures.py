@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 from ase.io import write
 
-from ase.mep import NEB
-from ase.optimize import FIRE
 
 from ase_vibentropy.data.builders import interstitial_cluster, vacancy_cluster, vacancy_jump
+from ase_vibentropy.harmonic import climbing_band
 from ase_vibentropy.potentials import get_potential
 
 HERE = Path(__file__).parent
@@ -47,12 +46,7 @@ def write_vacancy_jump(fe) -> None:
     """Initial minimum, NEB climbing image and midpoint minimum of the 4a0 vacancy jump."""
     calc = fe.hessian_calculator()
     initial, final = (fe.relax(atoms, fmax=1e-9, calc=calc) for atoms in vacancy_jump(fe.perfect_supercell(4)))
-    images = [initial] + [initial.copy() for _ in range(5)] + [final]
-    for image in images:
-        image.calc = fe.hessian_calculator()
-    neb = NEB(images, climb=True, method="improvedtangent")
-    neb.interpolate(mic=True)
-    FIRE(neb, logfile=None).run(fmax=0.01, steps=1000)
+    images, _ = climbing_band(initial, final, fe.hessian_calculator, n_images=5)
     energies = [image.get_potential_energy() for image in images]
     climbing = images[int(np.argmax(energies))].copy()
     midpoint = fe.relax(images[3], fmax=1e-9, calc=calc)
