@@ -125,6 +125,17 @@ NEWTON_FIRST_MAX_STEP_A = 0.3
 NEWTON_START_FMAX_EV_PER_A = 1e-2
 
 
+def capped_step(step: np.ndarray, max_step: float) -> tuple[np.ndarray, float]:
+    """A position step (3N,) or (N, 3) in Å as (N, 3) without its rigid translation, scaled so
+    that no atom moves more than ``max_step`` Å; and its longest per-atom length before scaling."""
+    step = np.array(step, dtype=float).reshape(-1, 3)
+    step -= step.mean(axis=0)
+    longest = float(np.sqrt((step**2).sum(axis=1)).max())
+    if longest > max_step:
+        step *= max_step / longest
+    return step, longest
+
+
 def newton_polish(
     atoms: Atoms,
     calc: Any | None = None,
@@ -198,11 +209,7 @@ def newton_polish(
             # no descent direction of positive curvature: not near a minimum (Newton steps
             # would walk towards a saddle)
             break
-        step = step.reshape(-1, 3)
-        step -= step.mean(axis=0)  # no rigid translation
-        longest = float(np.sqrt((step**2).sum(axis=1)).max())
-        if longest > max_step:
-            step *= max_step / longest
+        step, longest = capped_step(step, max_step)
         work.positions = work.positions + step
         forces = work.get_forces()
         new_largest = largest_force(forces)

@@ -31,7 +31,7 @@ from .entropy import harmonic_entropy_from_omega2
 from .hessian import calculation_copy, compute_hessian, resolve_calculator
 from .logdet import lowest_eigenpairs, spectral_scale, unstable_mode
 from .reference import HarmonicResult, harmonic_entropy
-from .relax import NEWTON_MAX_STEP_A, largest_force, relax_to_minimum
+from .relax import NEWTON_MAX_STEP_A, capped_step, largest_force, relax_to_minimum
 from .spectrum import DEFAULT_ZERO_TOL, classify_modes
 
 #: Default convergence criterion of :func:`refine_saddle`, eV/Å.
@@ -148,11 +148,7 @@ def refine_saddle(
                 max_force=largest,
                 fmax=fmax,
             )
-        step = step.reshape(-1, 3)
-        step -= step.mean(axis=0)
-        longest = float(np.sqrt((step**2).sum(axis=1)).max())
-        if longest > NEWTON_MAX_STEP_A:
-            step *= NEWTON_MAX_STEP_A / longest
+        step, _ = capped_step(step, NEWTON_MAX_STEP_A)
         work.positions = work.positions + step
         forces = work.get_forces()
         largest = largest_force(forces)
