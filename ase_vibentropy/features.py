@@ -381,6 +381,14 @@ def _unique(values: list):
     return distinct[0] if distinct else None
 
 
+def row_groups(db: Any, data: TrainingSet, key: str, select: str | None = None) -> list[str]:
+    """The value of row key ``key`` for every row of ``data`` (loaded from ``db``), as text:
+    ``"row <id>"`` where a row lacks the key (its own group), ``"perfect lattice"`` for the
+    perfect-lattice rows of a joint fit."""
+    label = {row.id: str(row.get(key, f"row {row.id}")) for row in db.select(select)}
+    return [label.get(int(row_id), "perfect lattice") for row_id in data.row_id]
+
+
 def load_training_set(
     db: Any,
     provider_hash: str,

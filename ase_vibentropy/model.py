@@ -35,7 +35,11 @@ Predictive standard deviation
 fitted noise variance. The noise term is included: it is the scatter of the exact entropies
 around the best linear model (the irreducible error of the surrogate, ~ the training RMSE), so
 the std is an error bar on "how far from the exact harmonic value", not only on "how well w is
-known". It is the same quantity scikit-learn's ``BayesianRidge.predict(return_std=True)`` gives.
+known". It is the same quantity scikit-learn's ``BayesianRidge.predict(return_std=True)`` gives,
+times ``std_scale_`` (1 after ``fit``): the factor
+:func:`ase_vibentropy.evaluation.calibrate_std` finds from out-of-sample residuals, so that the
+std also covers the error of extrapolating to families the fit has not seen (the Bayesian std
+alone knows only the scatter of the training rows).
 
 Row kinds
 ---------
@@ -222,6 +226,9 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         Descriptor dimension dim.
     n_iter_ : int
         Iterations of the evidence maximisation.
+    std_scale_ : float
+        Factor applied to the predictive std (1.0 after ``fit``; set by
+        :func:`ase_vibentropy.evaluation.calibrate_std`).
     training_summary_, metrics_ : dict
         Row count and target range of the training set; ``fit_rmse_kB`` / ``fit_mae_kB`` over
         every fitted row (formation and total rows together), k_B. ``vibentropy train`` adds the
@@ -392,6 +399,7 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         self.alpha_ = float(regressor.alpha_)
         self.lambda_ = float(regressor.lambda_)
         self.n_iter_ = int(regressor.n_iter_)
+        self.std_scale_ = 1.0
         self.coef_ = weights[: self.n_features_in_].copy()
         self.per_atom_constant_ = float(weights[-1]) if self.per_atom_constant else 0.0
         residual = A @ weights - y
@@ -460,7 +468,8 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         X
             Features, shape (n, dim) (as in :meth:`fit`).
         return_std
-            Also return the predictive standard deviation sqrt(x Σ x^T + 1/alpha_), k_B.
+            Also return the predictive standard deviation
+            ``std_scale_`` sqrt(x Σ x^T + 1/alpha_), k_B.
         n_atoms
             Atom count N of each total row, shape (n,) (with ``per_atom_constant``).
         is_total
@@ -474,7 +483,7 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         if not return_std:
             return mean
         variance = np.einsum("ij,jk,ik->i", A, self.sigma_, A) + 1.0 / self.alpha_
-        return mean, np.sqrt(np.maximum(variance, 0.0))
+        return mean, self.std_scale_ * np.sqrt(np.maximum(variance, 0.0))
 
     def score(
         self, X: Any, y: Any, sample_weight: Any = None, n_atoms: Any = None, is_total: Any = None

@@ -117,6 +117,7 @@ def model_to_dict(model: LDMLModel) -> dict[str, Any]:
         "lambda": float(model.lambda_),
         "feature_scale": _array(model.feature_scale_),
         "n_iter": int(model.n_iter_),
+        "std_scale": float(getattr(model, "std_scale_", 1.0)),
         "n_features_in": int(model.n_features_in_),
         "training_summary": getattr(model, "training_summary_", {}),
         "metrics": getattr(model, "metrics_", {}),
@@ -263,6 +264,9 @@ def model_from_dict(doc: Any, source: str = "model") -> LDMLModel:
     model.alpha_ = float(_require(doc, "alpha", source))
     model.lambda_ = float(_require(doc, "lambda", source))
     model.n_iter_ = int(doc.get("n_iter", 0))
+    model.std_scale_ = float(doc.get("std_scale", 1.0))  # files without it: the Bayesian std
+    if not (np.isfinite(model.std_scale_) and model.std_scale_ > 0):
+        raise ModelFileError(f"{source}: std_scale must be a positive number, got {model.std_scale_}")
     model.n_features_in_ = int(_require(doc, "n_features_in", source))
     model.training_summary_ = dict(doc.get("training_summary", {}))
     model.package_version_ = str(doc.get("package_version", "unknown"))

@@ -13,6 +13,7 @@ from descriptor_checks import (
     assert_compute_sum_matches,
     assert_descriptors_close,
     assert_extensive,
+    assert_gradient_matches_one_sided_differences,
     assert_permutation_invariant,
     assert_rotation_invariant,
     assert_translation_invariant,
@@ -176,36 +177,6 @@ def test_stack_gradient_is_the_sum_of_its_parts_or_refused(einstein):
     assert not with_stub.has_gradient
     with pytest.raises(NotImplementedError, match="no-gradient"):
         with_stub.vjp(atoms, np.ones(with_stub.dim))
-
-
-def assert_gradient_matches_one_sided_differences(provider, atoms, w, step=2e-7, rtol=1e-6):
-    """``provider.vjp`` against second-order finite differences of w · Σ_i D_i, coordinate by
-    coordinate, accepting the central, forward or backward three-point formula.
-
-    The closed-form Fe EAM is piecewise cubic in r: its third derivatives, and so the gradient
-    of the on-site Hessian, jump at the knots (2.2-5.3 Å for the pair function, 2.4, 3.2 and
-    4.2 Å for the density), and the second derivative of φ jumps at 2.0 Å. Steps of 2e-7 Å
-    rarely meet such a point, and where one does, a one-sided formula on the other side still
-    gives the derivative to O(step²).
-    """
-    analytic = provider.vjp(atoms, w)
-
-    def value(k, alpha, shift):
-        moved = atoms.copy()
-        moved.positions[k, alpha] += shift
-        return float(w @ provider.compute(moved).sum(axis=0))
-
-    scale = abs(analytic).max()
-    for k in range(len(atoms)):
-        for alpha in range(3):
-            v = {m: value(k, alpha, m * step) for m in (-2, -1, 0, 1, 2)}
-            estimates = (
-                (v[1] - v[-1]) / (2 * step),
-                (-3 * v[0] + 4 * v[1] - v[2]) / (2 * step),
-                (3 * v[0] - 4 * v[-1] + v[-2]) / (2 * step),
-            )
-            error = min(abs(analytic[k, alpha] - e) for e in estimates)
-            assert error <= rtol * scale, (k, alpha, analytic[k, alpha], estimates)
 
 
 @pytest.mark.parametrize("make", [fe_vacancy_cell, triclinic_fe_cell])

@@ -24,7 +24,7 @@ EPILOG = """example:
 def run(args: argparse.Namespace) -> int:
     """Repeated random-split cross-validation on ``args.db``; return the exit code."""
     from ..evaluation import repeated_random_splits
-    from ..features import connect, load_training_set
+    from ..features import connect, load_training_set, row_groups
     from ..model import LDMLModel
 
     db = connect(args.db)
@@ -35,10 +35,7 @@ def run(args: argparse.Namespace) -> int:
         descriptor=provider.name, descriptor_params=provider.params, target=args.target,
         temperature=data.temperature,
     )
-    groups = None
-    if args.group_by:
-        label = {row.id: str(row.get(args.group_by, f"row {row.id}")) for row in db.select(args.select)}
-        groups = [label.get(int(row_id), "perfect lattice") for row_id in data.row_id]
+    groups = row_groups(db, data, args.group_by, args.select) if args.group_by else None
     result = repeated_random_splits(
         estimator, data, args.fractions, args.repeats, args.seed, progress=not (args.quiet or args.json),
         groups=groups,

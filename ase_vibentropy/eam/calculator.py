@@ -190,16 +190,57 @@ class EAMCalculator(Calculator):
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Gradient of Σ_i weights_i ln |det H_ii| with respect to the positions, (N, 3), per Å.
 
-        ``weights`` has shape (N,). With G_i = weights_i H_ii⁻¹ the gradient is that of
-        L = Σ_i tr(G_i H_ii) at frozen G (d ln det H = tr(H⁻¹ dH)). L is a sum over the bonds
-        of i of (ψ'' - ψ'/r) r̂ᵀG_i r̂ + (ψ'/r) tr G_i, over the neighbours j of F''(ρ_j) gᵀG_i g
-        (g = ∇_iρ_j) and of F''(ρ_i) ∇_iρ_iᵀ G_i ∇_iρ_i. Its derivative needs the third
-        derivatives of the splines (piecewise constant) and, through ψ' = φ' + (F'_i + F'_j) f'
-        and F''(ρ), the chain rule through every density. Checked against finite differences.
+        ``weights`` has shape (N,). d ln det H = tr(H⁻¹ dH), so this is the gradient of
+        Σ_i tr(G_i H_ii) at frozen G_i = weights_i H_ii⁻¹ (:meth:`get_block_contraction_gradient`).
         With ``return_blocks`` also the blocks H_ii (N, 3, 3), computed on the way.
         """
-        n_atoms = len(atoms)
         o = self._onsite_terms(atoms)
+        frozen = np.asarray(weights, dtype=float)[:, None, None] * np.linalg.inv(o["blocks"])
+        gradient = self._contraction_gradient(o, frozen)
+        return (gradient, o["blocks"]) if return_blocks else gradient
+
+    def get_bond_blocks(self, atoms: Atoms) -> dict[str, np.ndarray]:
+        """The on-site blocks and the pair-like bond blocks of the Hessian, one neighbour pass.
+
+        Returns ``onsite`` = H_ii (N, 3, 3), eV/Å², and per directed bond n = (i -> j) within
+        the cut-off (bonds of an atom to its own images left out; every image of j is its own
+        bond) ``i``, ``j`` (M,), ``unit`` = r̂ (M, 3) and the coefficients of
+        K_n = ``radial`` r̂r̂ᵀ + ``tangential`` 1 (M,), eV/Å², with radial = ψ'' - ψ'/r and
+        tangential = ψ'/r: the part of H_ij = -K_n - (embedding terms) one bond carries
+        (module docstring).
+        """
+        o = self._onsite_terms(atoms)
+        tangential = o["psi1"] / o["r"]
+        return {"onsite": o["blocks"], "i": o["i"], "j": o["j"], "unit": o["unit"],
+                "radial": o["psi2"] - tangential, "tangential": tangential}
+
+    def get_block_contraction_gradient(
+        self, atoms: Atoms, onsite_weights: np.ndarray, bond_weights: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Gradient of L = Σ_i tr(W_i H_ii) + Σ_n tr(P_n K_n) at frozen W and P, (N, 3), eV/Å³.
+
+        ``onsite_weights`` W (N, 3, 3) and ``bond_weights`` P (M, 3, 3), symmetric, are
+        constants; H_ii and the bond blocks K_n are those of :meth:`get_bond_blocks` (same
+        bond order). Any smooth function of the blocks has its gradient through this
+        contraction with its derivatives (d ln det H = tr(H⁻¹ dH), ...). The derivative needs
+        the third derivatives of the potential's functions (piecewise constant for cubic
+        splines) and, through ψ' = φ' + (F'_i + F'_j) f' and F''(ρ), the chain rule through
+        every density. Checked against finite differences.
+        """
+        o = self._onsite_terms(atoms)
+        return self._contraction_gradient(o, np.asarray(onsite_weights, dtype=float), bond_weights)
+
+    def _contraction_gradient(
+        self, o: dict[str, np.ndarray], g_icc: np.ndarray, bond_weights: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Gradient of Σ_i tr(G_i H_ii) + Σ_n tr(P_n K_n) at frozen G (N, 3, 3) and P (M, 3, 3)
+        (:meth:`get_block_contraction_gradient`), from the terms of :meth:`_onsite_terms`.
+
+        H_ii is a sum over the bonds n of i of K_n, over the neighbours j of F''(ρ_j) g gᵀ
+        (g = ∇_iρ_j) and F''(ρ_i) ∇_iρ_i ∇_iρ_iᵀ, so every bond n carries the matrix
+        G_{i(n)} + P_n in the pair-like part.
+        """
+        n_atoms = len(o["rho"])
         i_n, j_n, r_n, unit_nc = o["i"], o["j"], o["r"], o["unit"]
         df_n, ddf_n, psi1, psi2 = o["df"], o["ddf"], o["psi1"], o["psi2"]
         d_embed_i, dd_embed_i = o["d_embed"], o["dd_embed"]
@@ -207,11 +248,11 @@ class EAMCalculator(Calculator):
         dddf_n = self.density.third(r_n)
         dddphi_n = self.pair.third(r_n)
         psi3 = dddphi_n + (d_embed_i[i_n] + d_embed_i[j_n]) * dddf_n
-        g_icc = np.asarray(weights, dtype=float)[:, None, None] * np.linalg.inv(o["blocks"])
+        bond_g = g_icc[i_n] if bond_weights is None else g_icc[i_n] + bond_weights
 
-        g_unit_nc = np.einsum("nab,nb->na", g_icc[i_n], unit_nc)
+        g_unit_nc = np.einsum("nab,nb->na", bond_g, unit_nc)
         u_g_u = np.einsum("na,na->n", unit_nc, g_unit_nc)
-        trace_g = np.trace(g_icc, axis1=1, axis2=2)[i_n]
+        trace_g = np.trace(bond_g, axis1=1, axis2=2)
         radial_part = psi2 - psi1 / r_n
         d_radial = psi3 - psi2 / r_n + psi1 / r_n**2  # d/dr (ψ'' - ψ'/r)
         d_tangential = psi2 / r_n - psi1 / r_n**2  # d/dr (ψ'/r)
@@ -240,8 +281,7 @@ class EAMCalculator(Calculator):
 
         bond_nc += (dL_drho[i_n] * df_n)[:, None] * unit_nc  # ∂ρ_i/∂d = f' r̂ for bonds of i
         # d = x_j - x_i: a bond pulls j by +v and i by -v
-        gradient = _sum_by_atom(j_n, bond_nc, n_atoms) - _sum_by_atom(i_n, bond_nc, n_atoms)
-        return (gradient, o["blocks"]) if return_blocks else gradient
+        return _sum_by_atom(j_n, bond_nc, n_atoms) - _sum_by_atom(i_n, bond_nc, n_atoms)
 
     def iter_hessian_rows(self, atoms: Atoms, batches: Iterable[np.ndarray]) -> Iterator[sp.csr_matrix]:
         """Rows of the Hessian (eV/Å²) of the atoms of each batch, one CSR matrix per batch.

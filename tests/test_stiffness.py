@@ -1,0 +1,145 @@
+"""The local stiffness descriptor [E_i, B_i, C_i] of a reference potential's Hessian blocks."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from descriptor_checks import (
+    assert_compute_sum_matches,
+    assert_extensive,
+    assert_gradient_matches_one_sided_differences,
+    assert_permutation_invariant,
+    assert_rotation_invariant,
+    assert_translation_invariant,
+    bcc_fe,
+    fe_vacancy_cell,
+    triclinic_fe_cell,
+)
+
+from ase_vibentropy import descriptors
+from ase_vibentropy.eam import EAMCalculator
+from ase_vibentropy.errors import DescriptorError
+from ase_vibentropy.potentials import get_potential
+
+
+@pytest.fixture(scope="module")
+def stiffness():
+    return descriptors.get("stiffness", potential="fe-mendelev2003")
+
+
+class LinearEmbedding:
+    """F(ρ) = c ρ: an EAM whose Hessian has no F'' terms, so that H_ij = -K_ij for bonded
+    atoms and H_ij = 0 beyond the cut-off (a pair potential with ψ = φ + 2 c f)."""
+
+    def __init__(self, slope: float):
+        self.slope = slope
+
+    def __call__(self, rho):
+        rho = np.asarray(rho, dtype=float)
+        return self.slope * rho, np.full_like(rho, self.slope), np.zeros_like(rho)
+
+    def third(self, rho):
+        return np.zeros_like(np.asarray(rho, dtype=float))
+
+
+def pair_only_fe() -> EAMCalculator:
+    fe = get_potential("fe-mendelev2003").hessian_calculator()
+    return EAMCalculator("Fe", fe.density, LinearEmbedding(-0.3), fe.pair, fe.cutoff)
+
+
+def test_with_a_pair_hessian_the_components_are_schur_complements_of_the_dense_hessian(stiffness, monkeypatch):
+    """Brute force on the dense Hessian of a pair-only EAM (every off-diagonal block is a bond
+    block): B_i = -½ ln det(H_ii - Σ_j H_ij H_jj⁻¹ H_ji), C_i = tr(H_ii⁻¹ Σ_j H_ij H_jj⁻¹ H_ji)."""
+    calculator = pair_only_fe()
+    monkeypatch.setattr(stiffness, "_calculator", calculator)
+    atoms = fe_vacancy_cell(4, rattle=0.04)  # 11.4 Å: no atom bonds to two images of another
+    hessian = calculator.get_hessian(atoms, format="dense")
+    n = len(atoms)
+    block = hessian.reshape(n, 3, n, 3).transpose(0, 2, 1, 3)
+    expected = np.empty((n, 3))
+    for i in range(n):
+        onsite = block[i, i]
+        softening = sum(
+            block[i, j] @ np.linalg.inv(block[j, j]) @ block[j, i]
+            for j in range(n) if j != i and np.abs(block[i, j]).max() > 0
+        )
+        expected[i] = (
+            -0.5 * np.log(np.linalg.det(onsite)),
+            -0.5 * np.log(np.linalg.det(onsite - softening)),
+            np.trace(np.linalg.inv(onsite) @ softening),
+        )
+    np.testing.assert_allclose(stiffness.compute(atoms), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_bonded_neighbours_soften_every_atom(stiffness):
+    values = stiffness.compute(fe_vacancy_cell(4, rattle=0.05))
+    einstein, relaxed, coupling = values.T
+    assert np.all(relaxed > einstein) and np.all(coupling > 0)
+    # the first-order expansion of -½ ln det(1 - X): B - E = ½ tr X + O(X²), X small
+    np.testing.assert_allclose(relaxed - einstein, 0.5 * coupling, rtol=0.5)
+
+
+def test_the_einstein_component_is_the_einstein_descriptor(stiffness):
+    atoms = fe_vacancy_cell(4, rattle=0.05)
+    einstein = descriptors.get("einstein", potential="fe-mendelev2003")
+    np.testing.assert_allclose(stiffness.compute(atoms)[:, 0], einstein.compute(atoms)[:, 0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("make", [fe_vacancy_cell, triclinic_fe_cell])
+def test_stiffness_is_invariant_under_translation_rotation_and_permutation(stiffness, make):
+    atoms = make(rattle=0.03)
+    assert_translation_invariant(stiffness, atoms)
+    assert_rotation_invariant(stiffness, atoms)
+    assert_permutation_invariant(stiffness, atoms)
+
+
+def test_stiffness_does_not_depend_on_the_cell_and_chunks(stiffness):
+    # a 3a0 cell (8.6 Å) is thinner than twice the cut-off: values must be those of an
+    # infinite crystal, so equal to those of its 2x1x1 replica, atom by atom
+    atoms = fe_vacancy_cell(3, rattle=0.04)
+    assert_extensive(stiffness, atoms, reps=(2, 1, 1))
+    # chunks of 200 centres put the vacancy's neighbourhood across chunk borders
+    assert_compute_sum_matches(stiffness, fe_vacancy_cell(5, rattle=0.04, vacancy=60), chunk_size=200)
+
+
+def test_perfect_lattice_values_are_isotropic_and_the_same_for_every_atom(stiffness):
+    values = stiffness.compute(bcc_fe(3))
+    np.testing.assert_allclose(values, np.tile(values[0], (len(values), 1)), rtol=1e-12)
+    primitive = bcc_fe(1)
+    np.testing.assert_allclose(stiffness.compute(primitive), values[:2], rtol=1e-12)
+
+
+@pytest.mark.parametrize("make", [fe_vacancy_cell, triclinic_fe_cell])
+def test_stiffness_gradient_matches_finite_differences(stiffness, make):
+    atoms = make(n=4, rattle=0.05)
+    w = np.array([0.7, -1.3, 0.4])
+    assert_gradient_matches_one_sided_differences(stiffness, atoms, w, step=1e-6, indices=[0, 1, 7, 40])
+    gradient = stiffness.vjp(atoms, w)
+    assert abs(gradient.sum(axis=0)).max() < 1e-10 * abs(gradient).max()  # translation
+
+
+def test_stiffness_gradient_in_a_cell_thinner_than_twice_the_cutoff(stiffness):
+    atoms = fe_vacancy_cell(2, rattle=0.05)  # 5.7 Å: atoms bond to several images of each other
+    assert_gradient_matches_one_sided_differences(
+        stiffness, atoms, np.array([0.3, 1.1, -0.6]), step=1e-6, indices=[0, 3, 9]
+    )
+
+
+def test_stiffness_refuses_unstable_wells_and_potentials_without_bond_blocks(stiffness):
+    squeezed = fe_vacancy_cell(4, rattle=0.0)
+    squeezed.positions[1] = squeezed.positions[2] + [0.9, 0.0, 0.0]  # 0.9 Å from a neighbour
+    with pytest.raises(DescriptorError):
+        stiffness.compute(squeezed)
+    with pytest.raises(DescriptorError, match="bond blocks"):
+        descriptors.get("stiffness", potential="lj-ar")
+
+
+def test_stiffness_stacks_with_afs_and_pickles(stiffness):
+    stack = descriptors.get("stack", parts=[["afs", {"n_max": 3, "l_max": 2}], ["stiffness", stiffness.params]])
+    assert stack.has_gradient and stack.dim == 3 * 3 + 3
+    for provider in (stiffness, stack):
+        clone = pickle.loads(pickle.dumps(provider))
+        atoms = fe_vacancy_cell(3, rattle=0.03)
+        np.testing.assert_array_equal(clone.compute(atoms), provider.compute(atoms))
