@@ -9,6 +9,7 @@ import pytest
 
 from ase_vibentropy.errors import DatabaseError
 from ase_vibentropy.evaluation import (
+    calibrate_std,
     evaluate,
     mae,
     regression_metrics,
@@ -191,3 +192,40 @@ def test_plots_are_written_and_a_missing_matplotlib_names_the_extra(rng, tmp_pat
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
     with pytest.raises(MissingDependencyError, match=r"ase-vibentropy\[plot\]"):
         parity_plot(data.y, data.y, data.family, tmp_path / "q.png")
+
+
+def test_std_calibration_leaves_a_well_specified_model_alone(rng):
+    # y = X w + Gaussian noise, the model's own assumptions: out-of-sample residuals are
+    # N(0, std²), so 2 std covers ~95 % of them and the factor stays at 1
+    data = linear_set(rng, n=400, noise=0.3)
+    groups = np.repeat(np.arange(8), 50)
+    result = calibrate_std(LDMLModel(descriptor="none"), data, groups)
+    assert result["std_scale"] == 1.0
+    assert 0.9 <= result["coverage_before"] <= 0.99 and result["n_groups"] == 8
+
+
+def test_std_calibration_widens_the_std_to_cover_extrapolation(rng):
+    # a curvature the linear features cannot follow (0.05 x0²), with the rows grouped by x0:
+    # a held-out group at either end is an extrapolation whose error the Bayesian std (fitted
+    # to the scatter inside the training range) underestimates; the factor restores coverage
+    data = linear_set(rng, n=400, noise=0.3)
+    x0 = data.X[:, 0]
+    data.y[:] += 0.05 * x0**2
+    groups = np.digitize(x0, np.quantile(x0, np.linspace(0, 1, 11)[1:-1]))
+    result = calibrate_std(LDMLModel(descriptor="none"), data, groups, coverage=0.9)
+    assert result["coverage_before"] < 0.88
+    assert result["std_scale"] > 1.2
+    assert result["coverage_after"] >= 0.9
+    assert set(result["by_group"]) == {str(g) for g in range(10)}
+    model = LDMLModel(descriptor="none").fit(data.X, data.y)
+    _, std = model.predict(data.X[:5], return_std=True)
+    model.std_scale_ = result["std_scale"]
+    np.testing.assert_allclose(model.predict(data.X[:5], return_std=True)[1], result["std_scale"] * std)
+
+
+def test_std_calibration_refuses_bad_options(rng):
+    data = linear_set(rng, n=40)
+    with pytest.raises(DatabaseError, match="at least 2 groups"):
+        calibrate_std(LDMLModel(descriptor="none"), data, np.zeros(40))
+    with pytest.raises(Exception, match="coverage"):
+        calibrate_std(LDMLModel(descriptor="none"), data, np.arange(40), coverage=1.5)

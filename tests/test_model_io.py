@@ -73,6 +73,22 @@ def test_save_then_load_is_bit_exact(fitted, tmp_path):
     assert EntropyPredictor(loaded).predict_entropy(atoms) == EntropyPredictor(model).predict_entropy(atoms)
 
 
+def test_the_std_calibration_factor_is_saved_and_a_file_without_one_means_one(fitted, tmp_path):
+    model, X = fitted
+    _, std = model.predict(X, return_std=True, n_atoms=[32] * 5)
+    model.std_scale_ = 2.5
+    loaded = load_model(save_model(model, tmp_path / "m.json"))
+    np.testing.assert_allclose(loaded.predict(X, return_std=True, n_atoms=[32] * 5)[1], 2.5 * std, rtol=1e-14)
+    doc = json.loads((tmp_path / "m.json").read_text())
+    del doc["std_scale"]
+    (tmp_path / "old.json").write_text(json.dumps(doc))
+    np.testing.assert_allclose(load_model(tmp_path / "old.json").predict(X, return_std=True, n_atoms=[32] * 5)[1], std, rtol=1e-14)
+    doc["std_scale"] = -1.0
+    (tmp_path / "bad.json").write_text(json.dumps(doc))
+    with pytest.raises(ModelFileError, match="std_scale"):
+        load_model(tmp_path / "bad.json")
+
+
 def test_model_file_is_readable_json_with_provenance(fitted, tmp_path):
     model, _ = fitted
     doc = json.loads(save_model(model, tmp_path / "m.json").read_text())
