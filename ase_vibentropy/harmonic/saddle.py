@@ -29,42 +29,13 @@ from ..structure import check_structure
 from ..units import DEFAULT_TEMPERATURE_K, HBAR_EV_S, KB_EV_PER_K, OMEGA_UNIT_RAD_PER_S
 from .entropy import harmonic_entropy_from_omega2
 from .hessian import calculation_copy, compute_hessian, resolve_calculator
-from .logdet import lowest_eigenpairs, spectral_scale, unstable_mode
+from .logdet import lowest_internal_mode, unstable_mode
 from .reference import HarmonicResult, harmonic_entropy
 from .relax import NEWTON_MAX_STEP_A, capped_step, largest_force, relax_to_minimum
 from .spectrum import DEFAULT_ZERO_TOL, classify_modes
 
 #: Default convergence criterion of :func:`refine_saddle`, eV/Å.
 SADDLE_FMAX_EV_PER_A = 1e-6
-
-
-def _translation_basis(n_atoms: int) -> np.ndarray:
-    """(3N, 3) orthonormal uniform translations (the null space of a periodic Hessian)."""
-    basis = np.zeros((3 * n_atoms, 3))
-    for axis in range(3):
-        basis[axis::3, axis] = 1.0 / np.sqrt(n_atoms)
-    return basis
-
-
-def _lowest_mode(
-    hessian: sp.spmatrix | np.ndarray, start: np.ndarray | None
-) -> tuple[float, np.ndarray]:
-    """Lowest eigenpair of H (eV/Å², unit (3N,) vector) outside the translations.
-
-    The translations are lifted to the top of the spectrum (H + s T Tᵀ), so the lowest
-    eigenvector is the softest internal mode whether or not it is already negative.
-    """
-    translations = _translation_basis(hessian.shape[0] // 3)
-    lift = spectral_scale(sp.csr_matrix(hessian))
-    matrix = sp.csr_matrix(hessian) if sp.issparse(hessian) else np.asarray(hessian)
-    operator = spla.LinearOperator(
-        hessian.shape,
-        matvec=lambda x: matrix @ x + lift * (translations @ (translations.T @ x)),
-        dtype=np.float64,
-    )
-    # 1e-8: a step direction; the converged point does not depend on it (module docstring)
-    values, vectors = lowest_eigenpairs(operator, k=1, start=start, tol=1e-8)
-    return float(values[0]), vectors[:, 0]
 
 
 def refine_saddle(
@@ -132,7 +103,8 @@ def refine_saddle(
             break
         matrix = compute_hessian(work, work.calc, method=hessian)
         matrix = sp.csr_matrix(matrix) if sp.issparse(matrix) else np.asarray(matrix)
-        curvature, mode = _lowest_mode(matrix, mode)
+        # 1e-8: a step direction; the converged point does not depend on it (module docstring)
+        curvature, mode = lowest_internal_mode(matrix, start=mode, tol=1e-8)
         force = (forces - forces.mean(axis=0)).ravel()  # orthogonal to the translations
         along = float(force @ mode)
         shift = abs(curvature) - curvature
