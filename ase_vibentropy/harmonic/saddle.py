@@ -252,6 +252,8 @@ def attempt_frequency(
     hessian: str = "auto",
     fmax: float | None = 1e-3,
     zero_tol: float = DEFAULT_ZERO_TOL,
+    lattice: str | None = None,
+    a0: float | None = None,
 ) -> AttemptFrequency:
     """Vineyard attempt frequency, migration entropy and barrier of the jump initial -> saddle.
 
@@ -269,13 +271,18 @@ def attempt_frequency(
     quantum
         Also give the quantum-harmonic prefactor and ΔS_m (needs the full spectra: dense).
     solver
-        ``auto`` | ``dense`` | ``logdet`` of :func:`harmonic_entropy`, for both structures.
+        ``auto`` | ``dense`` | ``logdet`` | ``embedding`` of :func:`harmonic_entropy`, for both
+        structures (``embedding``: a jump in a large cubic cell, with ``lattice`` and ``a0``;
+        ``auto`` uses it from :data:`~.embedding.EMBEDDING_MIN_ATOMS` atoms when they are given).
     hessian
         Hessian source of :func:`harmonic_entropy`.
     fmax
         Largest residual force accepted at either structure, eV/Å (None: no check).
     zero_tol
         Relative zero tolerance of the mode counts.
+    lattice, a0
+        Perfect-lattice reference of the cell for the embedding (``bcc`` | ``fcc`` | ``sc``;
+        unstrained lattice constant, Å).
 
     Returns
     -------
@@ -292,7 +299,7 @@ def attempt_frequency(
     calc_min = resolve_calculator(initial, calc)
     calc_sad = resolve_calculator(saddle, calc)
     options = dict(temperature=temperature, hessian=hessian, solver="dense" if quantum else solver,
-                   fmax=fmax, zero_tol=zero_tol)
+                   fmax=fmax, zero_tol=zero_tol, lattice=lattice, a0=a0)
     minimum = harmonic_entropy(initial, calc_min, **options)
     top = harmonic_entropy(saddle, calc_sad, stationary_point="saddle", **options)
     if minimum.n_modes != top.n_modes + 1:
@@ -436,6 +443,8 @@ def band_jumps(
     quantum: bool = False,
     solver: str = "auto",
     hessian: str = "auto",
+    lattice: str | None = None,
+    a0: float | None = None,
 ) -> list[ElementaryJump]:
     """Attempt frequencies of every elementary jump of a relaxed NEB band (e.g. ase.mep.NEB).
 
@@ -456,7 +465,7 @@ def band_jumps(
         T, K.
     fmax
         Convergence of the saddle refinement and of interior minima, eV/Å.
-    quantum, solver, hessian
+    quantum, solver, hessian, lattice, a0
         As in :func:`attempt_frequency`.
 
     Returns
@@ -474,7 +483,7 @@ def band_jumps(
                 minima[index] = relax_to_minimum(images[index], calc, fmax=fmax)
         saddle = refine_saddle(images[top], calc, fmax=fmax, hessian=hessian)
         options = dict(calc=calc, temperature=temperature, quantum=quantum, solver=solver,
-                       hessian=hessian)
+                       hessian=hessian, lattice=lattice, a0=a0)
         jumps.append(ElementaryJump(
             images=(left, top, right),
             left=minima[left],
