@@ -19,10 +19,15 @@ from ase_vibentropy.errors import (
     DelocalisedDefectError,
     EmbeddingCellTooSmallError,
     EmbeddingNotApplicableError,
+    HigherOrderSaddleError,
+    InvalidOptionError,
     NoLatticeReferenceError,
+    NotAMinimumError,
+    SaddleIsMinimumError,
 )
-from ase_vibentropy.data.builders import centred_point_defect
+from ase_vibentropy.data.builders import centred_point_defect, minimum_image, vacancy_jump
 from ase_vibentropy.harmonic import (
+    attempt_frequency,
     bloch_omega2,
     bulk_for_cell,
     embedding_formation_entropy,
@@ -33,6 +38,8 @@ from ase_vibentropy.harmonic import (
     map_to_lattice,
     max_force,
     newton_polish,
+    omega2_spectrum,
+    refine_saddle,
     relax_to_minimum,
 )
 from ase_vibentropy.potentials import get_potential
@@ -58,16 +65,19 @@ def full_route_kB(atoms: Atoms, calc, solver: str = "logdet") -> float:
 
 
 @pytest.fixture(scope="module")
-def cases(calc):
+def relaxed_cells(calc):
+    """The relaxed 8a0 V1 and I1 cells."""
+    return {defect: relax_to_minimum(centred(8, defect), calc, fmax=1e-8) for defect in ("V1", "I1")}
+
+
+@pytest.fixture(scope="module")
+def cases(calc, relaxed_cells):
     """(embedding result at the default radius, full-route S_f) for the 8a0 V1 and I1."""
-    out = {}
-    for defect in ("V1", "I1"):
-        relaxed = relax_to_minimum(centred(8, defect), calc, fmax=1e-8)
-        out[defect] = (
-            embedding_formation_entropy(relaxed, calc, "bcc", A0, fmax=1e-6),
-            full_route_kB(relaxed, calc),
-        )
-    return out
+    return {
+        defect: (embedding_formation_entropy(relaxed, calc, "bcc", A0, fmax=1e-6),
+                 full_route_kB(relaxed, calc))
+        for defect, relaxed in relaxed_cells.items()
+    }
 
 
 def test_vacancy_matches_full_route_at_default_radius(cases):
@@ -91,6 +101,48 @@ def test_convergence_report_is_honest(cases, defect):
     assert errors[2] < errors[0]  # the error shrinks with R
     assert errors[0] <= result.convergence_kB  # and the report does not understate it
     np.testing.assert_allclose(np.diff(result.radii), A0)
+
+
+@pytest.mark.parametrize("defect, tolerance", [("V1", 1e-3), ("I1", 1e-2)])
+def test_harmonic_entropy_embedding_solver_is_the_full_route(calc, relaxed_cells, cases, defect,
+                                                             tolerance):
+    relaxed = relaxed_cells[defect]
+    result = harmonic_entropy(relaxed, calc, solver="embedding", lattice="bcc", a0=A0, fmax=1e-6)
+    assert result.solver == "embedding" and result.n_modes == 3 * len(relaxed) - 3
+    full = harmonic_entropy(relaxed, calc, solver="logdet", fmax=1e-6)
+    assert abs(result.entropy_kB - full.entropy_kB) < tolerance  # S_d itself, not only S_f
+    bulk_result = harmonic_entropy(bulk_for_cell(relaxed, "bcc", A0, "Fe"), calc)  # Bloch
+    embedded, exact = cases[defect]
+    assert abs(formation_entropy(result, bulk_result) / kB - exact) < tolerance
+    # S = (N_d/N_b) S_b + S_f of the embedding, its report reachable from the result
+    assert result.embedding.formation_entropy_kB == pytest.approx(embedded.formation_entropy_kB,
+                                                                  abs=1e-12)
+    assert formation_entropy(result, bulk_result) / kB == pytest.approx(
+        embedded.formation_entropy_kB, abs=1e-9)
+    assert result.embedding.convergence_kB == embedded.convergence_kB
+
+
+def test_auto_picks_the_embedding_for_large_cells_and_says_why_not(calc, relaxed_cells,
+                                                                   monkeypatch):
+    from ase_vibentropy.harmonic import embedding
+
+    monkeypatch.setattr(embedding, "EMBEDDING_MIN_ATOMS", 100)
+    relaxed = relaxed_cells["V1"]
+    picked = harmonic_entropy(relaxed, calc, lattice="bcc", a0=A0, fmax=1e-6)
+    assert picked.solver == "embedding" and picked.embedding_refused is None
+    without = harmonic_entropy(relaxed, calc, fmax=1e-6)
+    assert without.solver.startswith("logdet") and "lattice=" in without.embedding_refused
+    assert without.entropy_kB == pytest.approx(picked.entropy_kB, abs=1e-3)
+    thin = relax_to_minimum(centred(4, "V1"), calc, fmax=1e-8)
+    fallback = harmonic_entropy(thin, calc, lattice="bcc", a0=A0, fmax=1e-6)
+    assert fallback.solver == "dense"  # the full route of a 127-atom cell
+    assert "twice the Hessian's range" in fallback.embedding_refused
+    with pytest.raises(EmbeddingCellTooSmallError):
+        harmonic_entropy(thin, calc, solver="embedding", lattice="bcc", a0=A0, fmax=1e-6)
+    with pytest.raises(InvalidOptionError, match="lattice="):
+        harmonic_entropy(relaxed, calc, solver="embedding", fmax=1e-6)
+    with pytest.raises(InvalidOptionError, match="spectrum"):
+        harmonic_entropy(relaxed, calc, solver="embedding", lattice="bcc", a0=A0, local=True)
 
 
 def test_region_covering_the_cell_is_exact(calc):
@@ -221,3 +273,67 @@ def test_perfect_lattice_log_pdet_refuses_a_cell_narrower_than_twice_the_hessian
 
     with pytest.raises(EmbeddingCellTooSmallError, match="twice the Hessian's range"):
         perfect_lattice_log_pdet(mendelev2003_fe(), "bcc", "Fe", 2.855324, 3)
+
+
+# --- first-order saddles: a vacancy jump in a 6a0 cell (the smallest the embedding accepts) ---
+
+
+@pytest.fixture(scope="module")
+def jump(calc):
+    """(relaxed initial minimum, refined saddle) of a vacancy's nearest-neighbour jump, 6a0.
+
+    The saddle is refined from the jumping atom moved 0.36 of the jump (where the 4a0 band's
+    climbing image has it) with every other atom at the relaxed minimum."""
+    perfect = bulk("Fe", "bcc", a=A0, cubic=True).repeat((6, 6, 6))
+    initial, final = vacancy_jump(perfect)
+    step = minimum_image(final.positions - initial.positions, initial.cell.array)
+    jumper = int(np.argmax(np.linalg.norm(step, axis=1)))
+    initial = relax_to_minimum(initial, calc, fmax=1e-9)
+    guess = initial.copy()
+    guess.positions[jumper] += 0.36 * step[jumper]
+    return initial, refine_saddle(guess, calc)
+
+
+def test_saddle_embedding_matches_the_dense_saddle_route(calc, jump):
+    _, saddle = jump
+    dense = harmonic_entropy(saddle, calc, solver="dense", stationary_point="saddle", fmax=1e-6)
+    result = harmonic_entropy(saddle, calc, solver="embedding", stationary_point="saddle",
+                              lattice="bcc", a0=A0, fmax=1e-6)
+    assert result.n_modes == dense.n_modes == 3 * len(saddle) - 4
+    assert result.n_imaginary == 1
+    assert result.min_omega2 == pytest.approx(dense.min_omega2, rel=1e-8)
+    error = abs(result.entropy_kB - dense.entropy_kB)
+    assert error < 1e-3 and error <= result.embedding.convergence_kB
+    # a region holding the whole cell is exact: the sign and the unstable mode are handled exactly
+    whole = embedding_formation_entropy(saddle, calc, "bcc", A0, radius=saddle.cell[0, 0],
+                                        fmax=1e-6, stationary_point="saddle")
+    assert whole.entropy / kB == pytest.approx(dense.entropy_kB, abs=1e-6)
+
+
+def test_attempt_frequency_by_embedding_matches_the_dense_route(calc, jump):
+    initial, saddle = jump
+    dense = attempt_frequency(initial, saddle, calc, solver="dense")
+    embedded = attempt_frequency(initial, saddle, calc, solver="embedding", lattice="bcc", a0=A0)
+    assert embedded.saddle.solver == embedded.minimum.solver == "embedding"
+    assert embedded.nu_THz == pytest.approx(dense.nu_THz, rel=1e-3)
+    assert abs(embedded.delta_S_m_kB - dense.delta_S_m_kB) < 1e-3
+
+
+def test_saddle_embedding_refuses_no_and_several_negative_modes(calc, jump):
+    initial, _ = jump
+    with pytest.raises(SaddleIsMinimumError):
+        harmonic_entropy(initial, calc, solver="embedding", stationary_point="saddle",
+                         lattice="bcc", a0=A0, fmax=1e-6)
+    # a <111> crowdion held on its symmetric stationary point: a higher-order saddle
+    perfect = bulk("Fe", "bcc", a=A0, cubic=True).repeat((6, 6, 6))
+    crowdion = newton_polish(centred_point_defect(perfect, "I1<111>"), calc, fmax=1e-6)
+    omega2 = omega2_spectrum(calc.get_hessian(crowdion), crowdion.get_masses())
+    n_negative = int(np.count_nonzero(omega2 < -1e-6))
+    assert n_negative >= 2
+    with pytest.raises(HigherOrderSaddleError) as info:
+        harmonic_entropy(crowdion, calc, solver="embedding", stationary_point="saddle",
+                         lattice="bcc", a0=A0, fmax=1e-5)
+    assert info.value.n_negative == n_negative
+    assert info.value.min_omega2 == pytest.approx(omega2[0], rel=1e-6)
+    with pytest.raises(NotAMinimumError):
+        harmonic_entropy(crowdion, calc, solver="embedding", lattice="bcc", a0=A0, fmax=1e-5)

@@ -33,7 +33,7 @@ def _resolve_names(args: argparse.Namespace):
     potential = get_potential(args.potential)
     for value, known, what in (
         (args.hessian, HESSIAN_METHODS, "Hessian source"),
-        (args.solver, SOLVERS + ("embedding",), "solver"),
+        (args.solver, SOLVERS, "solver"),
     ):
         if value not in known:
             raise UnknownNameError(f"unknown {what} {value!r}; known: {', '.join(known)}")

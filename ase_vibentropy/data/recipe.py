@@ -335,7 +335,9 @@ def parse_recipe(data: dict[str, Any], source: str = "") -> Recipe:
         raise _fail("reference.local", f"must be true, false or \"auto\", got {local!r}")
     reference = ReferenceSpec(
         hessian=_choice(ref.get("hessian", "auto"), "reference.hessian", tuple(HESSIAN_METHODS)),
-        solver=_choice(ref.get("solver", "auto"), "reference.solver", tuple(SOLVERS)),
+        # the embedding needs a perfect-lattice reference the recipe's jobs do not pass
+        solver=_choice(ref.get("solver", "auto"), "reference.solver",
+                       tuple(s for s in SOLVERS if s != "embedding")),
         fmax=_float(ref.get("fmax", 1e-5), "reference.fmax", 0.0, open_low=True),
         local=local,
     )

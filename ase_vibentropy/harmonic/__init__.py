@@ -9,7 +9,8 @@ eV/K (``entropy_kB`` in units of k_B), temperatures in K.
 - :func:`harmonic_entropy` -> :class:`HarmonicResult`, :func:`formation_entropy` (Eq. 2-3);
 - :func:`log_pdet`: exact ln pdet(D) by one factorisation (docs/theory.md);
 - :func:`bloch_omega2`: Γ-point spectrum of a perfect cubic supercell in O(N) (Bloch);
-- :func:`embedding_formation_entropy`: S_f of a localised defect in a 10^5-10^6-atom cell from
+- :func:`embedding_formation_entropy` (also ``harmonic_entropy(..., solver="embedding")``): S_f
+  of a localised defect or saddle in a 10^4-10^5-atom cell from
   the lattice Green's function (:func:`lattice_greens_function`), no whole-cell factorisation;
 - :func:`local_entropies`, :func:`local_phonon_dos` (Eq. 8-11);
 - :func:`relax_positions`, :func:`relax_to_minimum` (L-BFGS then Newton), :func:`newton_polish`,

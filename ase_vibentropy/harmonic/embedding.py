@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 from ase import Atoms
 
@@ -28,6 +29,7 @@ from ..errors import (
     EmbeddingCellTooSmallError,
     InvalidOptionError,
     NoLatticeReferenceError,
+    NotAFirstOrderSaddleError,
     NotAMinimumError,
 )
 from ..structure import check_structure
@@ -36,7 +38,9 @@ from .bloch import decompose_perfect_lattice
 from .bulk import LATTICES, bulk_for_cell, cubic_cell_edge
 from .entropy import classical_entropy_from_log_pdet, formation_entropy_value
 from .hessian import resolve_calculator, sparse_hessian
+from .logdet import lowest_internal_mode
 from .relax import DEFAULT_FMAX_EV_PER_A, check_relaxed, relax_to_minimum
+from .spectrum import STATIONARY_POINTS, check_stationary_point
 
 #: Default region radius in lattice constants of the cell (R = DEFAULT_RADIUS_CELLS * L/n).
 #: Measured on closed-form Fe (tests/test_embedding.py): at 4 the vacancy is within 1e-4 k_B
@@ -399,6 +403,14 @@ class EmbeddingResult:
         Estimated |S_f(∞) - S_f(R)|, k_B, from the three radii (:func:`convergence_estimate`).
     entropy : float
         S_d of the defect cell at ``radius``, eV/K.
+    log_pdet : float
+        Σ' ln ω² of the defect cell at ``radius`` (ω² in eV/(Å² amu)).
+    n_modes : int
+        n' = 3N_d - 3 at a minimum, 3N_d - 4 at a saddle.
+    stationary_point : str
+        ``minimum`` or ``saddle``.
+    unstable_omega2 : float
+        The saddle's negative ω², eV/(Å² amu) (NaN at a minimum).
     bulk_entropy : float
         S_b of the perfect lattice in the same cell, eV/K (exact, Bloch).
     n_atoms, n_bulk : int
@@ -423,6 +435,10 @@ class EmbeddingResult:
     formation_entropies_kB: np.ndarray
     convergence_kB: float
     entropy: float
+    log_pdet: float
+    n_modes: int
+    stationary_point: str
+    unstable_omega2: float
     bulk_entropy: float
     n_atoms: int
     n_bulk: int
@@ -587,6 +603,59 @@ def _mass_weighted(
     return dyn
 
 
+def _region_log_det(green: np.ndarray, delta: np.ndarray) -> tuple[float, int]:
+    """ln|det(I + G δ)| of the region and the number of negative eigenvalues of B + δ_SS.
+
+    ``green`` is G = B⁻¹ restricted to the region ((3n, 3n), symmetric positive definite,
+    (Å² amu)/eV), ``delta`` the symmetric δ_SS (eV/(Å² amu)). det(I + G δ) = det G det(G⁻¹ + δ),
+    and by Haynsworth's inertia theorem B + δ_SS (B positive definite) has as many negative
+    eigenvalues as its Schur complement on the region, G⁻¹ + δ: a Cholesky factorisation of it
+    proves there are none, otherwise an LDLᵀ factorisation counts them (Sylvester's law).
+    """
+    lower, info = scipy.linalg.lapack.dpotrf(green, lower=1, overwrite_a=1)
+    if info != 0:
+        raise NotAMinimumError(
+            "the lattice Green's function of the embedding region is not positive definite: "
+            "the perfect lattice is not a minimum of this calculator"
+        )
+    log_green = 2.0 * float(np.sum(np.log(np.diag(lower))))
+    inverse, info = scipy.linalg.lapack.dpotri(lower, lower=1, overwrite_c=1)
+    schur = np.tril(inverse) + np.tril(inverse, -1).T + delta
+    del inverse
+    factor, info = scipy.linalg.lapack.dpotrf(schur, lower=1, clean=0)
+    if info == 0:
+        return log_green + 2.0 * float(np.sum(np.log(np.diag(factor)))), 0
+    del factor
+    _, blocks, _ = scipy.linalg.ldl(schur, lower=True, overwrite_a=True, check_finite=False)
+    pivots = scipy.linalg.eigvalsh_tridiagonal(np.diag(blocks).copy(), np.diag(blocks, -1).copy())
+    return log_green + float(np.sum(np.log(np.abs(pivots)))), int(np.count_nonzero(pivots < 0))
+
+
+def _check_stationary(
+    stationary_point: str, counts: np.ndarray, dyn: sp.csr_matrix, masses: np.ndarray,
+    region: np.ndarray,
+) -> float:
+    """Enforce the negative-mode count of every region (0 at a minimum, 1 at a saddle) and
+    return the whole cell's unstable ω² at a saddle (Lanczos on D, started on the region's
+    atoms), eV/(Å² amu); NaN at a minimum with no negative mode."""
+    saddle = stationary_point == "saddle"
+    if not saddle and not counts.any():
+        return float("nan")
+    start = np.random.default_rng(0).standard_normal(dyn.shape[0]) * np.repeat(region, 3)
+    lowest, _ = lowest_internal_mode(dyn, translation=np.sqrt(masses), start=start)
+    for count in counts:  # the inertia is exact: no tolerance
+        check_stationary_point(stationary_point, int(count), lowest, 0.0)
+    if saddle and not lowest < 0.0:
+        raise NotAFirstOrderSaddleError(
+            "the embedding region has one negative mode but the lowest ω² of the whole cell is "
+            f"{lowest:.4g} eV/(Å² amu) >= 0: the unstable mode is not localised; use "
+            "solver='logdet'",
+            n_negative=0,
+            min_omega2=lowest,
+        )
+    return lowest
+
+
 def embedding_log_pdet(
     atoms: Atoms,
     hessian: sp.spmatrix,
@@ -594,6 +663,7 @@ def embedding_log_pdet(
     radii: np.ndarray,
     smap: SiteMap | None = None,
     overwrite: bool = False,
+    stationary_point: str = "minimum",
 ) -> dict[str, Any]:
     """ln pdet D_d of a defect cell from the perfect lattice's Green's function, per radius.
 
@@ -619,16 +689,23 @@ def embedding_log_pdet(
         Site map (default :func:`map_to_lattice`).
     overwrite
         Mass-weight ``hessian`` in place (saves one copy of a 10^5-atom matrix).
+    stationary_point
+        ``minimum`` or ``saddle``. The negative eigenvalues of B + δ_SS are counted at every
+        radius (:func:`_region_log_det`); a saddle needs exactly one, and its Σ' leaves out
+        the unstable mode, whose ω²₋ (of the whole D_d, by Lanczos) is divided out of
+        |pdet D_d|: n' = 3N - 4, as on the dense and log-det routes.
 
     Returns
     -------
-    dict with ``log_pdet`` (K,), ``inner`` (K,), ``far`` (K,), ``region_sizes`` (K,),
-    ``site_map`` and ``seconds`` (``far_field``, ``local``).
+    dict with ``log_pdet`` (K,) (Σ' ln ω², ω² in eV/(Å² amu)), ``unstable_omega2`` (ω²₋ at a
+    saddle, else NaN), ``inner`` (K,), ``far`` (K,), ``region_sizes`` (K,), ``site_map`` and
+    ``seconds`` (``far_field``, ``local``).
 
     Raises
     ------
     DelocalisedDefectError, InvalidOptionError (a radius smaller than the Hessian's range),
-    NotAMinimumError (a non-positive determinant)
+    NotAMinimumError (a negative mode at a minimum), SaddleIsMinimumError,
+    HigherOrderSaddleError (no or several negative modes at a saddle)
     """
     smap = map_to_lattice(atoms, green) if smap is None else smap
     n_sites, b = green.n_sites, green.n_basis
@@ -699,7 +776,7 @@ def embedding_log_pdet(
     d_big = rows_big[:, dof_big].toarray()
     coo = rows_big.tocoo()
     row_atom, col_atom = coo.row // 3, coo.col // 3
-    inner, far, sizes, log_pdets = [], [], [], []
+    inner, far, sizes, log_pdets, negatives = [], [], [], [], []
     for k, (mask, inside) in enumerate(zip(site_masks, atom_masks)):
         nf = int(np.count_nonzero(mask & occupied))
         sites_k = np.concatenate([np.arange(nf), np.arange(filled_big.size, m_big)])
@@ -750,6 +827,9 @@ def embedding_log_pdet(
         # the part of each row that couples outside the region goes to the far field (sum rule)
         correction = defect_out
         correction[:nf] -= perfect_out
+        # Partial row sums of an EAM Hessian's blocks are not symmetric; their antisymmetric
+        # part stays in δ_F, where it drops out of the first-order term (tr(G0(0) A) = 0).
+        correction = 0.5 * (correction + correction.transpose(0, 2, 1))
         diag = (3 * np.arange(n_in)[:, None, None] + np.arange(3)[None, :, None]).repeat(3, 2)
         delta[diag, diag.transpose(0, 2, 1)] += correction
         size = 3 * n_in
@@ -757,19 +837,13 @@ def embedding_log_pdet(
         green_b[:fdof, :fdof] = gb
         if n_i:
             green_b[fdof:, fdof:] = np.eye(3 * n_i) / c_stiff
-        product = green_b @ delta
-        product[np.diag_indices(size)] += 1.0
-        sign, log_inner = np.linalg.slogdet(product)
-        del product, green_b, delta
-        if sign <= 0:
-            raise NotAMinimumError(
-                "det(I + G δ) of the embedding region is not positive: the defect cell is not "
-                "a minimum (imaginary modes); relax it, or check it with solver='dense'"
-            )
+        log_inner, n_negative = _region_log_det(green_b, delta)
+        del green_b, delta
         # perfect half of the far field: all pairs minus pairs in S×S and pairs with f
         in_pairs = float(pair_terms[np.ix_(sites_k, sites_k)].sum())
         perfect_far = total - in_pairs - float(per_row[s_f] + per_col[s_f])
         inner.append(float(log_inner))
+        negatives.append(n_negative)
         far.append(float(defect_far[k] - perfect_far))
         sizes.append(n_in + nv)
         m_total, m_f = float(masses.sum()), float(masses[pinned_atom])
@@ -777,8 +851,15 @@ def embedding_log_pdet(
             green.log_pdet - 3.0 * np.log(n_sites) + 3.0 * n_i * np.log(c_stiff) + log_gvv
             + 3.0 * np.log(m_total / m_f) + log_inner + far[-1]
         )
+    log_pdets = np.array(log_pdets)
+    unstable = _check_stationary(
+        stationary_point, np.array(negatives), dyn, masses, atom_masks[0]
+    )
+    if stationary_point == "saddle":
+        log_pdets -= np.log(-unstable)  # Σ' over the positive modes: the unstable one left out
     return {
-        "log_pdet": np.array(log_pdets),
+        "log_pdet": log_pdets,
+        "unstable_omega2": unstable,
         "inner": np.array(inner),
         "far": np.array(far),
         "region_sizes": np.array(sizes),
@@ -849,6 +930,7 @@ def embedding_formation_entropy(
     relax: bool = False,
     fmax: float | None = DEFAULT_FMAX_EV_PER_A,
     hessian: sp.spmatrix | None = None,
+    stationary_point: str = "minimum",
 ) -> EmbeddingResult:
     """Classical S_f (Eq. 3) of a localised defect in a large cubic cell, by embedding.
 
@@ -877,6 +959,10 @@ def embedding_formation_entropy(
         Largest residual force accepted, eV/Å (None: no check).
     hessian
         Precomputed sparse (3N, 3N) Hessian of ``atoms``, eV/Å² (then ``relax`` must be False).
+    stationary_point
+        ``minimum``, or ``saddle`` for a first-order saddle (e.g. a jump refined with
+        :func:`.saddle.refine_saddle`): exactly one negative ω², left out of Σ'
+        (n' = 3N - 4); ``relax`` is refused.
 
     Returns
     -------
@@ -888,6 +974,8 @@ def embedding_formation_entropy(
     NoLatticeReferenceError, EmbeddingCellTooSmallError, DelocalisedDefectError
         The embedding does not apply (the message names the solver to use instead).
     NotRelaxedError, NotAMinimumError, InvalidOptionError
+    SaddleIsMinimumError, HigherOrderSaddleError
+        ``stationary_point="saddle"`` with no, or more than one, negative mode in the region.
     """
     start_total = time.perf_counter()
     check_structure(atoms)
@@ -901,6 +989,15 @@ def embedding_formation_entropy(
     if hessian is not None and relax:
         raise InvalidOptionError(
             "relax=True would move the atoms away from the positions of the given Hessian"
+        )
+    if stationary_point not in STATIONARY_POINTS:
+        raise InvalidOptionError(
+            f"unknown stationary_point {stationary_point!r}; known: {', '.join(STATIONARY_POINTS)}"
+        )
+    if stationary_point == "saddle" and relax:
+        raise InvalidOptionError(
+            "relax=True would slide a saddle down to a minimum; refine it with "
+            "harmonic.refine_saddle instead"
         )
     n, a = check_embeddable(atoms, lattice, a0, element)
     calc = resolve_calculator(atoms, calc)
@@ -932,13 +1029,15 @@ def embedding_formation_entropy(
     start = time.perf_counter()
     smap = map_to_lattice(work, green)
     seconds["green"] += time.perf_counter() - start
-    parts = embedding_log_pdet(work, matrix, green, radii, smap, overwrite=hessian is None)
+    parts = embedding_log_pdet(work, matrix, green, radii, smap, overwrite=hessian is None,
+                               stationary_point=stationary_point)
     del matrix
     seconds.update(parts["seconds"])
     n_d, n_b = len(work), green.n_sites
+    n_modes = 3 * n_d - 3 - STATIONARY_POINTS[stationary_point]
     s_b = classical_entropy_from_log_pdet(green.log_pdet, 3 * n_b - 3, temperature)
     s_d = np.array(
-        [classical_entropy_from_log_pdet(v, 3 * n_d - 3, temperature) for v in parts["log_pdet"]]
+        [classical_entropy_from_log_pdet(v, n_modes, temperature) for v in parts["log_pdet"]]
     )
     s_f = np.array([formation_entropy_value(v, n_d, s_b, n_b) for v in s_d]) / KB_EV_PER_K
     seconds["total"] = time.perf_counter() - start_total
@@ -949,6 +1048,10 @@ def embedding_formation_entropy(
         formation_entropies_kB=s_f,
         convergence_kB=convergence_estimate(s_f),
         entropy=float(s_d[0]),
+        log_pdet=float(parts["log_pdet"][0]),
+        n_modes=n_modes,
+        stationary_point=stationary_point,
+        unstable_omega2=float(parts["unstable_omega2"]),
         bulk_entropy=float(s_b),
         n_atoms=n_d,
         n_bulk=n_b,

@@ -451,6 +451,36 @@ def spectral_scale(matrix: sp.spmatrix) -> float:
     return float(np.abs(top).max())
 
 
+def lowest_internal_mode(
+    matrix: sp.spmatrix | np.ndarray,
+    translation: np.ndarray | None = None,
+    start: np.ndarray | None = None,
+    tol: float = EIGEN_TOL,
+) -> tuple[float, np.ndarray]:
+    """Lowest eigenpair of a periodic cell's H (eV/Å²) or D (eV/(Å² amu)) outside the 3
+    translations: the eigenvalue (same unit as ``matrix``) and its unit (3N,) eigenvector.
+
+    The translations (per-atom weights ``translation`` (N,) along x, y, z: uniform for H, the
+    default; sqrt(m_i) for D) are lifted to the top of the spectrum (A + s T Tᵀ, s the spectral
+    scale), so the result is the softest internal mode whether or not it is negative.
+    ``start`` seeds the Lanczos iteration; ``tol`` is ARPACK's relative accuracy.
+    """
+    n_atoms = matrix.shape[0] // 3
+    weights = np.ones(n_atoms) if translation is None else np.asarray(translation, dtype=np.float64)
+    translations = np.zeros((3 * n_atoms, 3))
+    for axis in range(3):
+        translations[axis::3, axis] = weights / np.linalg.norm(weights)
+    matrix = sp.csr_matrix(matrix) if sp.issparse(matrix) else np.asarray(matrix)
+    lift = spectral_scale(sp.csr_matrix(matrix))
+    operator = spla.LinearOperator(
+        matrix.shape,
+        matvec=lambda x: matrix @ x + lift * (translations @ (translations.T @ x)),
+        dtype=np.float64,
+    )
+    values, vectors = lowest_eigenpairs(operator, k=1, start=start, tol=tol)
+    return float(values[0]), vectors[:, 0]
+
+
 def unstable_mode(
     hessian: HessianMatrix, masses: np.ndarray, zero_tol: float = DEFAULT_ZERO_TOL
 ) -> tuple[float, np.ndarray, float]:

@@ -14,9 +14,15 @@ import numpy as np
 import scipy.sparse as sp
 from ase import Atoms
 
-from ..errors import CellMismatchError, InvalidOptionError, UnknownNameError
+from ..errors import (
+    CellMismatchError,
+    EmbeddingNotApplicableError,
+    InvalidOptionError,
+    UnknownNameError,
+)
 from ..structure import check_structure, n_zero_modes, periodicity
 from ..units import DEFAULT_TEMPERATURE_K, KB_EV_PER_K
+from . import embedding
 from .bloch import bloch_omega2, is_perfect_lattice
 from .entropy import (
     classical_entropy_from_log_pdet,
@@ -37,7 +43,7 @@ from .spectrum import (
 )
 
 #: Solver names of :func:`harmonic_entropy`.
-SOLVERS = ("auto", "dense", "logdet", "bloch")
+SOLVERS = ("auto", "dense", "logdet", "bloch", "embedding")
 
 #: ``solver="auto"`` uses the log-det route for periodic cells of at least this many atoms
 #: (where a factorisation clearly beats dense eigvalsh, see the benchmark).
@@ -88,6 +94,12 @@ class HarmonicResult:
         Fully periodic (True) or isolated (False).
     stationary_point : str
         ``minimum`` (n' = 3N - n_zero) or ``saddle`` (first-order, n' = 3N - n_zero - 1).
+    embedding : EmbeddingResult or None
+        On the embedding route: S_f, the convergence report over three radii and the time
+        split (:class:`.embedding.EmbeddingResult`); ``entropy`` is its S_d at the first
+        radius, i.e. (N_d/N_b) S_b + S_f with S_b exact.
+    embedding_refused : str or None
+        Why ``solver="auto"`` did not use the embedding for this large periodic cell.
     """
 
     entropy: float
@@ -108,6 +120,8 @@ class HarmonicResult:
     cell: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))
     periodic: bool = True
     stationary_point: str = "minimum"
+    embedding: embedding.EmbeddingResult | None = None
+    embedding_refused: str | None = None
 
     @property
     def local_entropies_kB(self) -> np.ndarray | None:
@@ -140,6 +154,13 @@ def _choose_solver(
             "for a saddle"
         )
     needs_spectrum = local or quantum or allow
+    if solver == "embedding":
+        if needs_spectrum:
+            raise InvalidOptionError(
+                "solver='embedding' gives only Σ' ln ω²: local entropies, the quantum entropy "
+                "and allow_imaginary need the spectrum; use solver='dense'"
+            )
+        return "embedding"
     if solver == "logdet":
         if needs_spectrum:
             raise InvalidOptionError(
@@ -163,12 +184,39 @@ def _choose_solver(
         return "bloch"
     if not (local or saddle) and periodicity(atoms) == "periodic" and is_perfect_lattice(atoms):
         return "bloch"
-    use_logdet = (
-        not needs_spectrum
-        and periodicity(atoms) == "periodic"
-        and len(atoms) >= LOGDET_MIN_ATOMS
-    )
-    return "logdet" if use_logdet else "dense"
+    if needs_spectrum or periodicity(atoms) != "periodic":
+        return "dense"
+    if len(atoms) >= embedding.EMBEDDING_MIN_ATOMS:
+        return "embedding"  # tried first; the full route if it does not apply
+    return _full_route_solver(atoms)
+
+
+def _full_route_solver(atoms: Atoms) -> str:
+    """``auto``'s solver for a periodic cell whose spectrum is not needed and that neither the
+    Bloch route nor the embedding takes: ``logdet`` from :data:`LOGDET_MIN_ATOMS` atoms."""
+    return "logdet" if len(atoms) >= LOGDET_MIN_ATOMS else "dense"
+
+
+def _embedding_refusal(
+    lattice: str | None, a0: float | None, hessian: Any, calc: Any
+) -> str | None:
+    """Why the embedding cannot even be tried (no reference, no sparse Hessian), or None."""
+    if lattice is None or a0 is None:
+        return ("no perfect-lattice reference: give lattice= and a0= (the unstrained lattice "
+                "constant, Å)")
+    if isinstance(hessian, str) and (hessian not in ("auto", "analytic")
+                                     or not hasattr(calc, "get_hessian")):
+        return (f"it needs the calculator's sparse get_hessian ({type(calc).__name__} with "
+                f"hessian={hessian!r} gives none)")
+    return None
+
+
+def _embedded(
+    atoms: Atoms, calc: Any, hessian: Any, options: dict[str, Any]
+) -> embedding.EmbeddingResult:
+    """:func:`.embedding.embedding_formation_entropy` with harmonic_entropy's options."""
+    given = None if isinstance(hessian, str) else sp.csr_matrix(hessian)
+    return embedding.embedding_formation_entropy(atoms, calc, hessian=given, **options)
 
 
 def harmonic_entropy(
@@ -187,6 +235,8 @@ def harmonic_entropy(
     zero_tol: float = DEFAULT_ZERO_TOL,
     progress: bool = False,
     stationary_point: str = "minimum",
+    lattice: str | None = None,
+    a0: float | None = None,
 ) -> HarmonicResult:
     """Exact harmonic vibrational entropy of a relaxed structure (Eq. 2), minimum or saddle.
 
@@ -205,8 +255,14 @@ def harmonic_entropy(
     solver
         ``dense`` (eigvalsh), ``logdet`` (one factorisation, periodic cells),
         ``bloch`` (perfect cubic supercells: the spectrum from n³ Bloch matrices, O(N), see
-        :mod:`.bloch`) or ``auto`` (bloch for a perfect lattice, else log-det for periodic
-        cells of >= :data:`LOGDET_MIN_ATOMS` atoms unless the spectrum is needed, else dense).
+        :mod:`.bloch`), ``embedding`` (a localised defect or saddle in a cubic cell with a
+        perfect-lattice reference, ``lattice`` and ``a0``: ln pdet D_d from the lattice
+        Green's function and a region around the defect, no whole-cell factorisation, see
+        :func:`.embedding.embedding_formation_entropy`; the result's ``embedding`` holds S_f
+        and the convergence report) or ``auto`` (bloch for a perfect lattice; embedding for
+        periodic cells of >= :data:`~.embedding.EMBEDDING_MIN_ATOMS` atoms when it applies,
+        the reason in ``embedding_refused`` when not; else log-det for periodic cells of >=
+        :data:`LOGDET_MIN_ATOMS` atoms unless the spectrum is needed; else dense).
     quantum
         Quantum harmonic entropy instead of the classical one (needs the spectrum).
     local
@@ -232,6 +288,11 @@ def harmonic_entropy(
         the dense route counts the modes of the full spectrum. The force check (``fmax``)
         applies to both: a saddle is a stationary point too. ``relax`` is refused at a
         saddle (a relaxation would leave it); refine it with :func:`refine_saddle`.
+    lattice
+        ``bcc`` | ``fcc`` | ``sc``: the perfect lattice filling the same cubic cell, for the
+        embedding (with ``a0``).
+    a0
+        Unstrained lattice constant of ``lattice``, Å.
 
     Returns
     -------
@@ -243,6 +304,8 @@ def harmonic_entropy(
     InvalidStructureError, NotRelaxedError, NotAMinimumError, ZeroModeError, UnknownNameError
     SaddleIsMinimumError, HigherOrderSaddleError
         ``stationary_point="saddle"`` with no, or more than one, negative ω².
+    EmbeddingNotApplicableError
+        ``solver="embedding"`` on a cell it does not apply to (the message says why).
     """
     start = time.perf_counter()
     check_structure(atoms)
@@ -268,9 +331,45 @@ def harmonic_entropy(
             "relax=True would slide a saddle down to a minimum; refine it with "
             "harmonic.refine_saddle instead"
         )
+    asked = solver
     solver = _choose_solver(solver, atoms, local, quantum, allow_imaginary, saddle)
     needs_calc = not given or relax or fmax is not None
     calc = resolve_calculator(atoms, calc) if needs_calc else None
+    refused = None
+    if solver == "embedding":
+        refused = _embedding_refusal(lattice, a0, hessian, calc)
+        if refused is not None and asked == "embedding":
+            raise InvalidOptionError(f"solver='embedding' cannot be used: {refused}")
+        if refused is None:
+            options = dict(lattice=lattice, a0=a0, temperature=temperature, relax=relax,
+                           fmax=fmax, stationary_point=stationary_point)
+            try:
+                found = _embedded(atoms, calc, hessian, options)
+            except EmbeddingNotApplicableError as exc:
+                if asked == "embedding":
+                    raise
+                refused = str(exc)
+            else:
+                return HarmonicResult(
+                    entropy=found.entropy,
+                    entropy_kB=found.entropy / KB_EV_PER_K,
+                    n_atoms=len(atoms),
+                    n_zero=3,
+                    n_imaginary=STATIONARY_POINTS[stationary_point],
+                    min_omega2=found.unstable_omega2,
+                    temperature=float(temperature),
+                    hessian_method="given" if given else "analytic",
+                    solver="embedding",
+                    omega2=None,
+                    local_entropies=None,
+                    seconds=time.perf_counter() - start,
+                    n_modes=found.n_modes,
+                    log_pdet=found.log_pdet,
+                    cell=np.array(atoms.cell[:], dtype=np.float64),
+                    stationary_point=stationary_point,
+                    embedding=found,
+                )
+        solver = _full_route_solver(atoms)
     if relax:
         atoms = relax_positions(atoms, calc, fmax=(fmax or DEFAULT_FMAX_EV_PER_A) / 10)
     if fmax is not None:
@@ -314,6 +413,7 @@ def harmonic_entropy(
             seconds=time.perf_counter() - start,
             n_modes=result.n_modes,
             log_pdet=result.log_pdet,
+            embedding_refused=refused,
             **common,
         )
     if local:
@@ -344,6 +444,7 @@ def harmonic_entropy(
         seconds=time.perf_counter() - start,
         n_modes=int(kept.size),
         log_pdet=float(np.sum(np.log(kept))),
+        embedding_refused=refused,
         **common,
     )
 

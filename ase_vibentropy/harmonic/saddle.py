@@ -29,42 +29,13 @@ from ..structure import check_structure
 from ..units import DEFAULT_TEMPERATURE_K, HBAR_EV_S, KB_EV_PER_K, OMEGA_UNIT_RAD_PER_S
 from .entropy import harmonic_entropy_from_omega2
 from .hessian import calculation_copy, compute_hessian, resolve_calculator
-from .logdet import lowest_eigenpairs, spectral_scale, unstable_mode
+from .logdet import lowest_internal_mode, unstable_mode
 from .reference import HarmonicResult, harmonic_entropy
 from .relax import NEWTON_MAX_STEP_A, capped_step, largest_force, relax_to_minimum
 from .spectrum import DEFAULT_ZERO_TOL, classify_modes
 
 #: Default convergence criterion of :func:`refine_saddle`, eV/Å.
 SADDLE_FMAX_EV_PER_A = 1e-6
-
-
-def _translation_basis(n_atoms: int) -> np.ndarray:
-    """(3N, 3) orthonormal uniform translations (the null space of a periodic Hessian)."""
-    basis = np.zeros((3 * n_atoms, 3))
-    for axis in range(3):
-        basis[axis::3, axis] = 1.0 / np.sqrt(n_atoms)
-    return basis
-
-
-def _lowest_mode(
-    hessian: sp.spmatrix | np.ndarray, start: np.ndarray | None
-) -> tuple[float, np.ndarray]:
-    """Lowest eigenpair of H (eV/Å², unit (3N,) vector) outside the translations.
-
-    The translations are lifted to the top of the spectrum (H + s T Tᵀ), so the lowest
-    eigenvector is the softest internal mode whether or not it is already negative.
-    """
-    translations = _translation_basis(hessian.shape[0] // 3)
-    lift = spectral_scale(sp.csr_matrix(hessian))
-    matrix = sp.csr_matrix(hessian) if sp.issparse(hessian) else np.asarray(hessian)
-    operator = spla.LinearOperator(
-        hessian.shape,
-        matvec=lambda x: matrix @ x + lift * (translations @ (translations.T @ x)),
-        dtype=np.float64,
-    )
-    # 1e-8: a step direction; the converged point does not depend on it (module docstring)
-    values, vectors = lowest_eigenpairs(operator, k=1, start=start, tol=1e-8)
-    return float(values[0]), vectors[:, 0]
 
 
 def refine_saddle(
@@ -132,7 +103,8 @@ def refine_saddle(
             break
         matrix = compute_hessian(work, work.calc, method=hessian)
         matrix = sp.csr_matrix(matrix) if sp.issparse(matrix) else np.asarray(matrix)
-        curvature, mode = _lowest_mode(matrix, mode)
+        # 1e-8: a step direction; the converged point does not depend on it (module docstring)
+        curvature, mode = lowest_internal_mode(matrix, start=mode, tol=1e-8)
         force = (forces - forces.mean(axis=0)).ravel()  # orthogonal to the translations
         along = float(force @ mode)
         shift = abs(curvature) - curvature
@@ -280,6 +252,8 @@ def attempt_frequency(
     hessian: str = "auto",
     fmax: float | None = 1e-3,
     zero_tol: float = DEFAULT_ZERO_TOL,
+    lattice: str | None = None,
+    a0: float | None = None,
 ) -> AttemptFrequency:
     """Vineyard attempt frequency, migration entropy and barrier of the jump initial -> saddle.
 
@@ -297,13 +271,18 @@ def attempt_frequency(
     quantum
         Also give the quantum-harmonic prefactor and ΔS_m (needs the full spectra: dense).
     solver
-        ``auto`` | ``dense`` | ``logdet`` of :func:`harmonic_entropy`, for both structures.
+        ``auto`` | ``dense`` | ``logdet`` | ``embedding`` of :func:`harmonic_entropy`, for both
+        structures (``embedding``: a jump in a large cubic cell, with ``lattice`` and ``a0``;
+        ``auto`` uses it from :data:`~.embedding.EMBEDDING_MIN_ATOMS` atoms when they are given).
     hessian
         Hessian source of :func:`harmonic_entropy`.
     fmax
         Largest residual force accepted at either structure, eV/Å (None: no check).
     zero_tol
         Relative zero tolerance of the mode counts.
+    lattice, a0
+        Perfect-lattice reference of the cell for the embedding (``bcc`` | ``fcc`` | ``sc``;
+        unstrained lattice constant, Å).
 
     Returns
     -------
@@ -320,7 +299,7 @@ def attempt_frequency(
     calc_min = resolve_calculator(initial, calc)
     calc_sad = resolve_calculator(saddle, calc)
     options = dict(temperature=temperature, hessian=hessian, solver="dense" if quantum else solver,
-                   fmax=fmax, zero_tol=zero_tol)
+                   fmax=fmax, zero_tol=zero_tol, lattice=lattice, a0=a0)
     minimum = harmonic_entropy(initial, calc_min, **options)
     top = harmonic_entropy(saddle, calc_sad, stationary_point="saddle", **options)
     if minimum.n_modes != top.n_modes + 1:
@@ -464,6 +443,8 @@ def band_jumps(
     quantum: bool = False,
     solver: str = "auto",
     hessian: str = "auto",
+    lattice: str | None = None,
+    a0: float | None = None,
 ) -> list[ElementaryJump]:
     """Attempt frequencies of every elementary jump of a relaxed NEB band (e.g. ase.mep.NEB).
 
@@ -484,7 +465,7 @@ def band_jumps(
         T, K.
     fmax
         Convergence of the saddle refinement and of interior minima, eV/Å.
-    quantum, solver, hessian
+    quantum, solver, hessian, lattice, a0
         As in :func:`attempt_frequency`.
 
     Returns
@@ -502,7 +483,7 @@ def band_jumps(
                 minima[index] = relax_to_minimum(images[index], calc, fmax=fmax)
         saddle = refine_saddle(images[top], calc, fmax=fmax, hessian=hessian)
         options = dict(calc=calc, temperature=temperature, quantum=quantum, solver=solver,
-                       hessian=hessian)
+                       hessian=hessian, lattice=lattice, a0=a0)
         jumps.append(ElementaryJump(
             images=(left, top, right),
             left=minima[left],
