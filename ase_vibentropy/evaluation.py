@@ -62,7 +62,9 @@ def evaluate(model, data: TrainingSet) -> dict[str, Any]:
     dict
         ``predictions`` (n,) and ``std`` (n,) in k_B for all rows of ``data``; ``overall``
         metrics over the scored rows of the main kind (formation rows when present, else total
-        rows); ``by_kind`` and ``by_family`` metrics; ``mean_std_kB``.
+        rows); ``by_kind`` and ``by_family`` metrics; ``mean_std_kB``. ``overall`` and each
+        family also hold ``coverage_2sigma``, the fraction of rows whose error is within twice
+        the predictive std.
     """
     pred, std = model.predict(data.X, return_std=True, **data.row_kinds())
     scored = ~data.anchor
@@ -75,13 +77,15 @@ def evaluate(model, data: TrainingSet) -> dict[str, Any]:
         for k in ("formation", "total")
         if np.any(scored & (data.kind == k))
     }
-    by_family = {
-        f: regression_metrics(data.y[sel & (data.family == f)], pred[sel & (data.family == f)])
-        for f in sorted(set(data.family[sel].tolist()))
-    }
+    within = np.abs(pred - data.y) <= 2.0 * std
+
+    def metrics(rows: np.ndarray) -> dict[str, float]:
+        return {**regression_metrics(data.y[rows], pred[rows]), "coverage_2sigma": float(np.mean(within[rows]))}
+
+    by_family = {f: metrics(sel & (data.family == f)) for f in sorted(set(data.family[sel].tolist()))}
     return {
         "kind": main,
-        "overall": regression_metrics(data.y[sel], pred[sel]),
+        "overall": metrics(sel),
         "by_kind": by_kind,
         "by_family": by_family,
         "mean_std_kB": float(np.mean(std[sel])),

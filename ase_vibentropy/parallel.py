@@ -38,6 +38,7 @@ from ase import Atoms
 from ._optional import import_optional
 from .descriptors.base import DescriptorProvider, perfect_lattice_sum
 from .descriptors.chunks import SpatialChunks, plan_chunks
+from .descriptors.stack import StackedDescriptor
 from .errors import DescriptorError
 from .threads import available_cpus, blas_single_thread, limit_worker_blas
 
@@ -187,7 +188,9 @@ def descriptor_pass(
     n_atoms = len(atoms)
     if weights is not None:
         weights = provider.check_weights(weights)
-    elif lattice_shortcut:
+    if isinstance(provider, StackedDescriptor):
+        return _stacked_pass(provider, atoms, weights, chunk_size, workers, executor, lattice_shortcut, progress)
+    if weights is None and lattice_shortcut:
         total = perfect_lattice_sum(provider, atoms, checked=True)
         if total is not None:
             return DescriptorPass(total, None, n_atoms, shortcut=True)
@@ -208,6 +211,37 @@ def descriptor_pass(
                 projection[parent] = chunk_projection
             bar.update()
     return DescriptorPass(total, projection, n_atoms)
+
+
+def _stacked_pass(
+    provider: StackedDescriptor,
+    atoms: Atoms,
+    weights: np.ndarray | None,
+    chunk_size: int,
+    workers: int,
+    executor: str,
+    lattice_shortcut: bool,
+    progress: bool | None,
+) -> DescriptorPass:
+    """:func:`descriptor_pass` of a stack, part by part: each part is chunked with its own
+    halo (a short-ranged part does not pay for the reach of a long-ranged one), and with
+    several workers the parts of a structure that is one chunk run side by side."""
+    bounds = np.cumsum([0] + [part.dim for part in provider.parts])
+
+    def part_pass(k: int) -> DescriptorPass:
+        part_weights = None if weights is None else weights[bounds[k]:bounds[k + 1]]
+        return descriptor_pass(provider.parts[k], atoms, part_weights, chunk_size, workers, executor,
+                               lattice_shortcut, progress)
+
+    indices = range(len(provider.parts))
+    if workers > 1 and len(atoms) <= chunk_size:
+        with ThreadPoolExecutor(len(provider.parts)) as pool:
+            passes = list(pool.map(part_pass, indices))
+    else:
+        passes = [part_pass(k) for k in indices]
+    projection = None if weights is None else np.sum([p.projection for p in passes], axis=0)
+    return DescriptorPass(np.concatenate([p.total for p in passes]), projection, len(atoms),
+                          shortcut=all(p.shortcut for p in passes))
 
 
 def _run_chunks(

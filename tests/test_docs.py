@@ -84,6 +84,19 @@ def test_descriptors_page_example_shapes_and_sum(in_scratch_with_examples):
     assert np.allclose(grad.sum(axis=0), 0.0, atol=1e-8 * np.abs(grad).max())
 
 
+def test_descriptors_page_stiffness_example_runs_and_its_gradient_is_the_finite_difference():
+    blocks = [b for b in python_blocks(DOCS / "descriptors.md") if '"stiffness"' in b]
+    ns, _ = run_block(blocks[0], "docs/descriptors.md")
+    atoms, gradient, stiffness = ns["atoms"], ns["gradient"], ns["stiffness"]
+    assert ns["E"].shape == (len(atoms),) and gradient.shape == (len(atoms), 3)
+    h = 1e-6
+    moved = [atoms.copy() for _ in range(2)]
+    moved[0].positions[5, 1] += h
+    moved[1].positions[5, 1] -= h
+    central = (stiffness.compute(moved[0])[:, 1].sum() - stiffness.compute(moved[1])[:, 1].sum()) / (2 * h)
+    assert gradient[5, 1] == pytest.approx(central, rel=1e-5, abs=1e-8)
+
+
 def test_scattering_l0_components_only_count_atoms_as_the_page_says():
     from ase.build import bulk
 

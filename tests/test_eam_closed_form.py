@@ -249,3 +249,27 @@ def test_exp_polynomial_and_screened_coulomb_values_are_their_formulas():
     assert ExpPolynomial((1.0, 2.0, 0.0, 0.0))(x)[0] == pytest.approx(np.exp(1 + 2 * x))
     coulomb = ScreenedCoulomb(10.0, (0.5, 0.5), (1.0, 2.0))(x)[0]
     assert coulomb == pytest.approx(10.0 / x * (0.5 * np.exp(-x) + 0.5 * np.exp(-2 * x)))
+
+
+@pytest.mark.parametrize("pbc", [(True, True, False), (False, False, False)])
+def test_slabs_and_clusters_give_the_numbers_of_a_periodic_cell_with_vacuum(pbc, rng):
+    # the same atoms with more vacuum than the cut-off along the open axes: every bond is the
+    # same, so energy, forces and Hessian must be too (mixed periodicity takes matscipy's
+    # neighbour list, isolated structures and periodic cells vesin's)
+    calc = mendelev2003_fe()
+    atoms = bulk("Fe", "bcc", a=2.8553, cubic=True) * (3, 3, 2)
+    atoms.rattle(0.05, seed=int(rng.integers(1000)))
+    cell = atoms.cell.array.copy()
+    for axis in np.flatnonzero(~np.asarray(pbc)):
+        cell[axis, axis] += 3.0 * calc.cutoff
+    atoms.set_cell(cell, scale_atoms=False)
+    padded = atoms.copy()
+    atoms.pbc = pbc
+    padded.pbc = True
+    for structure in (atoms, padded):
+        structure.calc = calc
+    assert atoms.get_potential_energy() == pytest.approx(padded.get_potential_energy(), abs=1e-10)
+    np.testing.assert_allclose(atoms.get_forces(), padded.get_forces(), atol=1e-10)
+    np.testing.assert_allclose(
+        calc.get_hessian(atoms, format="dense"), calc.get_hessian(padded, format="dense"), atol=1e-10
+    )

@@ -44,11 +44,9 @@ def run(args: argparse.Namespace) -> int:
         }))
     else:
         print(f"{args.db}: {result['kind']} entropies of {result['overall']['n']} rows, model {args.model}")
-        print(f"{'family':>12} {'n':>6} {'RMSE_kB':>9} {'MAE_kB':>9}")
-        for family, m in result["by_family"].items():
-            print(f"{family:>12} {m['n']:>6} {m['rmse_kB']:>9.3f} {m['mae_kB']:>9.3f}")
-        m = result["overall"]
-        print(f"{'all':>12} {m['n']:>6} {m['rmse_kB']:>9.3f} {m['mae_kB']:>9.3f}")
+        print(f"{'family':>12} {'n':>6} {'RMSE_kB':>9} {'MAE_kB':>9} {'in_2std':>8}")
+        for family, m in [*result["by_family"].items(), ("all", result["overall"])]:
+            print(f"{family:>12} {m['n']:>6} {m['rmse_kB']:>9.3f} {m['mae_kB']:>9.3f} {m['coverage_2sigma']:>8.0%}")
         print(f"mean predictive std {result['mean_std_kB']:.3f} k_B")
     if trained_here:
         print("vibentropy validate: warning: the model was trained on this database: these are "

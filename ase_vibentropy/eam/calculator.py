@@ -81,8 +81,7 @@ class EAMCalculator(Calculator):
         atoms = self.atoms
         self._check_species(atoms)
         n_atoms = len(atoms)
-        i_n, j_n, dr_nc, r_n = neighbour_list("ijDd", _with_cell(atoms), self.cutoff)
-        t = self._terms(i_n, r_n, n_atoms)
+        i_n, j_n, dr_nc, r_n, t = self._bonds(atoms)
         energies = 0.5 * np.bincount(i_n, weights=t["phi"], minlength=n_atoms) + t["embed"]
         # Each ordered pair carries half of dE/dr of its bond (the reversed pair the other half).
         half_bond_n = 0.5 * ((t["d_embed"][i_n] + t["d_embed"][j_n]) * t["df"] + t["dphi"])
@@ -116,15 +115,25 @@ class EAMCalculator(Calculator):
             hessian = (scale @ hessian @ scale).tocsr()
         return hessian.toarray() if format == "dense" else hessian
 
-    def _terms(self, i_n: np.ndarray, r_n: np.ndarray, n_atoms: int) -> dict[str, np.ndarray]:
-        """Per-bond f', f'', φ, φ', φ'' (at the bond lengths ``r_n``, Å) and per-atom ρ, F(ρ),
-        F'(ρ), F''(ρ) of a neighbour list with centres ``i_n``."""
-        f_n, df_n, ddf_n = self.density(r_n)
-        rho_i = np.bincount(i_n, weights=f_n, minlength=n_atoms)
+    def _bonds(self, atoms: Atoms) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Every directed bond within the cut-off and the potential's terms on it.
+
+        Returns ``i``, ``j`` (M,), ``D`` = r_j + shift - r_i (M, 3), Å, ``d`` = |D| (M,), Å, and
+        per bond f', f'', φ, φ', φ'' and per atom ρ, F(ρ), F'(ρ), F''(ρ) (keys ``df``, ``ddf``,
+        ``phi``, ``dphi``, ``ddphi``, ``rho``, ``embed``, ``d_embed``, ``dd_embed``). The
+        functions are evaluated once per bond (on a half list, the reverse bonds mirrored).
+        """
+        i_h, j_h, d_hc, r_h = _half_bonds(atoms, self.cutoff)
+        n_atoms = len(atoms)
+        f_h, df_h, ddf_h = self.density(r_h)
+        phi_h, dphi_h, ddphi_h = self.pair(r_h)
+        i_n, j_n = np.concatenate([i_h, j_h]), np.concatenate([j_h, i_h])
+        rho_i = np.bincount(i_n, weights=np.concatenate([f_h, f_h]), minlength=n_atoms)
         embed_i, d_embed_i, dd_embed_i = self.embedding(rho_i)
-        phi_n, dphi_n, ddphi_n = self.pair(r_n)
-        return {"df": df_n, "ddf": ddf_n, "phi": phi_n, "dphi": dphi_n, "ddphi": ddphi_n,
-                "rho": rho_i, "embed": embed_i, "d_embed": d_embed_i, "dd_embed": dd_embed_i}
+        terms = {name: np.concatenate([value, value]) for name, value in
+                 (("df", df_h), ("ddf", ddf_h), ("phi", phi_h), ("dphi", dphi_h), ("ddphi", ddphi_h))}
+        terms.update(rho=rho_i, embed=embed_i, d_embed=d_embed_i, dd_embed=dd_embed_i)
+        return i_n, j_n, np.concatenate([d_hc, -d_hc]), np.concatenate([r_h, r_h]), terms
 
     def _onsite_terms(self, atoms: Atoms) -> dict[str, np.ndarray]:
         """Bond and atom quantities of the on-site blocks, and the blocks themselves.
@@ -140,8 +149,7 @@ class EAMCalculator(Calculator):
         """
         self._check_species(atoms)
         n_atoms = len(atoms)
-        i_n, j_n, dr_nc, r_n = neighbour_list("ijDd", _with_cell(atoms), self.cutoff)
-        t = self._terms(i_n, r_n, n_atoms)
+        i_n, j_n, dr_nc, r_n, t = self._bonds(atoms)
         other = i_n != j_n
         i_n, j_n, r_n = i_n[other], j_n[other], r_n[other]
         unit_nc = dr_nc[other] / r_n[:, None]
@@ -160,9 +168,13 @@ class EAMCalculator(Calculator):
         # sees; only products of two such terms enter (g gᵀ here, g and ∂g/∂d in the gradient),
         # so the sign cancels.
         # int64: the neighbour list is int32, and i·N + j overflows it beyond 46,340 atoms
-        pair_key, pair_of_bond = np.unique(i_n.astype(np.int64) * n_atoms + j_n, return_inverse=True)
-        pair_gradient = _sum_by_atom(pair_of_bond, df_n[:, None] * unit_nc, len(pair_key))
-        pair_i, pair_j = np.divmod(pair_key, n_atoms)
+        if _bonds_are_pairs(atoms, self.cutoff):  # one bond per atom pair: nothing to sum
+            pair_of_bond = np.arange(len(i_n))
+            pair_gradient, pair_i, pair_j = df_n[:, None] * unit_nc, i_n, j_n
+        else:
+            pair_key, pair_of_bond = np.unique(i_n.astype(np.int64) * n_atoms + j_n, return_inverse=True)
+            pair_gradient = _sum_by_atom(pair_of_bond, df_n[:, None] * unit_nc, len(pair_key))
+            pair_i, pair_j = np.divmod(pair_key, n_atoms)
         blocks += _symmetric_block_sums(pair_i, dd_embed_i[pair_j], pair_gradient, n_atoms)
         # ∇_i ρ_i = Σ_j ∂f(r_ij)/∂x_i = -Σ_j f'(r_ij) r̂_ij
         own_gradient = -_sum_by_atom(i_n, df_n[:, None] * unit_nc, n_atoms)
@@ -298,12 +310,10 @@ class EAMCalculator(Calculator):
             Arrays of atom indices, shape (M_b,) each.
         """
         self._check_species(atoms)
-        atoms = _with_cell(atoms)
         n_atoms = len(atoms)
-        i_n, j_n, dr_nc, r_n = neighbour_list("ijDd", atoms, self.cutoff)
+        i_n, j_n, dr_nc, r_n, t = self._bonds(atoms)
         unit_nc = dr_nc / r_n[:, None]
 
-        t = self._terms(i_n, r_n, n_atoms)
         df_n, d_embed_i, dd_embed_i = t["df"], t["d_embed"], t["dd_embed"]
         embed_sum_n = d_embed_i[i_n] + d_embed_i[j_n]
         d_psi_n = t["dphi"] + embed_sum_n * df_n
@@ -341,17 +351,41 @@ class EAMCalculator(Calculator):
             yield (pair + embedding).tocsr()
 
 
-def _with_cell(atoms: Atoms) -> Atoms:
-    """``atoms`` itself if it has a full cell; an isolated copy has its bounding box as cell
-    (matscipy's neighbour list needs one; the box is not periodic, so it changes nothing)."""
-    if atoms.cell.rank == 3:
-        return atoms
-    boxed = atoms.copy()
-    extent = np.ptp(atoms.positions, axis=0) + 1.0
-    boxed.set_cell(np.diag(extent), scale_atoms=False)
-    boxed.positions -= atoms.positions.min(axis=0) - 0.5
-    boxed.pbc = False
-    return boxed
+def _half_bonds(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One of the two directions of every bond within ``cutoff`` Å: ``i``, ``j`` (M,), ``D`` =
+    r_j + shift - r_i (M, 3), Å, and ``d`` = |D| (M,), Å.
+
+    vesin's half list for fully periodic and isolated structures (half the work of a full
+    list); matscipy's full list, halved, for mixed periodicity (slabs, wires), which vesin does
+    not handle. Bonds of an atom to its own images come once per pair of opposite shifts.
+    """
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    if pbc.all() or not pbc.any():
+        from vesin import NeighborList
+
+        periodic = bool(pbc.all())
+        box = np.ascontiguousarray(atoms.cell.array, dtype=float) if periodic else np.zeros((3, 3))
+        i, j, D, d = NeighborList(cutoff=float(cutoff), full_list=False).compute(
+            points=np.ascontiguousarray(atoms.positions, dtype=float), box=box, periodic=periodic,
+            quantities="ijDd",
+        )
+        return i.astype(np.intp), j.astype(np.intp), D, d
+    i, j, S, D, d = neighbour_list("ijSDd", atoms, cutoff)
+    # keep i < j, and of the two opposite images of a self-bond the one with the first
+    # non-zero shift component positive
+    first = np.take_along_axis(S, np.argmax(S != 0, axis=1)[:, None], axis=1)[:, 0]
+    keep = (i < j) | ((i == j) & (first > 0))
+    return i[keep].astype(np.intp), j[keep].astype(np.intp), D[keep], d[keep]
+
+
+def _bonds_are_pairs(atoms: Atoms, cutoff: float) -> bool:
+    """True when no atom is within ``cutoff`` Å of two images of another atom: every plane
+    spacing along a periodic axis exceeds 2 ``cutoff`` (isolated structures: always)."""
+    periodic = np.asarray(atoms.pbc, dtype=bool)
+    if not periodic.any():
+        return True
+    spacing = 1.0 / np.linalg.norm(np.linalg.inv(atoms.cell.array).T, axis=1)
+    return bool(np.all(spacing[periodic] > 2.0 * cutoff))
 
 
 def _symmetric_block_sums(

@@ -55,7 +55,8 @@ PRETRAINED = REPO / "ase_vibentropy" / "pretrained"
 #: the ``--param`` assignments where they differ from the provider defaults. Scattering on a
 #: 0.28 Å grid (7e-7 relative to 0.14 Å on 1024-atom cells, 10x cheaper); ``afs-einstein`` is
 #: AFS(20,10) next to the local Einstein component of the labelling potential (section 2e),
-#: ``afs-einstein-relaxed`` next to its relaxed-neighbour form (section 2f).
+#: ``afs-einstein-relaxed`` next to its relaxed-neighbour form (section 2f), ``afs-stiffness``
+(the default model) is AFS(8,4) next to the three local stiffness components (section 2).
 SHIPPED_MODELS = {
     "afs": ("afs", []),
     "bso4": ("bso4", []),
@@ -63,6 +64,10 @@ SHIPPED_MODELS = {
     "afs-einstein": ("stack", ['parts=[["afs", {}], ["einstein", {"potential": "fe-mendelev2003"}]]']),
     "afs-einstein-relaxed": (
         "stack", ['parts=[["afs", {}], ["einstein-relaxed", {"potential": "fe-mendelev2003"}]]']
+    ),
+    "afs-stiffness": (
+        "stack",
+        ['parts=[["afs", {"n_max": 8, "l_max": 4}], ["stiffness", {"potential": "fe-mendelev2003"}]]'],
     ),
 }
 
@@ -181,8 +186,9 @@ def parse_descriptor_dbs(assignments: list[str], known: list[Path]) -> dict[str,
 def evaluate_descriptor(name: str, db: Path, cluster_sel: str, random_sel: str, args) -> dict:
     """Train, cross-validate and transfer-test one descriptor on the merged database ``db``."""
     params = descriptor_arguments(name)
+    calibrate = ("--calibrate-std-by", args.calibrate_std_by) if args.calibrate_std_by else ()
     model = args.out / f"fe-mendelev2003-{name}.json"
-    run_cli("train", db, *params, "--target", "joint", "-o", model,
+    run_cli("train", db, *params, "--target", "joint", "-o", model, *calibrate,
             "--plot", args.out / f"fe_{name}_train_parity.png", "--quiet")
     train = json.loads(run_cli("validate", db, "--model", model, "--json", "--quiet"))
     crossval = {}
@@ -228,7 +234,7 @@ def evaluate_descriptor(name: str, db: Path, cluster_sel: str, random_sel: str, 
             continue
         partial = args.out / f"fe_{name}_{label}_model.json"
         run_cli("train", db, *params, "--target", target, "-o", partial,
-                "--select", train_sel, "--quiet")
+                "--select", train_sel, "--quiet", *calibrate)
         transfers[label] = json.loads(run_cli(
             "validate", db, "--model", partial, "--select", test_sel, "--json", "--quiet",
             "--plot", args.out / f"fe_{name}_{label}_parity.png"))
@@ -252,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=100, help="random splits per test fraction")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--ship", action="store_true", help="copy models and tables into the repo")
+    parser.add_argument("--calibrate-std-by", metavar="KEY",
+                        help="calibrate the std of the full-data and transfer models on "
+                             "leave-one-group-out residuals of this row key (e.g. family)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     args.merged.parent.mkdir(parents=True, exist_ok=True)
