@@ -55,6 +55,7 @@ from .domain import (
     uncertainty_message,
 )
 from .errors import ModelDomainError, UnknownNameError, VibEntropyError
+from .model_io import DEFAULT_MODEL
 from .predictor import EntropyPredictor
 from .units import DEFAULT_TEMPERATURE_K, KB_EV_PER_K
 
@@ -69,8 +70,6 @@ __all__ = [
     "store_entropy_results",
 ]
 
-#: Name of the model loaded when ``model=None``.
-DEFAULT_MODEL = "fe-mendelev2003-afs"
 
 #: Entropy properties this calculator adds to those of the wrapped calculator.
 ENTROPY_PROPERTIES = (

@@ -57,7 +57,7 @@ FORMAT_NAME = "ase-vibentropy-ldml"
 #: Bump when the layout changes incompatibly; readers refuse newer versions.
 FORMAT_VERSION = 1
 #: Shipped model used when no ``--model`` is given.
-DEFAULT_MODEL = "fe-mendelev2003-afs"
+DEFAULT_MODEL = "fe-mendelev2003-afs-stiffness"
 
 _PRIOR_PARAMS = (
     "scale_features",

@@ -4,8 +4,8 @@ For bcc Fe cells of about N = 10^3 ... 10^6 atoms with vacancies (Mendelev 2003 
 2.855324 Å; one vacancy per 10^5 sites, at least one, at seeded random sites), prints seconds and
 peak memory of
 
-- ``predict``: S, S_f and both standard deviations from an LDML model with the default
-  AFS(20,10) descriptor (bulk reference by the perfect-lattice shortcut), on ``--workers`` cores;
+- ``predict``: S, S_f and both standard deviations from a shipped model (``--model``, default
+  the default model; bulk reference by the perfect-lattice shortcut), on ``--workers`` cores;
 - ``logdet``: the exact S of the defect cell by the log-determinant route (analytic Hessian +
   one factorisation, docs/theory.md), where feasible (``--logdet-max``);
 - ``dense``: the exact S by the dense route (analytic Hessian + eigvalsh), where feasible
@@ -17,12 +17,13 @@ first large call pays one-off costs) and prints the arithmetic bound on the spee
 dense route: the flops of the AFS expansion against those of the 3N x 3N tridiagonalisation
 (:func:`arithmetic_counts`). The exact routes time the defect cell only (their bulk reference would add as much
 again), so the speed-ups are lower bounds. Each (N, route) runs in a fresh subprocess, whose
-``ru_maxrss`` is its peak memory. The model is ``pretrained/fe-mendelev2003-afs.json`` when it
-exists, else an LDML model with default AFS fitted on a few synthetic rows (same cost).
+``ru_maxrss`` is its peak memory. The arithmetic bound counts the AFS(20,10) expansion of the
+paper's model.
 
 Usage::
 
     python benchmarks/scaling.py --sizes 1000 10000 100000 1000000 --workers 2 --png scaling.png
+    python benchmarks/scaling.py --model fe-mendelev2003-afs      # the paper's model
     python benchmarks/scaling.py --sizes 1000000 --cli   # also `vibentropy predict --local` and
                                                          # the ASE calculator, end to end
 """
@@ -39,8 +40,9 @@ import tempfile
 import time
 import warnings
 
+from ase_vibentropy.model_io import DEFAULT_MODEL
+
 A0 = 2.855324  # Å, Mendelev 2003 Fe (docs/theory.md)
-SHIPPED = os.path.join(os.path.dirname(__file__), "..", "ase_vibentropy", "pretrained", "fe-mendelev2003-afs.json")
 
 
 def defect_cell(n_atoms_target: int, seed: int = 0):
@@ -56,43 +58,6 @@ def defect_cell(n_atoms_target: int, seed: int = 0):
     return atoms
 
 
-def synthetic_model_file(directory: str) -> str:
-    """The shipped Fe model if present, else an LDML(AFS(20,10)) model fitted on synthetic rows."""
-    if os.path.exists(SHIPPED):
-        return os.path.abspath(SHIPPED)
-    import numpy as np
-    from ase.build import bulk
-
-    from ase_vibentropy.descriptors import get
-    from ase_vibentropy.model import LDMLModel, formation_features
-    from ase_vibentropy.model_io import save_model
-
-    afs = get("afs")
-    rng = np.random.default_rng(1)
-    rows, y, n_atoms = [], [], []
-    for n in (2, 3):
-        perfect = bulk("Fe", "bcc", a=A0, cubic=True).repeat((n, n, n))
-        for k in range(3):
-            rattled = perfect.copy()
-            rattled.rattle(0.03, seed=k)
-            rows.append(afs.compute_sum(rattled))
-            y.append(3 * len(rattled) * 2.0 + rng.normal())
-            n_atoms.append(len(rattled))
-            defect = rattled.copy()
-            del defect[k]
-            rows.append(formation_features(afs.compute_sum(defect), len(defect), rows[-1], len(rattled)))
-            y.append(3.0 + rng.normal())
-            n_atoms.append(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = LDMLModel(descriptor="afs", target="joint", element="Fe", lattice="bcc", a0=A0)
-        model.fit(np.array(rows), np.array(y), n_atoms=np.array(n_atoms), is_total=np.array(n_atoms) > 0)
-    path = os.path.join(directory, "synthetic-afs.json")
-    save_model(model, path)
-    return path
-
-
-# --------------------------------------------------------------------------- child routes
 def run_predict(n_atoms: int, model_path: str, workers: int) -> dict:
     from ase_vibentropy.harmonic import bulk_for_cell
     from ase_vibentropy.predictor import EntropyPredictor
@@ -247,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000, 1_000_000])
     parser.add_argument("--workers", type=int, default=2, help="cores for the prediction")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"shipped model name or model file (default {DEFAULT_MODEL})")
     parser.add_argument("--dense-max", type=int, default=2000, help="largest N for the dense route")
     parser.add_argument("--logdet-max", type=int, default=2000,
                         help="largest N for the log-det route (it scales ~N²)")
@@ -261,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {os.getloadavg()}, cpus: {os.cpu_count()}")
     rows = []
     with tempfile.TemporaryDirectory() as directory:
-        model_path = synthetic_model_file(directory)
+        model_path = args.model
         print(f"model: {model_path}")
         header = (f"{'N':>8} {'predict/s':>10} {'MB':>6} {'logdet/s':>9} {'MB':>6} {'dense/s':>8} {'MB':>6} "
                   f"{'x logdet':>9} {'x dense':>8} {'us/atom':>8} {'cpu us/atom':>11}")

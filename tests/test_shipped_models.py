@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from ase_vibentropy.harmonic import bulk_for_cell
-from ase_vibentropy.model_io import load_model, shipped_models
+from ase_vibentropy.model_io import DEFAULT_MODEL, load_model, shipped_models
 from ase_vibentropy.units import KB_EV_PER_K
 from ase_vibentropy.predictor import EntropyPredictor
 from test_reference_fe import A0, REFERENCE_FORMATION_ENTROPY_KB, relaxed_defect
@@ -46,7 +46,8 @@ def relaxed(n_cells: int, defect: str):
 
 def test_the_default_and_the_einstein_models_are_shipped():
     assert {"fe-mendelev2003-afs", "fe-mendelev2003-afs-einstein",
-            "fe-mendelev2003-afs-einstein-relaxed"} <= set(FE_MODELS)
+            "fe-mendelev2003-afs-einstein-relaxed", "fe-mendelev2003-afs-stiffness"} <= set(FE_MODELS)
+    assert DEFAULT_MODEL == "fe-mendelev2003-afs-stiffness"
 
 
 @pytest.mark.parametrize("name", FE_MODELS)
@@ -130,3 +131,51 @@ def test_relaxed_einstein_model_in_the_calculator_gives_entropies_but_refuses_fo
     assert "forces" not in free.implemented_properties and "energy" in free.implemented_properties
     with pytest.raises(UnavailablePropertyError, match="has none.*mode='entropy'"):
         free.get_property("forces", atoms)
+
+
+def test_default_model_free_energy_forces_are_minus_the_gradient_of_U_minus_TS():
+    """mode="free_energy" with the default model: the forces are minus the derivative of the
+    calculator's own energy U - T S (eV) to 1e-4 of the largest force, on a rattled dumbbell
+    cell where the entropic part is large (T = 1000 K). Three-point formulas on either side
+    as well as central ones, since the potential's third derivatives jump at its knots."""
+    from ase_vibentropy.calculator import VibEntropyCalculator
+    from ase_vibentropy.eam import mendelev2003_fe
+
+    atoms = relaxed(6, "I1<110>").copy()
+    atoms.rattle(0.01, seed=5)
+    free = VibEntropyCalculator(DEFAULT_MODEL, calc=mendelev2003_fe(), temperature=1000.0, mode="free_energy")
+    forces = free.get_property("forces", atoms)
+    entropic = forces - mendelev2003_fe().get_forces(atoms)
+    assert abs(entropic).max() > 1e-3  # the entropy's pull is there, not only U's
+
+    def energy_at(k, alpha, shift):
+        moved = atoms.copy()
+        moved.positions[k, alpha] += shift
+        return free.get_property("energy", moved)
+
+    step = 1e-5
+    for k in (0, 3, len(atoms) // 2, len(atoms) - 1):
+        for alpha in range(3):
+            v = {m: energy_at(k, alpha, m * step) for m in (-2, -1, 0, 1, 2)}
+            estimates = ((v[1] - v[-1]) / (2 * step), (-3 * v[0] + 4 * v[1] - v[2]) / (2 * step),
+                         (3 * v[0] - 4 * v[-1] + v[-2]) / (2 * step))
+            error = min(abs(forces[k, alpha] + e) for e in estimates)
+            assert error <= 1e-4 * abs(forces).max(), (k, alpha, forces[k, alpha], estimates)
+
+
+def test_fire_relaxes_a_vacancy_on_the_free_energy_surface_of_the_default_model():
+    """At the model's training temperature, from 0.03 Å off the energy minimum (about 100 FIRE
+    steps; docs/calculator.md says what happens far from minima at high T)."""
+    from ase.optimize import FIRE
+
+    from ase_vibentropy.calculator import VibEntropyCalculator
+    from ase_vibentropy.eam import mendelev2003_fe
+
+    atoms = relaxed(6, "V1").copy()
+    atoms.rattle(0.03, seed=2)
+    atoms.calc = VibEntropyCalculator(DEFAULT_MODEL, calc=mendelev2003_fe(), temperature=300.0,
+                                      mode="free_energy", fmax_warning=None)
+    start = atoms.get_potential_energy()
+    assert FIRE(atoms, logfile=None).run(fmax=1e-3, steps=300)
+    assert atoms.get_potential_energy() < start
+    assert abs(atoms.get_forces()).max() < 1e-3

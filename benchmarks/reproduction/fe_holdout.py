@@ -1,8 +1,11 @@
-"""Test the bcc-Fe models on a fresh random-damage database that no model has seen (REPRODUCTION §2g).
+"""Test the bcc-Fe models on a fresh database that no model has seen (REPRODUCTION §3).
 
     vibentropy generate examples/recipes/fe_random_holdout.toml --db runs/fe_random_holdout.db --workers 2
     python benchmarks/reproduction/fe_holdout.py --holdout runs/fe_random_holdout.db \\
         --merged runs/fe_models_closed.db
+    vibentropy generate examples/recipes/fe_holdout_strained.toml --db runs/fe_holdout_strained.db
+    python benchmarks/reproduction/fe_holdout.py --holdout runs/fe_holdout_strained.db \\
+        --name holdout_strained --transfer afs-stiffness --calibrate-std-by family
 
 The random-damage database of `fe_models.py` is looked at whenever models are compared, so its
 transfer error is no longer a clean out-of-sample estimate. This script scores,
@@ -13,7 +16,8 @@ on every labelled row of a database generated after the models were chosen:
      cluster rows only of the merged database that `fe_models.py --merged M` left
      (``<M stem>_<label>.db``, the same selection as there), tested on the fresh cells.
 
-and writes `results/fe_holdout.json` and one parity PNG per score. Nothing is fitted to the
+each overall, per family, per strain and per cell size (RMSE, MAE, coverage of the errors by
+twice the predictive std), and writes `results/fe_<name>.json` and one parity PNG per score. Nothing is fitted to the
 held-out rows; the rows are featurized in place (resumable: their sums stay in the database).
 """
 
@@ -33,8 +37,19 @@ CLUSTER_SELECTION = "role=clusters,family!=random,family!=cascade"
 
 
 def score(holdout: Path, model: str | Path, png: Path) -> dict:
-    """`vibentropy validate --json` of ``model`` on every labelled row of ``holdout``."""
-    return json.loads(run_cli("validate", holdout, "--model", model, "--json", "--quiet", "--plot", png))
+    """`vibentropy validate --json` of ``model`` on every labelled row of ``holdout``, with the
+    overall metrics of each strain and cell size under ``by_strain`` and ``by_size``."""
+    import ase.db
+
+    result = json.loads(run_cli("validate", holdout, "--model", model, "--json", "--quiet", "--plot", png))
+    rows = [row for row in ase.db.connect(str(holdout)).select() if row.get("family") != "bulk"]
+    for key, field in (("by_strain", "strain"), ("by_size", "n_cells")):
+        result[key] = {
+            str(value): json.loads(run_cli("validate", holdout, "--model", model, "--json", "--quiet",
+                                           "--select", f"{field}={value}"))["overall"]
+            for value in sorted({row.get(field) for row in rows})
+        }
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transfer", nargs="*", default=["afs", "afs-einstein", "afs-einstein-relaxed"],
                         help="labels whose cluster-only model is also scored")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--name", default="holdout", help="results/fe_<name>.json and PNG prefix")
+    parser.add_argument("--calibrate-std-by", metavar="KEY",
+                        help="calibrate the cluster-only models' std as fe_models.py did")
     args = parser.parse_args(argv)
     if not args.holdout.exists():
         parser.error(f"--holdout {args.holdout} does not exist; generate it with the recipe first")
@@ -55,21 +73,22 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict = {"holdout": str(args.holdout), "shipped": {}, "clusters_only": {}}
     for label in args.models:
-        result = score(args.holdout, f"fe-mendelev2003-{label}", args.out / f"fe_holdout_{label}_parity.png")
+        result = score(args.holdout, f"fe-mendelev2003-{label}", args.out / f"fe_{args.name}_{label}_parity.png")
         results["shipped"][label] = result
         print(f"shipped {label}: S_f RMSE {result['overall']['rmse_kB']:.3f} k_B on {result['overall']['n']} rows")
     for label in args.transfer:
         merged = args.merged.with_name(f"{args.merged.stem}_{label}.db")
         if not merged.exists():
             sys.exit(f"{merged} does not exist: run fe_models.py --descriptors {label} --merged {args.merged} first")
-        model = args.out / f"fe_holdout_{label}_clusters_model.json"
+        model = args.out / f"fe_{args.name}_{label}_clusters_model.json"
+        calibrate = ("--calibrate-std-by", args.calibrate_std_by) if args.calibrate_std_by else ()
         run_cli("train", merged, *descriptor_arguments(label), "--target", "joint", "-o", model,
-                "--select", CLUSTER_SELECTION, "--quiet")
-        result = score(args.holdout, model, args.out / f"fe_holdout_{label}_clusters_only_parity.png")
+                "--select", CLUSTER_SELECTION, "--quiet", *calibrate)
+        result = score(args.holdout, model, args.out / f"fe_{args.name}_{label}_clusters_only_parity.png")
         model.unlink()
         results["clusters_only"][label] = result
         print(f"clusters only {label}: S_f RMSE {result['overall']['rmse_kB']:.3f} k_B on {result['overall']['n']} rows")
-    (args.out / "fe_holdout.json").write_text(json.dumps(results, indent=1, default=str))
+    (args.out / f"fe_{args.name}.json").write_text(json.dumps(results, indent=1, default=str))
     return 0
 
 

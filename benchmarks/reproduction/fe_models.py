@@ -56,7 +56,7 @@ PRETRAINED = REPO / "ase_vibentropy" / "pretrained"
 #: 0.28 Å grid (7e-7 relative to 0.14 Å on 1024-atom cells, 10x cheaper); ``afs-einstein`` is
 #: AFS(20,10) next to the local Einstein component of the labelling potential (section 2e),
 #: ``afs-einstein-relaxed`` next to its relaxed-neighbour form (section 2f), ``afs-stiffness``
-(the default model) is AFS(8,4) next to the three local stiffness components (section 2).
+#: (the default model) is AFS(8,4) next to the three local stiffness components (section 2).
 SHIPPED_MODELS = {
     "afs": ("afs", []),
     "bso4": ("bso4", []),
