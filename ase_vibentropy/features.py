@@ -382,11 +382,20 @@ def _unique(values: list):
 
 
 def row_groups(db: Any, data: TrainingSet, key: str, select: str | None = None) -> list[str]:
-    """The value of row key ``key`` for every row of ``data`` (loaded from ``db``), as text:
-    ``"row <id>"`` where a row lacks the key (its own group), ``"perfect lattice"`` for the
-    perfect-lattice rows of a joint fit."""
-    label = {row.id: str(row.get(key, f"row {row.id}")) for row in db.select(select)}
-    return [label.get(int(row_id), "perfect lattice") for row_id in data.row_id]
+    """The value of row key ``key`` for every row of ``data`` (loaded from ``db``), as text;
+    ``key`` may name several keys separated by commas (``"family,strain"``: one group per
+    combination). ``"row <id>"`` where a row lacks a key (its own group), ``"perfect lattice"``
+    for the perfect-lattice rows of a joint fit."""
+    keys = [k.strip() for k in key.split(",") if k.strip()]
+
+    def label(row) -> str:
+        values = [row.get(k) for k in keys]
+        if any(v is None for v in values):
+            return f"row {row.id}"
+        return ",".join(f"{k}={v}" for k, v in zip(keys, values)) if len(keys) > 1 else str(values[0])
+
+    labels = {row.id: label(row) for row in db.select(select)}
+    return [labels.get(int(row_id), "perfect lattice") for row_id in data.row_id]
 
 
 def load_training_set(

@@ -107,6 +107,16 @@ def test_train_validate_crossval_predict_round_trip(db_path, tmp_path, capsys, r
                            "--repeats", "2", "--json", "--group-by", "strain")
     strains = {row.strain for row in ase.db.connect(str(db_path)).select("family!=bulk")}
     assert code == 0 and json.loads(out)["n_groups"] == len(strains) > 2
+
+    # a std calibrated on leave-one-(family, strain)-out residuals: one group per combination
+    calibrated = tmp_path / "calibrated.json"
+    code, out, _ = run_cli(capsys, "train", db_path, *TEST_DESC_ARGS, "--target", "joint", "-o",
+                           calibrated, "--calibrate-std-by", "family,strain", "--quiet")
+    summary = json.loads(calibrated.read_text())["training_summary"]["std_calibration"]
+    combos = {(row.family, row.strain) for row in ase.db.connect(str(db_path)).select("family!=bulk")}
+    assert code == 0 and "std calibrated" in out
+    assert summary["n_groups"] == len(combos) and summary["std_scale"] >= 1.0
+    assert "family=V1,strain=0.01" in summary["by_group"]
     assert max(cv["test_rmse_mean"]) < 1e-2 and (tmp_path / "cv.png").exists()
 
     # predict: exact linear entropies of new cells, computed independently.

@@ -109,7 +109,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--calibrate-std-by", metavar="KEY",
         help="scale the predictive std so that it covers the leave-one-group-out residuals of "
-             "the groups of this row key (e.g. family; see --coverage)",
+             "the groups of this row key, or of several (family,strain; see --coverage)",
     )
     parser.add_argument(
         "--coverage", type=float, default=0.9,
