@@ -272,10 +272,11 @@ def calibrate_std(
 
     Every group (for example a defect family) is predicted by a clone of ``estimator`` fitted
     on the other groups (anchor rows always in the fit), so each residual is out of sample and
-    of the kind a user meets: a configuration unlike the training ones. The factor is the
-    smallest κ >= 1 with ``coverage`` of the residuals inside ``n_sigma`` κ std, that is
-    κ = max(1, q/``n_sigma``) with q the ``coverage`` quantile of |residual|/std. It never
-    shrinks the Bayesian std. Set it with ``model.std_scale_ = result["std_scale"]``.
+    of the kind a user meets: a configuration unlike the training ones. The factor is
+    κ = max(1, q/``n_sigma``) with q the ``coverage`` quantile of |residual|/std (numpy's
+    linear interpolation between order statistics, so on few rows the covered fraction can
+    fall a little short of ``coverage``; ``coverage_after`` says what it is). It never shrinks
+    the Bayesian std. Set it with ``model.std_scale_ = result["std_scale"]``.
 
     Parameters
     ----------

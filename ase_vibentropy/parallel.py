@@ -224,21 +224,14 @@ def _stacked_pass(
     progress: bool | None,
 ) -> DescriptorPass:
     """:func:`descriptor_pass` of a stack, part by part: each part is chunked with its own
-    halo (a short-ranged part does not pay for the reach of a long-ranged one), and with
-    several workers the parts of a structure that is one chunk run side by side."""
+    halo, so a short-ranged part does not pay for the reach of a long-ranged one. The parts run
+    one after the other, each with all ``workers``."""
     bounds = np.cumsum([0] + [part.dim for part in provider.parts])
-
-    def part_pass(k: int) -> DescriptorPass:
-        part_weights = None if weights is None else weights[bounds[k]:bounds[k + 1]]
-        return descriptor_pass(provider.parts[k], atoms, part_weights, chunk_size, workers, executor,
-                               lattice_shortcut, progress)
-
-    indices = range(len(provider.parts))
-    if workers > 1 and len(atoms) <= chunk_size:
-        with ThreadPoolExecutor(len(provider.parts)) as pool:
-            passes = list(pool.map(part_pass, indices))
-    else:
-        passes = [part_pass(k) for k in indices]
+    passes = [
+        descriptor_pass(part, atoms, None if weights is None else weights[start:stop], chunk_size,
+                        workers, executor, lattice_shortcut, progress)
+        for part, start, stop in zip(provider.parts, bounds[:-1], bounds[1:])
+    ]
     projection = None if weights is None else np.sum([p.projection for p in passes], axis=0)
     return DescriptorPass(np.concatenate([p.total for p in passes]), projection, len(atoms),
                           shortcut=all(p.shortcut for p in passes))

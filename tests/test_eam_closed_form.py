@@ -273,3 +273,12 @@ def test_slabs_and_clusters_give_the_numbers_of_a_periodic_cell_with_vacuum(pbc,
     np.testing.assert_allclose(
         calc.get_hessian(atoms, format="dense"), calc.get_hessian(padded, format="dense"), atol=1e-10
     )
+
+
+def test_a_wire_without_three_cell_vectors_is_refused_clearly():
+    atoms = bulk("Fe", "bcc", a=2.8553, cubic=True) * (1, 1, 4)
+    atoms.set_cell([0.0, 0.0, atoms.cell[2, 2]])
+    atoms.pbc = (False, False, True)
+    atoms.calc = mendelev2003_fe()
+    with pytest.raises(InvalidStructureError, match="three cell vectors"):
+        atoms.get_potential_energy()

@@ -143,3 +143,33 @@ def test_stiffness_stacks_with_afs_and_pickles(stiffness):
         clone = pickle.loads(pickle.dumps(provider))
         atoms = fe_vacancy_cell(3, rattle=0.03)
         np.testing.assert_array_equal(clone.compute(atoms), provider.compute(atoms))
+
+
+def test_chunked_sums_of_a_strained_rattled_cell_equal_the_whole_cell(stiffness):
+    # the atoms at the edge of a chunk's halo have cut environments whose blocks need not be
+    # stable; only the centres and their bonded partners may be asked to be
+    from ase_vibentropy.parallel import descriptor_pass
+
+    for strain, rattle in ((1.03, 0.05), (0.97, 0.1)):
+        atoms = bcc_fe(6, a0=2.855324 * strain)
+        atoms.rattle(rattle, seed=4)
+        whole = stiffness.compute(atoms).sum(axis=0)
+        chunked = descriptor_pass(stiffness, atoms, chunk_size=100, workers=1, progress=False).total
+        np.testing.assert_allclose(chunked, whole, rtol=1e-10)
+
+
+def test_a_stacked_pass_gives_each_parts_sums_and_projections_and_leaves_blas_alone(stiffness):
+    from threadpoolctl import threadpool_info
+
+    from ase_vibentropy.parallel import descriptor_pass
+
+    stack = descriptors.get("stack", parts=[["afs", {"n_max": 3, "l_max": 2}], ["stiffness", stiffness.params]])
+    atoms = fe_vacancy_cell(4, rattle=0.04)
+    w = np.random.default_rng(3).normal(size=stack.dim)
+    expected = stack.compute(atoms)
+    before = [pool["num_threads"] for pool in threadpool_info()]
+    for workers, chunk_size in ((1, 20_000), (2, 20_000), (2, 40)):
+        result = descriptor_pass(stack, atoms, w, chunk_size=chunk_size, workers=workers)
+        np.testing.assert_allclose(result.total, expected.sum(axis=0), rtol=1e-10)
+        np.testing.assert_allclose(result.projection, expected @ w, rtol=1e-9, atol=1e-9)
+    assert [pool["num_threads"] for pool in threadpool_info()] == before

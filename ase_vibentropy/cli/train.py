@@ -49,7 +49,6 @@ def run(args: argparse.Namespace) -> int:
         model.fit(data.X, data.y, **data.row_kinds())
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
-    result = evaluate(model, data)
     model.training_summary_ = {**model.training_summary_, **data.summary(), "database": os.path.abspath(str(args.db))}
     if args.calibrate_std_by:
         calibration = calibrate_std(
@@ -63,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
             f"residuals: x{calibration['std_scale']:.2f} (2-sigma coverage "
             f"{calibration['coverage_before']:.0%} -> {calibration['coverage_after']:.0%})"
         )
+    result = evaluate(model, data)  # with the calibrated std
     model.metrics_ = {
         **model.metrics_,
         "scored_kind": result["kind"],

@@ -304,7 +304,7 @@ def _minus_half_log_det(
         raise DescriptorError(
             f"the {what} of atom(s) {bad[:10].tolist()} is not positive definite (the atom "
             "sits at a maximum or saddle of its well, or has too few neighbours to hold it): "
-            "relax the structure to a minimum of a condensed phase before computing an "
-            "einstein descriptor"
+            "relax the structure to a minimum of a condensed phase before computing this "
+            "descriptor"
         )
     return -0.5 * np.log(eigenvalues).sum(axis=1)

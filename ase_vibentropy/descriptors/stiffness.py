@@ -81,23 +81,40 @@ class StiffnessDescriptor(_PotentialWellDescriptor):
         bonds to two images of one atom and the blocks are those of an infinite crystal."""
         return 2.0 * _interaction_cutoff(self._calculator)
 
-    def _blocks(self, atoms: Atoms) -> tuple[Atoms, dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        """(structure used, bond blocks, H_ii⁻¹ (N', 3, 3), S_i (N', 3, 3)) of ``atoms``
-        repeated beyond 2 r_c where needed (the original atoms come first)."""
+    def _blocks(
+        self, atoms: Atoms, centers: np.ndarray | None = None
+    ) -> tuple[Atoms, dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+        """The blocks of ``atoms`` (repeated beyond 2 r_c where needed; the original atoms come
+        first) for the atoms ``centers`` (default: all of the structure used).
+
+        Returns (structure used, its bond blocks, the bonds of the centres (K,), H_jj⁻¹
+        (N', 3, 3) for the centres and their bonded partners (zero elsewhere), S_i (N', 3, 3)
+        for the centres (zero elsewhere)). Only those atoms' blocks are checked and inverted:
+        in a spatial chunk the atoms at the edge of the halo have cut environments and need not
+        be stable.
+        """
+        n_original = len(atoms)
         atoms = _repeated_beyond(atoms, self._image_free_height)
+        n_atoms = len(atoms)
         blocks = self._calculator.get_bond_blocks(atoms)
         onsite = blocks["onsite"]
-        _minus_half_log_det(onsite, np.arange(len(atoms)))  # every H_jj > 0, or a clear error
-        inverse = np.linalg.inv(onsite)
-        softening = _bond_softening(blocks, inverse)
-        return atoms, blocks, inverse, softening
+        centers = np.arange(n_atoms) if centers is None else np.asarray(centers, dtype=np.intp)
+        is_center = np.zeros(n_atoms, dtype=bool)
+        is_center[centers] = True
+        mine = np.flatnonzero(is_center[blocks["i"]])
+        needed = np.union1d(centers, blocks["j"][mine])
+        _minus_half_log_det(onsite[needed], needed % n_original, f"{self.name} on-site block")
+        inverse = np.zeros_like(onsite)
+        inverse[needed] = np.linalg.inv(onsite[needed])
+        softening = _bond_softening(blocks, inverse, mine)
+        return atoms, blocks, mine, inverse, softening
 
     def _compute_centers(self, atoms: Atoms, centers: np.ndarray) -> np.ndarray:
         """[E_i, B_i, C_i] for i in ``centers`` (M,), shape (M, 3), dimensionless."""
         centers = np.asarray(centers, dtype=np.intp)
-        _, blocks, inverse, softening = self._blocks(atoms)
+        _, blocks, _, inverse, softening = self._blocks(atoms, centers)
         onsite = blocks["onsite"][centers]
-        einstein = _minus_half_log_det(onsite, centers)
+        einstein = _minus_half_log_det(onsite, centers, f"{self.name} on-site block")
         relaxed = _minus_half_log_det(onsite - softening[centers], centers, "bond-relaxed stiffness")
         coupling = np.einsum("mab,mba->m", inverse[centers], softening[centers])
         return np.stack([einstein, relaxed, coupling], axis=1)
@@ -122,11 +139,10 @@ class StiffnessDescriptor(_PotentialWellDescriptor):
         self.check_atoms(atoms)
         w_e, w_b, w_c = self.check_weights(w)
         n_atoms = len(atoms)
-        atoms, blocks, inverse, softening = self._blocks(atoms)
+        atoms, blocks, _, inverse, softening = self._blocks(atoms)
         n_copies = len(atoms) // n_atoms  # a thin cell was repeated: copy c of atom k is c N + k
-        onsite = blocks["onsite"]
-        relaxed = onsite - softening
-        _minus_half_log_det(relaxed, np.arange(len(atoms)), "bond-relaxed stiffness")
+        relaxed = blocks["onsite"] - softening
+        _minus_half_log_det(relaxed, np.arange(len(atoms)) % n_atoms, "bond-relaxed stiffness")
         relaxed_inverse = np.linalg.inv(relaxed)
         i_n, j_n, unit = blocks["i"], blocks["j"], blocks["unit"]
         bond = (blocks["radial"][:, None, None] * unit[:, :, None] * unit[:, None, :]
@@ -138,21 +154,24 @@ class StiffnessDescriptor(_PotentialWellDescriptor):
         a_k_y = a_k @ y[i_n]
         bond_weights = a_k_y + a_k_y.transpose(0, 2, 1)  # A_j K Y + Y K A_j
         onsite_weights -= _sum_blocks(j_n, a_k_y @ a_k.transpose(0, 2, 1), len(atoms))
-        gradient = self._calculator.get_block_contraction_gradient(atoms, onsite_weights, bond_weights)
+        gradient = self._calculator.get_block_contraction_gradient(
+            atoms, onsite_weights, bond_weights, bond_blocks=blocks
+        )
         # Moving atom k moves every copy of it, and the copies hold n_copies times w · Σ D.
         return gradient.reshape(n_copies, n_atoms, 3).sum(axis=0) / n_copies
 
 
-def _bond_softening(blocks: dict[str, np.ndarray], inverse: np.ndarray) -> np.ndarray:
-    """S_i = Σ_n K_n A_j K_n over the bonds n = (i -> j), shape (N, 3, 3), eV/Å².
+def _bond_softening(blocks: dict[str, np.ndarray], inverse: np.ndarray, bonds: np.ndarray) -> np.ndarray:
+    """S_i = Σ_n K_n A_j K_n over the bonds n = (i -> j) in ``bonds`` (indices, (K,)), shape
+    (N, 3, 3), eV/Å² (zero for atoms without such bonds).
 
     With K = a r̂r̂ᵀ + b 1 and A = H_jj⁻¹ (``inverse``, (N, 3, 3), Å²/eV) a bond gives
     K A K = a² (r̂ᵀA r̂) r̂r̂ᵀ + a b (A r̂ r̂ᵀ + r̂ r̂ᵀA) + b² A, summed component by component
-    (six bincounts over the bonds, no (M, 3, 3) array).
+    (six bincounts over the bonds instead of (K, 3, 3) matrix products).
     """
-    i_n, j_n, unit = blocks["i"], blocks["j"], blocks["unit"]
-    a, b = blocks["radial"], blocks["tangential"]
-    partner = inverse[j_n]
+    i_n, unit = blocks["i"][bonds], blocks["unit"][bonds]
+    a, b = blocks["radial"][bonds], blocks["tangential"][bonds]
+    partner = inverse[blocks["j"][bonds]]
     a_unit = np.einsum("nab,nb->na", partner, unit)
     along = a * a * np.einsum("na,na->n", unit, a_unit)
     cross = a * b

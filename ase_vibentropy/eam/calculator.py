@@ -13,8 +13,8 @@ For an embedded-atom model
   (N, 3N) matrix B of density gradients B_{k, 3m+α} = ∂ρ_k/∂x_mα. This is the term that couples
   atoms up to 2 r_c apart; a sparse matrix product builds it without Python loops.
 
-Periodic images are handled by the neighbour list (matscipy's): a bond to an image of the atom
-itself adds equal and opposite entries that cancel, as they must.
+Periodic images are handled by the neighbour list (vesin's, matscipy's for mixed periodicity):
+a bond to an image of the atom itself adds equal and opposite entries that cancel, as they must.
 
 The three functions come from :mod:`ase_vibentropy.eam.functions` (closed forms, or splines of
 a table); the calculator does not care which.
@@ -167,7 +167,7 @@ class EAMCalculator(Calculator):
         # g = f'(r_ij) r̂_ij (r̂_ij from i to j) = -∇_i ρ_j, summed over the images of i that j
         # sees; only products of two such terms enter (g gᵀ here, g and ∂g/∂d in the gradient),
         # so the sign cancels.
-        # int64: the neighbour list is int32, and i·N + j overflows it beyond 46,340 atoms
+        # int64: i·N + j overflows int32 beyond 46,340 atoms
         if _bonds_are_pairs(atoms, self.cutoff):  # one bond per atom pair: nothing to sum
             pair_of_bond = np.arange(len(i_n))
             pair_gradient, pair_i, pair_j = df_n[:, None] * unit_nc, i_n, j_n
@@ -219,27 +219,36 @@ class EAMCalculator(Calculator):
         bond) ``i``, ``j`` (M,), ``unit`` = r̂ (M, 3) and the coefficients of
         K_n = ``radial`` r̂r̂ᵀ + ``tangential`` 1 (M,), eV/Å², with radial = ψ'' - ψ'/r and
         tangential = ψ'/r: the part of H_ij = -K_n - (embedding terms) one bond carries
-        (module docstring).
+        (module docstring). ``terms`` is the neighbour pass they came from, which
+        :meth:`get_block_contraction_gradient` reuses (same bonds, same order).
         """
         o = self._onsite_terms(atoms)
         tangential = o["psi1"] / o["r"]
         return {"onsite": o["blocks"], "i": o["i"], "j": o["j"], "unit": o["unit"],
-                "radial": o["psi2"] - tangential, "tangential": tangential}
+                "radial": o["psi2"] - tangential, "tangential": tangential, "terms": o}
 
     def get_block_contraction_gradient(
-        self, atoms: Atoms, onsite_weights: np.ndarray, bond_weights: np.ndarray | None = None
+        self, atoms: Atoms, onsite_weights: np.ndarray, bond_weights: np.ndarray | None = None,
+        bond_blocks: dict[str, np.ndarray] | None = None,
     ) -> np.ndarray:
-        """Gradient of L = Σ_i tr(W_i H_ii) + Σ_n tr(P_n K_n) at frozen W and P, (N, 3), eV/Å³.
+        """Gradient of L = Σ_i tr(W_i H_ii) + Σ_n tr(P_n K_n) at frozen W and P, (N, 3), in
+        the units of W times eV/Å³ (per Å for dimensionless W H).
 
         ``onsite_weights`` W (N, 3, 3) and ``bond_weights`` P (M, 3, 3), symmetric, are
-        constants; H_ii and the bond blocks K_n are those of :meth:`get_bond_blocks` (same
-        bond order). Any smooth function of the blocks has its gradient through this
+        constants; H_ii and the bond blocks K_n are those of :meth:`get_bond_blocks`, whose
+        result ``bond_blocks`` should be passed along with P: its neighbour pass is reused, so
+        the bonds are in the order P was built in (a new pass need not list them in that order). Any smooth function of the blocks has its gradient through this
         contraction with its derivatives (d ln det H = tr(H⁻¹ dH), ...). The derivative needs
         the third derivatives of the potential's functions (piecewise constant for cubic
         splines) and, through ψ' = φ' + (F'_i + F'_j) f' and F''(ρ), the chain rule through
         every density. Checked against finite differences.
         """
-        o = self._onsite_terms(atoms)
+        if bond_weights is not None and bond_blocks is None:
+            raise ValueError(
+                "bond_weights are per bond of a neighbour pass: pass the get_bond_blocks result "
+                "they were built from as bond_blocks"
+            )
+        o = self._onsite_terms(atoms) if bond_blocks is None else bond_blocks["terms"]
         return self._contraction_gradient(o, np.asarray(onsite_weights, dtype=float), bond_weights)
 
     def _contraction_gradient(
@@ -356,8 +365,9 @@ def _half_bonds(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np
     r_j + shift - r_i (M, 3), Å, and ``d`` = |D| (M,), Å.
 
     vesin's half list for fully periodic and isolated structures (half the work of a full
-    list); matscipy's full list, halved, for mixed periodicity (slabs, wires), which vesin does
-    not handle. Bonds of an atom to its own images come once per pair of opposite shifts.
+    list); matscipy's full list, halved, for mixed periodicity (slabs, wires; the vesin versions
+    the package accepts do not all take per-axis periodicity). Bonds of an atom to its own
+    images come once per pair of opposite shifts.
     """
     pbc = np.asarray(atoms.pbc, dtype=bool)
     if pbc.all() or not pbc.any():
@@ -370,6 +380,11 @@ def _half_bonds(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np
             quantities="ijDd",
         )
         return i.astype(np.intp), j.astype(np.intp), D, d
+    if atoms.cell.rank < 3:
+        raise InvalidStructureError(
+            f"a structure periodic along some axes only (pbc={pbc.tolist()}) needs three cell "
+            "vectors (give the open axes a vacuum length), or use pbc=False"
+        )
     i, j, S, D, d = neighbour_list("ijSDd", atoms, cutoff)
     # keep i < j, and of the two opposite images of a self-bond the one with the first
     # non-zero shift component positive
