@@ -25,7 +25,7 @@ SHIPPED_LABELS = sorted(
     name.removeprefix("fe-mendelev2003-") for name in shipped_models() if name.startswith("fe-mendelev2003-")
 )
 DESCRIPTOR_OF = {"afs": "afs", "bso4": "bso4", "scattering": "scattering", "afs-einstein": "stack",
-                 "afs-einstein-relaxed": "stack"}
+                 "afs-einstein-relaxed": "stack", "afs-stiffness": "stack"}
 
 
 def test_every_shipped_fe_model_has_its_table():
