@@ -19,7 +19,7 @@ import numpy as np
 from ase import Atoms
 
 from .dblock import exclusive_writer
-from .errors import DatabaseError, MixedPotentialError, UnknownNameError
+from .errors import DatabaseError, InvalidOptionError, MixedPotentialError, UnknownNameError
 from .model import formation_features
 from .parallel import descriptor_sum
 from .potentials import labelling_potential
@@ -194,8 +194,6 @@ def featurize_database(
     DatabaseError
         Another process is writing the database (:func:`ase_vibentropy.dblock.exclusive_writer`).
     """
-    from .errors import InvalidOptionError
-
     if workers < 1:
         raise InvalidOptionError(f"workers must be at least 1, got {workers}")
     db = connect(db)
@@ -387,6 +385,8 @@ def row_groups(db: Any, data: TrainingSet, key: str, select: str | None = None) 
     combination). ``"row <id>"`` where a row lacks a key (its own group), ``"perfect lattice"``
     for the perfect-lattice rows of a joint fit."""
     keys = [k.strip() for k in key.split(",") if k.strip()]
+    if not keys:
+        raise InvalidOptionError(f"a group key must name at least one row key (e.g. family), got {key!r}")
 
     def label(row) -> str:
         values = [row.get(k) for k in keys]

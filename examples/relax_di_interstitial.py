@@ -18,6 +18,7 @@ from ase.optimize import BFGS
 from _common import describe, kB, parser, setup
 from ase_vibentropy import VibEntropyCalculator
 from ase_vibentropy.data.builders import interstitial_cluster, perfect_lattice
+from ase_vibentropy.errors import DescriptorError
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -34,10 +35,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     def report() -> None:
         forces = atoms.get_forces()
-        S = atoms.calc.get_property("vibrational_entropy", atoms)
-        std = atoms.calc.get_property("vibrational_entropy_std", atoms)
+        try:
+            S = atoms.calc.get_property("vibrational_entropy", atoms)
+            std = atoms.calc.get_property("vibrational_entropy_std", atoms)
+            entropy = f"{kB(S):12.4f} {kB(std):10.3f}"
+        except DescriptorError:
+            # a potential-well descriptor (the default model's) is undefined while some atom
+            # sits where its well is not stable, as in the crushed start of this relaxation
+            entropy = f"{'(no well)':>12} {'':>10}"
         print(f"{opt.nsteps:4d} {atoms.get_potential_energy():14.5f} "
-              f"{np.sqrt((forces**2).sum(axis=1)).max():12.5f} {kB(S):12.4f} {kB(std):10.3f}")
+              f"{np.sqrt((forces**2).sum(axis=1)).max():12.5f} {entropy}")
 
     opt = BFGS(atoms, logfile=None)
     opt.attach(report, interval=1)

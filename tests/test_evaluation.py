@@ -229,3 +229,11 @@ def test_std_calibration_refuses_bad_options(rng):
         calibrate_std(LDMLModel(descriptor="none"), data, np.zeros(40))
     with pytest.raises(Exception, match="coverage"):
         calibrate_std(LDMLModel(descriptor="none"), data, np.arange(40), coverage=1.5)
+
+
+def test_an_empty_group_key_is_refused():
+    from ase_vibentropy.errors import InvalidOptionError
+    from ase_vibentropy.features import row_groups
+
+    with pytest.raises(InvalidOptionError, match="at least one row key"):
+        row_groups(None, None, " , ")
