@@ -149,7 +149,7 @@ class VibEntropyCalculator(Calculator):
     Parameters
     ----------
     model
-        ``None`` (the shipped default ``"fe-mendelev2003-afs"``), a shipped-model name, a path to
+        ``None`` (the shipped default, ``model_io.DEFAULT_MODEL``), a shipped-model name, a path to
         a model file, a fitted :class:`~ase_vibentropy.model.LDMLModel` or an
         :class:`~ase_vibentropy.predictor.EntropyPredictor` (whose execution settings, e.g.
         workers or a Dask scheduler, are then used).
