@@ -145,6 +145,25 @@ def test_auto_picks_the_embedding_for_large_cells_and_says_why_not(calc, relaxed
         harmonic_entropy(relaxed, calc, solver="embedding", lattice="bcc", a0=A0, local=True)
 
 
+def test_choose_solver_is_the_decision_harmonic_entropy_takes(calc, relaxed_cells, monkeypatch):
+    from ase_vibentropy.harmonic import choose_solver, embedding
+
+    monkeypatch.setattr(embedding, "EMBEDDING_MIN_ATOMS", 100)
+    relaxed = relaxed_cells["V1"]
+    full = "logdet" if len(relaxed) >= 1000 else "dense"
+    picked = choose_solver(relaxed, lattice="bcc", a0=A0, calc=calc)
+    assert (picked.solver, picked.fallback, picked.embedding_refused) == ("embedding", full, None)
+    no_reference = choose_solver(relaxed, calc=calc)
+    assert no_reference.solver == full and "lattice=" in no_reference.embedding_refused
+    no_sparse = choose_solver(relaxed, lattice="bcc", a0=A0, hessian="phonopy", calc=calc)
+    assert no_sparse.solver == full and "get_hessian" in no_sparse.embedding_refused
+    assert choose_solver(relaxed, lattice="bcc", a0=A0, local=True, calc=calc).solver == "dense"
+    perfect = bulk("Fe", "bcc", a=A0, cubic=True).repeat(4)
+    assert choose_solver(perfect, lattice="bcc", a0=A0, calc=calc).solver == "bloch"
+    with pytest.raises(InvalidOptionError, match="lattice="):
+        choose_solver(relaxed, "embedding", calc=calc)
+
+
 def test_region_covering_the_cell_is_exact(calc):
     relaxed = relax_to_minimum(centred(6, "I1"), calc, fmax=1e-8)
     exact = full_route_kB(relaxed, calc, solver="dense")
@@ -220,16 +239,16 @@ def test_refuses_cells_without_a_lattice_reference(calc):
 def test_cli_embedding_refusal_is_one_line(tmp_path, capsys, monkeypatch):
     from ase.io import write
 
-    from ase_vibentropy import harmonic
     from ase_vibentropy.cli.main import main
+    from ase_vibentropy.harmonic import embedding
 
     path = tmp_path / "v4.extxyz"
     write(path, centred(4, "V1"))
     assert main(["reference", str(path), "--lattice", "bcc", "--solver", "embedding"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "twice the Hessian's range" in err[0]
-    # auto falls back to the full route and says why
-    monkeypatch.setattr(harmonic, "EMBEDDING_MIN_ATOMS", 100)
+    # auto falls back to the full route and says why (the size threshold lowered to 4a0)
+    monkeypatch.setattr(embedding, "EMBEDDING_MIN_ATOMS", 100)
     assert main(["reference", str(path), "--lattice", "bcc", "--relax", "--json"]) == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record["solver"] != "embedding"

@@ -125,9 +125,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from ..harmonic import (
         DEFAULT_FMAX_EV_PER_A,
-        EMBEDDING_MIN_ATOMS,
         bulk_for_cell,
-        embedding_formation_entropy,
+        choose_solver,
         formation_entropy,
         harmonic_entropy,
     )
@@ -159,13 +158,13 @@ def run(args: argparse.Namespace) -> int:
     bulk_cache: dict[Any, Any] = {}
     local_frames = []
 
-    def entropy_of(atoms, local: bool):
+    def entropy_of(atoms, solver: str, local: bool):
         return harmonic_entropy(
             atoms,
             calc,
             temperature=args.temperature,
             hessian=method,
-            solver=args.solver,
+            solver=solver,
             local=local,
             allow_imaginary=args.allow_imaginary,
             fmax=fmax,
@@ -181,14 +180,14 @@ def run(args: argparse.Namespace) -> int:
             key: Any = ("lattice", tuple(np.round(np.asarray(frame.cell[:]), 6).ravel()))
             if key not in bulk_cache:
                 perfect = bulk_for_cell(frame, args.lattice, a0, potential.element)
-                bulk_cache[key] = entropy_of(perfect, local=False)
+                bulk_cache[key] = entropy_of(perfect, args.solver, local=False)
             return bulk_cache[key]
         if bulk_frames is not None:
             k, perfect = _matching_bulk(frame, bulk_frames)
             if k not in bulk_cache:
                 check_structure(perfect)
                 potential.check_species(perfect)
-                bulk_cache[k] = entropy_of(relaxed(perfect), local=False)
+                bulk_cache[k] = entropy_of(relaxed(perfect), args.solver, local=False)
             return bulk_cache[k]
         return None
 
@@ -199,24 +198,12 @@ def run(args: argparse.Namespace) -> int:
         )
         print(_TABLE_HEADER, flush=True)
 
-    def embedded_record(index: int, frame, start: float) -> dict[str, Any] | None:
-        """The frame's S_f by embedding, or None when ``auto`` finds it does not apply."""
-        wanted = args.solver == "embedding" or (
-            args.solver == "auto" and args.lattice is not None and method == "analytic"
-            and len(frame) >= EMBEDDING_MIN_ATOMS
-        )
-        if not wanted:
-            return None
-        try:
-            result = embedding_formation_entropy(  # refuses before relaxing
-                frame, hessian_calc, lattice=args.lattice, a0=a0, element=potential.element,
-                temperature=args.temperature, relax=args.relax, fmax=fmax,
-            )
-        except EmbeddingNotApplicableError as exc:
-            if args.solver == "embedding":
-                raise
-            refusals[index] = str(exc)
-            return None
+    def embedded_record(index: int, frame, start: float) -> dict[str, Any]:
+        """The frame's S_f by embedding (which relaxes the frame itself with --relax)."""
+        result = harmonic_entropy(  # refuses before relaxing
+            frame, hessian_calc, temperature=args.temperature, solver="embedding",
+            relax=args.relax, fmax=fmax, lattice=args.lattice, a0=a0,
+        ).embedding
         out = {"index": index, "n_atoms": result.n_atoms, "n_imaginary": 0,
                "hessian": "analytic", "solver": "embedding",
                "temperature_K": result.temperature, "potential": potential.name}
@@ -224,23 +211,26 @@ def run(args: argparse.Namespace) -> int:
         out["seconds"] = time.perf_counter() - start
         return out
 
-    refusals: dict[int, str] = {}
-
     def frame_record(index: int, frame) -> dict[str, Any]:
         start = time.perf_counter()
         check_structure(frame)
         potential.check_species(frame)
-        if args.local_entropies is None:
-            embedded = embedded_record(index, frame, start)
-            if embedded is not None:
-                return embedded
-        elif args.solver == "embedding":
-            raise InvalidOptionError(
-                "--solver embedding gives S_f, not the local entropies; use --solver dense"
-            )
+        choice = choose_solver(
+            frame, args.solver, local=args.local_entropies is not None,
+            allow_imaginary=args.allow_imaginary, lattice=args.lattice, a0=a0,
+            hessian=method, calc=calc,
+        )
+        solver, refused = choice.solver, choice.embedding_refused
+        if solver == "embedding":
+            try:
+                return embedded_record(index, frame, start)
+            except EmbeddingNotApplicableError as exc:
+                if args.solver == "embedding":
+                    raise
+                solver, refused = choice.fallback, str(exc)
         bulk = bulk_result(frame)  # first: a cell mismatch fails before the costly part
         atoms = relaxed(frame)
-        result = entropy_of(atoms, local=args.local_entropies is not None)
+        result = entropy_of(atoms, solver, local=args.local_entropies is not None)
         out: dict[str, Any] = {
             "index": index,
             "n_atoms": len(atoms),
@@ -255,8 +245,8 @@ def run(args: argparse.Namespace) -> int:
             out["Sf_kB"] = formation_entropy(result, bulk) / KB_EV_PER_K
             out["S_bulk_kB"] = bulk.entropy_kB
             out["n_bulk"] = bulk.n_atoms
-        if index in refusals:
-            out["embedding_refused"] = refusals[index]
+        if refused is not None and args.lattice is not None:
+            out["embedding_refused"] = refused
         out["seconds"] = time.perf_counter() - start
         if args.local_entropies is not None:
             local_frames.append(_annotated(atoms, result, bulk, out))

@@ -49,6 +49,8 @@ from .reference import (
     LOGDET_MIN_ATOMS,
     SOLVERS,
     HarmonicResult,
+    SolverChoice,
+    choose_solver,
     formation_entropy,
     harmonic_entropy,
 )
@@ -104,6 +106,8 @@ __all__ = [
     "AttemptFrequency",
     "ElementaryJump",
     "HarmonicResult",
+    "SolverChoice",
+    "choose_solver",
     "LogDetResult",
     "ModeClassification",
     "attempt_frequency",

@@ -211,6 +211,67 @@ def _embedding_refusal(
     return None
 
 
+@dataclass(frozen=True)
+class SolverChoice:
+    """The route :func:`harmonic_entropy` takes for a structure, decided before any Hessian.
+
+    Attributes
+    ----------
+    solver : str
+        ``dense`` | ``logdet`` | ``bloch`` | ``embedding``. ``embedding`` is tried first; if
+        the cell turns out not to suit it (:class:`~ase_vibentropy.errors.
+        EmbeddingNotApplicableError`, checked before any relaxation) and ``auto`` was asked,
+        ``fallback`` is used instead.
+    fallback : str
+        The full route (``dense`` or ``logdet``) for that case; equal to ``solver`` otherwise.
+    embedding_refused : str or None
+        Why ``auto`` did not pick the embedding for a cell of at least
+        :data:`~.embedding.EMBEDDING_MIN_ATOMS` atoms (no lattice reference, no sparse Hessian).
+    """
+
+    solver: str
+    fallback: str
+    embedding_refused: str | None = None
+
+
+def choose_solver(
+    atoms: Atoms,
+    solver: str = "auto",
+    *,
+    local: bool = False,
+    quantum: bool = False,
+    allow_imaginary: bool = False,
+    stationary_point: str = "minimum",
+    lattice: str | None = None,
+    a0: float | None = None,
+    hessian: Any = "auto",
+    calc: Any | None = None,
+) -> SolverChoice:
+    """The solver :func:`harmonic_entropy` uses with these arguments (same names and meaning).
+
+    The one place where ``solver="auto"`` is resolved: the Bloch route for a perfect lattice;
+    the embedding for periodic cells of >= :data:`~.embedding.EMBEDDING_MIN_ATOMS` atoms with
+    a lattice reference and a sparse analytic Hessian; else log-det for periodic cells of >=
+    :data:`LOGDET_MIN_ATOMS` atoms unless the spectrum is needed; else dense.
+
+    Raises
+    ------
+    UnknownNameError, InvalidOptionError
+        Unknown solver, or one that cannot give what is asked (the message names the one to use).
+    """
+    saddle = stationary_point == "saddle"
+    chosen = _choose_solver(solver, atoms, local, quantum, allow_imaginary, saddle)
+    if chosen != "embedding":
+        return SolverChoice(chosen, chosen)
+    fallback = _full_route_solver(atoms)
+    refused = _embedding_refusal(lattice, a0, hessian, calc)
+    if refused is None:
+        return SolverChoice("embedding", fallback)
+    if solver == "embedding":
+        raise InvalidOptionError(f"solver='embedding' cannot be used: {refused}")
+    return SolverChoice(fallback, fallback, refused)
+
+
 def _embedded(
     atoms: Atoms, calc: Any, hessian: Any, options: dict[str, Any]
 ) -> embedding.EmbeddingResult:
@@ -331,45 +392,43 @@ def harmonic_entropy(
             "relax=True would slide a saddle down to a minimum; refine it with "
             "harmonic.refine_saddle instead"
         )
-    asked = solver
-    solver = _choose_solver(solver, atoms, local, quantum, allow_imaginary, saddle)
     needs_calc = not given or relax or fmax is not None
     calc = resolve_calculator(atoms, calc) if needs_calc else None
-    refused = None
+    choice = choose_solver(
+        atoms, solver, local=local, quantum=quantum, allow_imaginary=allow_imaginary,
+        stationary_point=stationary_point, lattice=lattice, a0=a0, hessian=hessian, calc=calc,
+    )
+    asked, solver, refused = solver, choice.solver, choice.embedding_refused
     if solver == "embedding":
-        refused = _embedding_refusal(lattice, a0, hessian, calc)
-        if refused is not None and asked == "embedding":
-            raise InvalidOptionError(f"solver='embedding' cannot be used: {refused}")
-        if refused is None:
-            options = dict(lattice=lattice, a0=a0, temperature=temperature, relax=relax,
-                           fmax=fmax, stationary_point=stationary_point)
-            try:
-                found = _embedded(atoms, calc, hessian, options)
-            except EmbeddingNotApplicableError as exc:
-                if asked == "embedding":
-                    raise
-                refused = str(exc)
-            else:
-                return HarmonicResult(
-                    entropy=found.entropy,
-                    entropy_kB=found.entropy / KB_EV_PER_K,
-                    n_atoms=len(atoms),
-                    n_zero=3,
-                    n_imaginary=STATIONARY_POINTS[stationary_point],
-                    min_omega2=found.unstable_omega2,
-                    temperature=float(temperature),
-                    hessian_method="given" if given else "analytic",
-                    solver="embedding",
-                    omega2=None,
-                    local_entropies=None,
-                    seconds=time.perf_counter() - start,
-                    n_modes=found.n_modes,
-                    log_pdet=found.log_pdet,
-                    cell=np.array(atoms.cell[:], dtype=np.float64),
-                    stationary_point=stationary_point,
-                    embedding=found,
-                )
-        solver = _full_route_solver(atoms)
+        options = dict(lattice=lattice, a0=a0, temperature=temperature, relax=relax,
+                       fmax=fmax, stationary_point=stationary_point)
+        try:
+            found = _embedded(atoms, calc, hessian, options)
+        except EmbeddingNotApplicableError as exc:
+            if asked == "embedding":
+                raise
+            refused = str(exc)
+        else:
+            return HarmonicResult(
+                entropy=found.entropy,
+                entropy_kB=found.entropy / KB_EV_PER_K,
+                n_atoms=len(atoms),
+                n_zero=3,
+                n_imaginary=STATIONARY_POINTS[stationary_point],
+                min_omega2=found.unstable_omega2,
+                temperature=float(temperature),
+                hessian_method="given" if given else "analytic",
+                solver="embedding",
+                omega2=None,
+                local_entropies=None,
+                seconds=time.perf_counter() - start,
+                n_modes=found.n_modes,
+                log_pdet=found.log_pdet,
+                cell=np.array(atoms.cell[:], dtype=np.float64),
+                stationary_point=stationary_point,
+                embedding=found,
+            )
+        solver = choice.fallback
     if relax:
         atoms = relax_positions(atoms, calc, fmax=(fmax or DEFAULT_FMAX_EV_PER_A) / 10)
     if fmax is not None:

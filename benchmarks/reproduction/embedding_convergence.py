@@ -4,7 +4,7 @@ shipped models' predictions for the same relaxed cells.
 Reads the relaxed cells and rows written by
 ``python benchmarks/reference_scaling.py --embedding --save DIR`` and prints a markdown table
 (k_B): the exact S_f at R = 4a0, its convergence estimate and S_f at R = 6a0, the full log-det
-route where it was run, and the three shipped models' S_f. Writes the rows to
+route where it was run, and the four shipped models' S_f. Writes the rows to
 ``benchmarks/reproduction/results/embedding_convergence.json``.
 
 Usage::
@@ -20,7 +20,7 @@ import os
 import sys
 import time
 
-MODELS = ("fe-mendelev2003-afs", "fe-mendelev2003-afs-einstein",
+MODELS = ("fe-mendelev2003-afs-stiffness", "fe-mendelev2003-afs", "fe-mendelev2003-afs-einstein",
           "fe-mendelev2003-afs-einstein-relaxed")
 A0 = 2.855324  # Å
 HERE = os.path.dirname(os.path.abspath(__file__))
