@@ -4,16 +4,20 @@ A model file is one JSON document::
 
     {
       "format": "ase-vibentropy-ldml",
-      "format_version": 1,
-      "package_version": "0.1.0",
+      "format_version": 2,
+      "package_version": "0.2.0",
       "descriptor": {"name": "afs", "params": {...}, "hash": "3f2a..."},
       "element": "Fe", "lattice": "bcc", "a0": 2.855324,
       "temperature_K": 300.0, "target": "joint", "per_atom_constant": true,
       "estimator_params": {...BayesianRidge priors, scale_features...},
       "coef": [...], "per_atom_constant_kB": ..., "sigma": [[...], ...],
       "alpha": ..., "lambda": ..., "feature_scale": [...], "n_iter": ...,
-      "training_summary": {...}, "metrics": {...}
+      "std_scale": ..., "training_summary": {...}, "metrics": {...}
     }
+
+Version 2 added ``std_scale``, the calibration factor of the predictive std (version-1 files
+are read with 1, the Bayesian std); a version-1 reader refuses version-2 files rather than
+report an uncalibrated std.
 
 Floats are written with Python's shortest round-trip ``repr``, so save then load is bit-exact.
 ``coef`` is in k_B per descriptor unit, ``sigma`` the posterior covariance of (w, c) in the same
@@ -54,8 +58,8 @@ __all__ = [
 ]
 
 FORMAT_NAME = "ase-vibentropy-ldml"
-#: Bump when the layout changes incompatibly; readers refuse newer versions.
-FORMAT_VERSION = 1
+#: Bump when the layout or the meaning of a field changes; readers refuse newer versions.
+FORMAT_VERSION = 2
 #: Shipped model used when no ``--model`` is given.
 DEFAULT_MODEL = "fe-mendelev2003-afs-stiffness"
 

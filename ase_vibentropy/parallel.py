@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,7 @@ from .descriptors.base import DescriptorProvider, perfect_lattice_sum
 from .descriptors.chunks import SpatialChunks, plan_chunks
 from .descriptors.stack import StackedDescriptor
 from .errors import DescriptorError
-from .threads import available_cpus, blas_single_thread, limit_worker_blas
+from .threads import available_cpus, blas_single_thread, bounded_map, limit_worker_blas
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -124,18 +124,6 @@ def _forked_chunk(k: int) -> ChunkOut:
     return describe_chunk(_FORKED["provider"], sub, n_centers, _FORKED["weights"])
 
 
-def _bounded_map(pool: Executor, fn: Callable, items: Sequence, in_flight: int) -> Iterator[Any]:
-    """``pool.map(fn, items)`` in order, with at most ``in_flight`` tasks submitted at once (so
-    at most that many chunks' descriptors exist)."""
-    pending = [pool.submit(fn, item) for item in items[:in_flight]]
-    for item in items[in_flight:]:
-        result = pending.pop(0).result()
-        pending.append(pool.submit(fn, item))
-        yield result
-    for future in pending:
-        yield future.result()
-
-
 def _progress(total: int, enabled: bool | None, desc: str):
     from tqdm.auto import tqdm
 
@@ -194,7 +182,7 @@ def descriptor_pass(
         total = perfect_lattice_sum(provider, atoms, checked=True)
         if total is not None:
             return DescriptorPass(total, None, n_atoms, shortcut=True)
-    if not provider.is_local or n_atoms <= chunk_size:
+    if not provider.needs_chunks(n_atoms, chunk_size):
         # one chunk, the structure itself (global descriptors cannot be chunked); the workers
         # go to the provider's own thread pool, if it has one
         with blas_single_thread():
@@ -261,10 +249,10 @@ def _run_chunks(
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_forked_init,
                                  initargs=(provider, plan, weights)) as pool:
-            yield from _bounded_map(pool, _forked_chunk, chunks, workers + 1)
+            yield from bounded_map(pool, _forked_chunk, chunks, workers + 1)
         return
     with blas_single_thread(), ThreadPoolExecutor(workers) as pool:
-        yield from _bounded_map(pool, work, chunks, workers + 1)
+        yield from bounded_map(pool, work, chunks, workers + 1)
 
 
 def descriptor_sum(provider: DescriptorProvider, atoms: Atoms, chunk_size: int = DEFAULT_CHUNK_SIZE) -> np.ndarray:
@@ -357,7 +345,7 @@ def dask_descriptor_passes(
                 if total is not None:
                     results[s] = DescriptorPass(total, None, len(atoms), shortcut=True)
                     continue
-            if not provider.is_local or len(atoms) <= chunk_size:
+            if not provider.needs_chunks(len(atoms), chunk_size):
                 sub = atoms.copy()
                 sub.calc = None
                 pieces = [(sub, len(atoms))]

@@ -12,9 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from functools import lru_cache
+from typing import Any
 
-__all__ = ["available_cpus", "blas_single_thread", "limit_worker_blas"]
+__all__ = [
+    "available_cpus",
+    "blas_single_thread",
+    "bounded_map",
+    "default_threads",
+    "limit_worker_blas",
+    "threaded_map",
+]
 
 
 def available_cpus() -> int:
@@ -23,6 +33,40 @@ def available_cpus() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def default_threads() -> int:
+    """Threads of a provider's own pool by default: the CPUs this process may use, at most 4."""
+    return min(4, available_cpus())
+
+
+def bounded_map(pool: Executor, fn: Callable, items: Sequence, in_flight: int) -> Iterator[Any]:
+    """``pool.map(fn, items)`` in order, with at most ``in_flight`` tasks submitted at once (so
+    at most that many results exist before they are consumed)."""
+    pending = [pool.submit(fn, item) for item in items[:in_flight]]
+    for item in items[in_flight:]:
+        result = pending.pop(0).result()
+        pending.append(pool.submit(fn, item))
+        yield result
+    for future in pending:
+        yield future.result()
+
+
+def threaded_map(work: Callable, items: Sequence, n_threads: int) -> Iterator[Any]:
+    """``map(work, items)`` in order, on ``n_threads`` threads when there are several items,
+    BLAS on one thread throughout.
+
+    numpy releases the GIL inside the array operations that dominate the package's batches, so
+    threads give real parallelism without copying the arrays they read; at most ``n_threads``
+    results are alive at once, which bounds memory. The order of the results, and so of any
+    reduction over them, does not depend on ``n_threads``.
+    """
+    if n_threads <= 1 or len(items) <= 1:
+        with blas_single_thread():
+            yield from map(work, items)
+        return
+    with blas_single_thread(), ThreadPoolExecutor(max_workers=n_threads) as pool:
+        yield from bounded_map(pool, work, items, n_threads)
 
 
 @lru_cache(maxsize=1)

@@ -7,7 +7,6 @@ import pickle
 import numpy as np
 import pytest
 from descriptor_checks import (
-    assert_compute_sum_matches,
     assert_extensive,
     assert_gradient_matches_one_sided_differences,
     assert_permutation_invariant,
@@ -100,8 +99,18 @@ def test_stiffness_does_not_depend_on_the_cell_and_chunks(stiffness):
     # infinite crystal, so equal to those of its 2x1x1 replica, atom by atom
     atoms = fe_vacancy_cell(3, rattle=0.04)
     assert_extensive(stiffness, atoms, reps=(2, 1, 1))
-    # chunks of 200 centres put the vacancy's neighbourhood across chunk borders
-    assert_compute_sum_matches(stiffness, fe_vacancy_cell(5, rattle=0.04, vacancy=60), chunk_size=200)
+    # the whole structure at once: no pass cuts it into chunks
+    assert not stiffness.needs_chunks(10**6, 20_000)
+    assert descriptors.get("afs").needs_chunks(10**6, 20_000)
+
+
+def chunk_sum(provider, atoms, chunk_size: int) -> np.ndarray:
+    """Σ_i D_i over isolated spatial chunks with halos of the provider's cut-off (as a stack
+    with a chunked part or a Dask pass evaluates it)."""
+    from ase_vibentropy.descriptors.chunks import iter_spatial_chunks
+
+    return sum(provider.compute_centers(sub, np.arange(n)).sum(axis=0)
+               for sub, n in iter_spatial_chunks(atoms, provider.cutoff, chunk_size))
 
 
 def test_perfect_lattice_values_are_isotropic_and_the_same_for_every_atom(stiffness):
@@ -154,8 +163,36 @@ def test_chunked_sums_of_a_strained_rattled_cell_equal_the_whole_cell(stiffness)
         atoms = bcc_fe(6, a0=2.855324 * strain)
         atoms.rattle(rattle, seed=4)
         whole = stiffness.compute(atoms).sum(axis=0)
-        chunked = descriptor_pass(stiffness, atoms, chunk_size=100, workers=1, progress=False).total
-        np.testing.assert_allclose(chunked, whole, rtol=1e-10)
+        np.testing.assert_allclose(chunk_sum(stiffness, atoms, 100), whole, rtol=1e-10)
+    # chunks of 200 centres put the vacancy's neighbourhood across chunk borders
+    atoms = fe_vacancy_cell(5, rattle=0.04, vacancy=60)
+    np.testing.assert_allclose(chunk_sum(stiffness, atoms, 200), stiffness.compute(atoms).sum(axis=0),
+                               rtol=1e-10)
+    stack = descriptors.get("stack", parts=[["afs", {}], ["stiffness", {}]])
+    assert stack.needs_chunks(len(atoms), 200)
+    np.testing.assert_allclose(descriptor_pass(stack, atoms, chunk_size=200, workers=1).total,
+                               stack.compute(atoms).sum(axis=0), rtol=1e-10)
+
+
+def test_half_bond_blocks_are_the_directed_bond_blocks():
+    """Each bond once (memory-lean) against every directed bond: the same H_ii and K_n."""
+    from ase_vibentropy.errors import InvalidStructureError
+
+    calc = get_potential("fe-mendelev2003").hessian_calculator()
+    atoms = fe_vacancy_cell(4, rattle=0.05)  # 11.4 Å > 2 r_c: every bond is a pair
+    half = calc.get_half_bond_blocks(atoms)
+    directed = calc.get_bond_blocks(atoms)
+    np.testing.assert_allclose(half["onsite"], directed["onsite"], rtol=0, atol=1e-12)
+    assert 2 * len(half["i"]) == len(directed["i"])
+    index = {(i, j): n for n, (i, j) in enumerate(zip(directed["i"], directed["j"]))}
+    for key in ("radial", "tangential"):
+        for i, j in ((half["i"], half["j"]), (half["j"], half["i"])):
+            n = np.array([index[pair] for pair in zip(i, j)])
+            np.testing.assert_allclose(half[key], directed[key][n], rtol=0, atol=1e-12)
+    n = np.array([index[pair] for pair in zip(half["i"], half["j"])])
+    np.testing.assert_allclose(half["unit"], directed["unit"][n], rtol=0, atol=1e-14)
+    with pytest.raises(InvalidStructureError, match="twice the cut-off"):
+        calc.get_half_bond_blocks(bcc_fe(3))
 
 
 def test_a_stacked_pass_gives_each_parts_sums_and_projections_and_leaves_blas_alone(stiffness):
@@ -173,3 +210,17 @@ def test_a_stacked_pass_gives_each_parts_sums_and_projections_and_leaves_blas_al
         np.testing.assert_allclose(result.total, expected.sum(axis=0), rtol=1e-10)
         np.testing.assert_allclose(result.projection, expected @ w, rtol=1e-9, atol=1e-9)
     assert [pool["num_threads"] for pool in threadpool_info()] == before
+
+
+def test_batches_and_threads_do_not_change_the_values(monkeypatch):
+    from ase_vibentropy.eam import calculator as eam_calculator
+    from ase_vibentropy.descriptors import stiffness as stiffness_module
+
+    atoms = fe_vacancy_cell(4, rattle=0.05)
+    whole = descriptors.get("stiffness", n_threads=1).compute(atoms)
+    for module in (eam_calculator, stiffness_module):
+        monkeypatch.setattr(module, "BOND_BATCH", 700)  # about 10 batches of bonds
+    serial = descriptors.get("stiffness", n_threads=1).compute(atoms)
+    threaded = descriptors.get("stiffness", n_threads=3).compute(atoms)
+    np.testing.assert_array_equal(threaded, serial)  # batches reduced in order
+    np.testing.assert_allclose(serial, whole, rtol=1e-12, atol=1e-12)

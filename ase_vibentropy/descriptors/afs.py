@@ -27,8 +27,7 @@ Gradients: :meth:`AFSDescriptor.vjp` differentiates w · Σ_i A^i through c_nλm
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,7 @@ from ase import Atoms
 from ase.data import chemical_symbols
 
 from ..errors import DescriptorError
-from ..threads import available_cpus, blas_single_thread
+from ..threads import default_threads, threaded_map
 from .base import DescriptorProvider
 from .chunks import iter_spatial_chunks
 from .neighbors import Pairs, neighbor_pairs
@@ -46,10 +45,6 @@ from .spherical import chebyshev_to_legendre, real_spherical_harmonics, real_sph
 #: Default number of padded (centre, neighbour) slots evaluated at once; sets peak memory
 #: (about 8 (l_max+1)² bytes per slot for the spherical harmonics: 16 MB at l_max = 10).
 DEFAULT_PAIR_BATCH = 16_384
-
-
-def _default_threads() -> int:
-    return min(4, available_cpus())
 
 
 def validate_species(species: Sequence[str] | None) -> list[str] | None:
@@ -115,7 +110,7 @@ class AFSDescriptor(DescriptorProvider):
         self.r_cut = r_cut
         self._species = validate_species(species)
         self.pair_batch = int(pair_batch)
-        self.n_threads = _default_threads() if n_threads is None else max(1, int(n_threads))
+        self.n_threads = default_threads() if n_threads is None else max(1, int(n_threads))
         self.radial = RadialBasis(self.n_max, self.r_cut)
         lam = np.arange(self.l_max + 1)
         # kernel[λ, l] = c_lλ 4π/(2λ+1): turns p_nλ into the ordered-pair sum (module docstring)
@@ -147,7 +142,7 @@ class AFSDescriptor(DescriptorProvider):
             coeffs = self._expansion(g, u)  # (M, (l+1)², n)
             return rows, self._features(coeffs, g).reshape(len(rows), self.dim)
 
-        for rows, values in self._map(work, layout.batches(self.pair_batch, self.n_threads)):
+        for rows, values in threaded_map(work, layout.batches(self.pair_batch, self.n_threads), self.n_threads):
             out[rows] = values
         return out
 
@@ -192,26 +187,6 @@ class AFSDescriptor(DescriptorProvider):
         )
 
     # ------------------------------------------------------------------ numerics
-    def _map(self, work: Callable, batches: list[np.ndarray]) -> Iterable:
-        """``map(work, batches)``, on ``n_threads`` threads when there are several batches.
-
-        numpy releases the GIL inside the array operations and matrix products that dominate
-        each batch, so threads give real parallelism without copying the pair arrays; at most
-        ``n_threads`` batches are alive at once, which bounds memory.
-        """
-        if self.n_threads <= 1 or len(batches) <= 1:
-            with blas_single_thread():
-                yield from map(work, batches)
-            return
-        with blas_single_thread(), ThreadPoolExecutor(max_workers=self.n_threads) as pool:
-            pending = [pool.submit(work, b) for b in batches[: self.n_threads]]
-            for nxt in batches[self.n_threads :]:
-                result = pending.pop(0).result()
-                pending.append(pool.submit(work, nxt))
-                yield result
-            for future in pending:
-                yield future.result()
-
     def _expansion(self, g: np.ndarray, u: np.ndarray) -> np.ndarray:
         """c_nλm = Σ_j g_n(r_j) Y_λm(r̂_j), shape (M, (l_max+1)², n_max), from g (M, K, n)."""
         # component-major Y keeps every harmonic's row contiguous while it is written; the
@@ -260,7 +235,7 @@ class AFSDescriptor(DescriptorProvider):
 
         grad = np.zeros((len(atoms), 3))
         strain = np.zeros((3, 3)) if virial else None
-        for p, dE_dD in self._map(work, layout.batches(self.pair_batch, self.n_threads)):
+        for p, dE_dD in threaded_map(work, layout.batches(self.pair_batch, self.n_threads), self.n_threads):
             i, j = pairs.i[p], pairs.j[p]
             for axis in range(3):
                 grad[:, axis] += np.bincount(j, dE_dD[:, axis], minlength=len(atoms))

@@ -52,10 +52,20 @@ class DescriptorProvider(ABC):
         Registry name (``"afs"``, ``"bso4"``, ...).
     is_local : bool
         True when D_i depends only on neighbours within :attr:`cutoff` (enables chunking).
+    whole_structure : bool
+        True when evaluating a whole structure at once already takes memory proportional to
+        its bonds, a few floats each: passes then never cut it into chunks, whose halos of
+        :attr:`cutoff` would repeat work (:meth:`needs_chunks`).
     """
 
     name: ClassVar[str] = ""
     is_local: ClassVar[bool] = True
+    whole_structure: ClassVar[bool] = False
+
+    def needs_chunks(self, n_atoms: int, chunk_size: int) -> bool:
+        """Whether a pass over ``n_atoms`` atoms is cut into spatial chunks of ``chunk_size``
+        centres: local providers on larger structures, unless :attr:`whole_structure`."""
+        return self.is_local and not self.whole_structure and n_atoms > chunk_size
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -138,7 +148,7 @@ class DescriptorProvider(ABC):
             total = perfect_lattice_sum(self, atoms, checked=True)
             if total is not None:
                 return total
-        if not self.is_local or len(atoms) <= chunk_size:
+        if not self.needs_chunks(len(atoms), chunk_size):
             return self._compute_centers(atoms, np.arange(len(atoms))).sum(axis=0)
         total = np.zeros(self.dim)
         for sub_atoms, n_centers in iter_spatial_chunks(atoms, self.cutoff, chunk_size):

@@ -81,6 +81,11 @@ class StackedDescriptor(DescriptorProvider):
         return all(part.is_local for part in self.parts)
 
     @property
+    def whole_structure(self) -> bool:  # type: ignore[override]
+        """True when every part evaluates whole structures without chunks."""
+        return all(part.whole_structure for part in self.parts)
+
+    @property
     def cutoff(self) -> float:
         """The largest cut-off of the parts, Å."""
         return max(part.cutoff for part in self.parts)

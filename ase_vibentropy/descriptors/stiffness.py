@@ -39,7 +39,8 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
-from ..errors import DescriptorError
+from ..eam.calculator import BOND_BATCH
+from ..threads import default_threads, threaded_map
 from .einstein import _PotentialWellDescriptor, _interaction_cutoff, _minus_half_log_det, _repeated_beyond
 
 
@@ -51,6 +52,9 @@ class StiffnessDescriptor(_PotentialWellDescriptor):
     potential
         Registered potential name whose Hessian calculator has ``get_bond_blocks`` (the
         package's EAM calculator, for example ``fe-mendelev2003``).
+    n_threads
+        Threads over the batches of bonds (default: the CPUs this process may use, at most
+        4); an execution setting, not a parameter: results do not depend on it.
 
     Raises
     ------
@@ -63,12 +67,17 @@ class StiffnessDescriptor(_PotentialWellDescriptor):
     """
 
     name = "stiffness"
+    whole_structure = True  # one pass over the bonds, 64 bytes each: no chunk halos of 3 r_c
     _required_method = "get_bond_blocks"
     _reach = 3.0  # H_jj of a bonded neighbour j depends on the atoms 2 r_c from j
     _suitable_potentials = (
         "only the package's EAM calculator gives bond blocks; choose an EAM potential such as "
         "fe-mendelev2003"
     )
+
+    def __init__(self, potential: str = "fe-mendelev2003", n_threads: int | None = None):
+        super().__init__(potential)
+        self.n_threads = default_threads() if n_threads is None else max(1, int(n_threads))
 
     @property
     def dim(self) -> int:
@@ -81,42 +90,42 @@ class StiffnessDescriptor(_PotentialWellDescriptor):
         bonds to two images of one atom and the blocks are those of an infinite crystal."""
         return 2.0 * _interaction_cutoff(self._calculator)
 
-    def _blocks(
-        self, atoms: Atoms, centers: np.ndarray | None = None
-    ) -> tuple[Atoms, dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
-        """The blocks of ``atoms`` (repeated beyond 2 r_c where needed; the original atoms come
-        first) for the atoms ``centers`` (default: all of the structure used).
+    def _compute_centers(self, atoms: Atoms, centers: np.ndarray) -> np.ndarray:
+        """[E_i, B_i, C_i] for i in ``centers`` (M,), shape (M, 3), dimensionless.
 
-        Returns (structure used, its bond blocks, the bonds of the centres (K,), H_jj⁻¹
-        (N', 3, 3) for the centres and their bonded partners (zero elsewhere), S_i (N', 3, 3)
-        for the centres (zero elsewhere)). Only those atoms' blocks are checked and inverted:
-        in a spatial chunk the atoms at the edge of the halo have cut environments and need not
-        be stable.
+        One pass over the bonds, each listed once (the memory-lean
+        :meth:`~ase_vibentropy.eam.EAMCalculator.get_half_bond_blocks`), of the structure
+        repeated beyond 2 r_c where needed. Only the blocks of the centres and their bonded
+        partners are checked and inverted: in a spatial chunk the atoms at the edge of the halo
+        have cut environments and need not be stable.
         """
         n_original = len(atoms)
-        atoms = _repeated_beyond(atoms, self._image_free_height)
-        n_atoms = len(atoms)
-        blocks = self._calculator.get_bond_blocks(atoms)
+        centers = np.asarray(centers, dtype=np.intp)
+        structure = _repeated_beyond(atoms, self._image_free_height)
+        n_atoms = len(structure)
+        blocks = self._calculator.get_half_bond_blocks(structure, self.n_threads)
         onsite = blocks["onsite"]
-        centers = np.arange(n_atoms) if centers is None else np.asarray(centers, dtype=np.intp)
-        is_center = np.zeros(n_atoms, dtype=bool)
-        is_center[centers] = True
-        mine = np.flatnonzero(is_center[blocks["i"]])
-        needed = np.union1d(centers, blocks["j"][mine])
+        i_n, j_n = blocks["i"], blocks["j"]
+        if len(centers) == n_atoms:  # every atom: no bond to select
+            ends = [(i_n, j_n, slice(None)), (j_n, i_n, slice(None))]
+            needed = np.arange(n_atoms)
+        else:
+            is_center = np.zeros(n_atoms, dtype=bool)
+            is_center[centers] = True
+            from_i, from_j = np.flatnonzero(is_center[i_n]), np.flatnonzero(is_center[j_n])
+            ends = [(i_n[from_i], j_n[from_i], from_i), (j_n[from_j], i_n[from_j], from_j)]
+            needed = np.union1d(centers, np.union1d(j_n[from_i], i_n[from_j]))
         _minus_half_log_det(onsite[needed], needed % n_original, f"{self.name} on-site block")
         inverse = np.zeros_like(onsite)
         inverse[needed] = np.linalg.inv(onsite[needed])
-        softening = _bond_softening(blocks, inverse, mine)
-        return atoms, blocks, mine, inverse, softening
-
-    def _compute_centers(self, atoms: Atoms, centers: np.ndarray) -> np.ndarray:
-        """[E_i, B_i, C_i] for i in ``centers`` (M,), shape (M, 3), dimensionless."""
-        centers = np.asarray(centers, dtype=np.intp)
-        _, blocks, _, inverse, softening = self._blocks(atoms, centers)
-        onsite = blocks["onsite"][centers]
+        softening = np.zeros_like(onsite)
+        for at, partner, bonds in ends:  # S_i from the bonds seen from either end
+            softening += _bond_softening(at, partner, blocks["unit"][bonds], blocks["radial"][bonds],
+                                         blocks["tangential"][bonds], inverse, self.n_threads)
+        onsite, inverse, softening = onsite[centers], inverse[centers], softening[centers]
         einstein = _minus_half_log_det(onsite, centers, f"{self.name} on-site block")
-        relaxed = _minus_half_log_det(onsite - softening[centers], centers, "bond-relaxed stiffness")
-        coupling = np.einsum("mab,mba->m", inverse[centers], softening[centers])
+        relaxed = _minus_half_log_det(onsite - softening, centers, "bond-relaxed stiffness")
+        coupling = np.einsum("mab,mba->m", inverse, softening)
         return np.stack([einstein, relaxed, coupling], axis=1)
 
     def vjp(self, atoms: Atoms, w: np.ndarray) -> np.ndarray:
@@ -139,12 +148,17 @@ class StiffnessDescriptor(_PotentialWellDescriptor):
         self.check_atoms(atoms)
         w_e, w_b, w_c = self.check_weights(w)
         n_atoms = len(atoms)
-        atoms, blocks, _, inverse, softening = self._blocks(atoms)
+        atoms = _repeated_beyond(atoms, self._image_free_height)
         n_copies = len(atoms) // n_atoms  # a thin cell was repeated: copy c of atom k is c N + k
-        relaxed = blocks["onsite"] - softening
-        _minus_half_log_det(relaxed, np.arange(len(atoms)) % n_atoms, "bond-relaxed stiffness")
-        relaxed_inverse = np.linalg.inv(relaxed)
+        copy_of = np.arange(len(atoms)) % n_atoms
+        blocks = self._calculator.get_bond_blocks(atoms)  # directed bonds, as the gradient needs
         i_n, j_n, unit = blocks["i"], blocks["j"], blocks["unit"]
+        _minus_half_log_det(blocks["onsite"], copy_of, f"{self.name} on-site block")
+        inverse = np.linalg.inv(blocks["onsite"])
+        softening = _bond_softening(i_n, j_n, unit, blocks["radial"], blocks["tangential"], inverse)
+        relaxed = blocks["onsite"] - softening
+        _minus_half_log_det(relaxed, copy_of, "bond-relaxed stiffness")
+        relaxed_inverse = np.linalg.inv(relaxed)
         bond = (blocks["radial"][:, None, None] * unit[:, :, None] * unit[:, None, :]
                 + blocks["tangential"][:, None, None] * np.eye(3))  # K_n, (M, 3, 3)
         onsite_weights = (-0.5 * w_e) * inverse - (0.5 * w_b) * relaxed_inverse
@@ -161,29 +175,48 @@ class StiffnessDescriptor(_PotentialWellDescriptor):
         return gradient.reshape(n_copies, n_atoms, 3).sum(axis=0) / n_copies
 
 
-def _bond_softening(blocks: dict[str, np.ndarray], inverse: np.ndarray, bonds: np.ndarray) -> np.ndarray:
-    """S_i = Σ_n K_n A_j K_n over the bonds n = (i -> j) in ``bonds`` (indices, (K,)), shape
-    (N, 3, 3), eV/Å² (zero for atoms without such bonds).
+#: Upper-triangle components (p, q) of a symmetric 3x3 block.
+_SYMMETRIC = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
 
-    With K = a r̂r̂ᵀ + b 1 and A = H_jj⁻¹ (``inverse``, (N, 3, 3), Å²/eV) a bond gives
-    K A K = a² (r̂ᵀA r̂) r̂r̂ᵀ + a b (A r̂ r̂ᵀ + r̂ r̂ᵀA) + b² A, summed component by component
-    (six bincounts over the bonds instead of (K, 3, 3) matrix products).
+
+def _bond_softening(
+    at: np.ndarray, partner: np.ndarray, unit: np.ndarray, radial: np.ndarray,
+    tangential: np.ndarray, inverse: np.ndarray, n_threads: int = 1,
+) -> np.ndarray:
+    """S_i = Σ_n K_n A_j K_n summed to the atoms ``at`` of the bonds n, with j = ``partner``
+    (both (K,)), shape (N, 3, 3), eV/Å² (zero for atoms without such bonds).
+
+    With K = a r̂r̂ᵀ + b 1 (``radial`` a, ``tangential`` b, ``unit`` r̂ (K, 3)) and A = H_jj⁻¹
+    (``inverse``, (N, 3, 3), Å²/eV) a bond gives K A K = a² (r̂ᵀA r̂) r̂r̂ᵀ + a b (A r̂ r̂ᵀ +
+    r̂ r̂ᵀA) + b² A, even in r̂, summed component by component (six bincounts over the bonds
+    instead of (K, 3, 3) matrix products), :data:`~ase_vibentropy.eam.calculator.BOND_BATCH`
+    bonds at a time on ``n_threads`` threads, reduced in order.
     """
-    i_n, unit = blocks["i"][bonds], blocks["unit"][bonds]
-    a, b = blocks["radial"][bonds], blocks["tangential"][bonds]
-    partner = inverse[blocks["j"][bonds]]
-    a_unit = np.einsum("nab,nb->na", partner, unit)
-    along = a * a * np.einsum("na,na->n", unit, a_unit)
-    cross = a * b
-    square = b * b
     n_atoms = len(inverse)
-    softening = np.empty((n_atoms, 3, 3))
-    for p in range(3):
-        for q in range(p, 3):
-            value = (along * unit[:, p] * unit[:, q]
-                     + cross * (a_unit[:, p] * unit[:, q] + unit[:, p] * a_unit[:, q])
-                     + square * partner[:, p, q])
-            softening[:, p, q] = softening[:, q, p] = np.bincount(i_n, weights=value, minlength=n_atoms)
+    # the six independent components of each A, (N, 6): np.take of rows is several times
+    # faster than fancy indexing of (N, 3, 3)
+    inverse6 = np.stack([inverse[:, p, q] for p, q in _SYMMETRIC], axis=1)
+
+    def batch_part(batch: slice) -> np.ndarray:
+        u, a, b, to = unit[batch], radial[batch], tangential[batch], at[batch]
+        partner_inverse = np.take(inverse6, partner[batch], axis=0)
+        component = {pq: partner_inverse[:, c] for c, pq in enumerate(_SYMMETRIC)}
+        component.update({(q, p): value for (p, q), value in list(component.items())})
+        a_unit = [sum(component[p, q] * u[:, q] for q in range(3)) for p in range(3)]  # A r̂
+        along = a * a * sum(u[:, p] * a_unit[p] for p in range(3))
+        cross = a * b
+        square = b * b
+        part = np.empty((n_atoms, 3, 3))
+        for p, q in _SYMMETRIC:
+            value = (along * u[:, p] * u[:, q] + cross * (a_unit[p] * u[:, q] + u[:, p] * a_unit[q])
+                     + square * component[p, q])
+            part[:, p, q] = part[:, q, p] = np.bincount(to, weights=value, minlength=n_atoms)
+        return part
+
+    batches = [slice(k, k + BOND_BATCH) for k in range(0, len(at), BOND_BATCH)]
+    softening = np.zeros((n_atoms, 3, 3))
+    for part in threaded_map(batch_part, batches, n_threads):
+        softening += part
     return softening
 
 

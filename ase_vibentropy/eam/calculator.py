@@ -32,6 +32,11 @@ from ase.data import atomic_numbers
 from matscipy.neighbours import neighbour_list
 
 from ..errors import InvalidStructureError
+from ..threads import threaded_map
+
+#: Bonds whose functions are evaluated at once by :meth:`EAMCalculator.get_half_bond_blocks`
+#: (temporaries of ~16 MB each).
+BOND_BATCH = 1 << 21
 
 #: Voigt order of the stress and virial components.
 _VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
@@ -184,6 +189,88 @@ class EAMCalculator(Calculator):
                 "pair_i": pair_i, "pair_j": pair_j, "pair_of_bond": pair_of_bond,
                 "pair_gradient": pair_gradient, "rho": t["rho"], "d_embed": d_embed_i,
                 "dd_embed": dd_embed_i, "own_gradient": own_gradient, "blocks": blocks}
+
+    def get_half_bond_blocks(self, atoms: Atoms, n_threads: int = 1) -> dict[str, np.ndarray]:
+        """The on-site blocks and the pair-like bond blocks, from each bond listed once.
+
+        The memory-lean form of :meth:`get_bond_blocks` (64 bytes per bond kept, functions
+        evaluated :data:`BOND_BATCH` bonds at a time, on ``n_threads`` threads) for structures
+        in which every bond is a pair: no atom within the cut-off of two images of another
+        (plane spacings of the periodic axes above 2 r_c, or an isolated structure). Returns
+        ``onsite`` = H_ii (N, 3, 3), eV/Å², and per bond n = {i, j} (M,) ``i``, ``j``,
+        ``unit`` = r̂ from i to j (M, 3) and the coefficients of K_n = ``radial`` r̂r̂ᵀ +
+        ``tangential`` 1, eV/Å² (the same block seen from either end). H_ii sums K_n +
+        F''(ρ_j) f'² r̂r̂ᵀ over the bonds of i and adds F''(ρ_i) ∇_iρ_i ∇_iρ_iᵀ, as
+        :meth:`get_onsite_hessian`. The batches are reduced in order: the result does not
+        depend on ``n_threads``.
+
+        Raises
+        ------
+        InvalidStructureError
+            Some atom sees two images of another: repeat the cell, or use :meth:`get_bond_blocks`.
+        """
+        self._check_species(atoms)
+        if not _bonds_are_pairs(atoms, self.cutoff):
+            raise InvalidStructureError(
+                "get_half_bond_blocks needs every plane spacing of the periodic axes above twice "
+                f"the cut-off ({2 * self.cutoff:.3g} Å): repeat the cell, or use get_bond_blocks"
+            )
+        n_atoms = len(atoms)
+        i_n, j_n, d_nc, r_n = _half_bonds(atoms, self.cutoff)
+        unit_nc = d_nc / r_n[:, None]
+        del d_nc
+        n_bonds = len(i_n)
+        batches = [slice(k, k + BOND_BATCH) for k in range(0, n_bonds, BOND_BATCH)]
+        df_n, ddf_n, dphi_n, ddphi_n = (np.empty(n_bonds) for _ in range(4))
+
+        def evaluate(b: slice) -> np.ndarray:
+            """The functions on the batch's bonds (stored), and its part of ρ (N,)."""
+            f, df_n[b], ddf_n[b] = self.density(r_n[b])
+            _, dphi_n[b], ddphi_n[b] = self.pair(r_n[b])
+            return (np.bincount(i_n[b], weights=f, minlength=n_atoms)
+                    + np.bincount(j_n[b], weights=f, minlength=n_atoms))
+
+        rho = np.zeros(n_atoms)
+        for part in threaded_map(evaluate, batches, n_threads):
+            rho += part
+        _, d_embed, dd_embed = self.embedding(rho)
+        # in place: ψ'/r into dphi_n (tangential), ψ'' - ψ'/r into ddphi_n (radial)
+        tangential_n, radial_n = dphi_n, ddphi_n
+
+        def accumulate(b: slice) -> tuple[np.ndarray, np.ndarray]:
+            """The batch's K_n (stored), and its parts of H_ii (N, 3, 3) and ∇_iρ_i (N, 3)."""
+            i_b, j_b, u_b, df_b = i_n[b], j_n[b], unit_nc[b], df_n[b]
+            embed_sum = d_embed[i_b] + d_embed[j_b]
+            tangential_n[b] = (dphi_n[b] + embed_sum * df_b) / r_n[b]
+            radial_n[b] = ddphi_n[b] + embed_sum * ddf_n[b] - tangential_n[b]
+            square = df_b * df_b
+            at_i = radial_n[b] + dd_embed[j_b] * square  # along r̂r̂ᵀ, in H_ii
+            at_j = radial_n[b] + dd_embed[i_b] * square  # and in H_jj
+            onsite = np.empty((n_atoms, 3, 3))
+            for p in range(3):
+                for q in range(p, 3):
+                    uu = u_b[:, p] * u_b[:, q]
+                    onsite[:, p, q] = onsite[:, q, p] = (
+                        np.bincount(i_b, weights=at_i * uu, minlength=n_atoms)
+                        + np.bincount(j_b, weights=at_j * uu, minlength=n_atoms))
+            diagonal = (np.bincount(i_b, weights=tangential_n[b], minlength=n_atoms)
+                        + np.bincount(j_b, weights=tangential_n[b], minlength=n_atoms))
+            onsite[:, range(3), range(3)] += diagonal[:, None]
+            own_gradient = np.empty((n_atoms, 3))  # ∇_iρ_i = -Σ_j f'(r_ij) r̂_ij
+            for p in range(3):
+                pull = df_b * u_b[:, p]
+                own_gradient[:, p] = (np.bincount(j_b, weights=pull, minlength=n_atoms)
+                                      - np.bincount(i_b, weights=pull, minlength=n_atoms))
+            return onsite, own_gradient
+
+        onsite = np.zeros((n_atoms, 3, 3))
+        own_gradient = np.zeros((n_atoms, 3))
+        for onsite_part, own_part in threaded_map(accumulate, batches, n_threads):
+            onsite += onsite_part
+            own_gradient += own_part
+        onsite += dd_embed[:, None, None] * own_gradient[:, :, None] * own_gradient[:, None, :]
+        return {"onsite": onsite, "i": i_n, "j": j_n, "unit": unit_nc,
+                "radial": radial_n, "tangential": tangential_n}
 
     def get_onsite_hessian(self, atoms: Atoms) -> np.ndarray:
         """Diagonal 3x3 blocks H_ii = ∂²E/∂x_i∂x_iᵀ of the Hessian, shape (N, 3, 3), eV/Å².
