@@ -35,12 +35,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from ase_vibentropy.harmonic import bulk_for_cell
     from ase_vibentropy.harmonic.embedding import convergence_estimate
-    from ase_vibentropy.model_io import load_model
+    from ase_vibentropy.predictor import EntropyPredictor
     from ase_vibentropy.units import KB_EV_PER_K
 
     with open(os.path.join(args.directory, "rows.jsonl")) as handle:
         rows = [json.loads(line) for line in handle if line.strip()]
-    models = {name: load_model(name) for name in MODELS}
+    models = {name: EntropyPredictor(name) for name in MODELS}
     out = []
     print("| cell (atoms) | defect | exact S_f (R = 4a0) | error estimate | S_f (R = 6a0) | "
           "full log-det | "
