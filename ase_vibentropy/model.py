@@ -70,6 +70,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .errors import DescriptorError, ModelDomainError, UnknownNameError
+from .structure import distinct_symbols
 from .units import DEFAULT_TEMPERATURE_K
 
 __all__ = [
@@ -96,7 +97,7 @@ def check_model_element(element: str | None, atoms: Atoms) -> None:
     """
     if element is None:
         return
-    symbols = set(atoms.get_chemical_symbols())
+    symbols = distinct_symbols(atoms)
     foreign = sorted(symbols - {element})
     if not foreign:
         return
@@ -310,7 +311,7 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         if np.any(is_total):
             if n_atoms is None:
                 raise ModelDomainError(
-                    f"total-entropy rows of a model with per_atom_constant=True need n_atoms, the "
+                    "total-entropy rows of a model with per_atom_constant=True need n_atoms, the "
                     "atom count N of each row (formation rows ignore it)"
                 )
             n_atoms = np.asarray(n_atoms, dtype=float)

@@ -173,9 +173,23 @@ def descriptor_pass(
     workers = available_cpus() if workers is None else int(workers)
     if workers < 1:
         raise DescriptorError(f"workers must be >= 1 (or None for every CPU), got {workers}")
-    n_atoms = len(atoms)
     if weights is not None:
         weights = provider.check_weights(weights)
+    return _checked_pass(provider, atoms, weights, chunk_size, workers, executor, lattice_shortcut, progress)
+
+
+def _checked_pass(
+    provider: DescriptorProvider,
+    atoms: Atoms,
+    weights: np.ndarray | None,
+    chunk_size: int,
+    workers: int,
+    executor: str,
+    lattice_shortcut: bool,
+    progress: bool | None,
+) -> DescriptorPass:
+    """:func:`descriptor_pass` of a structure and arguments it has checked."""
+    n_atoms = len(atoms)
     if isinstance(provider, StackedDescriptor):
         return _stacked_pass(provider, atoms, weights, chunk_size, workers, executor, lattice_shortcut, progress)
     if weights is None and lattice_shortcut:
@@ -216,8 +230,8 @@ def _stacked_pass(
     one after the other, each with all ``workers``."""
     bounds = np.cumsum([0] + [part.dim for part in provider.parts])
     passes = [
-        descriptor_pass(part, atoms, None if weights is None else weights[start:stop], chunk_size,
-                        workers, executor, lattice_shortcut, progress)
+        _checked_pass(part, atoms, None if weights is None else weights[start:stop], chunk_size,
+                      workers, executor, lattice_shortcut, progress)
         for part, start, stop in zip(provider.parts, bounds[:-1], bounds[1:])
     ]
     projection = None if weights is None else np.sum([p.projection for p in passes], axis=0)

@@ -157,6 +157,14 @@ def read_structures(path: str | os.PathLike, index: str | int = ":") -> list[Ato
     return frames
 
 
+def distinct_symbols(atoms: Atoms) -> set[str]:
+    """The chemical symbols present in ``atoms`` (from the distinct atomic numbers: O(N) in
+    numpy, not a Python string per atom)."""
+    from ase.data import chemical_symbols
+
+    return {chemical_symbols[number] for number in np.unique(atoms.numbers)}
+
+
 def closest_pair(atoms: Atoms, probe: float = 1.5) -> tuple[float, tuple[int, int]]:
     """Return the shortest interatomic distance (Å, periodic images included) and its pair.
 

@@ -156,3 +156,18 @@ def test_centred_point_defects_have_the_right_atoms_around_the_central_site():
     np.testing.assert_allclose(np.abs(pair[0] - pair[1]), [np.sqrt(2), np.sqrt(2), 0.0], atol=1e-12)
     with pytest.raises(UnknownNameError, match="known: V1, V2"):
         centred_point_defect(perfect, "I3")
+
+
+@pytest.mark.parametrize("lattice, a", [("bcc", 2.855324), ("fcc", 3.615), ("sc", 2.3)])
+def test_perfect_supercell_is_ase_repeat_of_the_cubic_cell(lattice, a):
+    from ase.build import bulk
+
+    from ase_vibentropy.harmonic import perfect_cubic_supercell
+
+    for n in (1, 2, 5):
+        expected = bulk("Fe", lattice, a=a, cubic=True).repeat(n)
+        built = perfect_cubic_supercell("Fe", lattice, a, n)
+        np.testing.assert_array_equal(built.positions, expected.positions)
+        np.testing.assert_array_equal(built.numbers, expected.numbers)
+        np.testing.assert_array_equal(built.cell.array, expected.cell.array)
+        assert built.pbc.all()

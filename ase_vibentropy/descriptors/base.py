@@ -30,7 +30,7 @@ import numpy as np
 from ase import Atoms
 
 from ..errors import DescriptorError
-from ..structure import check_structure, periodicity
+from ..structure import check_structure, distinct_symbols, periodicity
 from .chunks import iter_spatial_chunks, rows_times
 
 #: Largest distance, Å, of an atom from the lattice point it is taken for by the perfect-lattice
@@ -101,11 +101,18 @@ class DescriptorProvider(ABC):
 
     # ------------------------------------------------------------------ evaluation
     def check_atoms(self, atoms: Atoms) -> None:
-        """Raise a specific error if ``atoms`` cannot be described by this provider."""
+        """Raise a specific error if ``atoms`` cannot be described by this provider:
+        :func:`~ase_vibentropy.structure.check_structure`, then :meth:`check_compatible`."""
         check_structure(atoms)
+        self.check_compatible(atoms)
+
+    def check_compatible(self, atoms: Atoms) -> None:
+        """This provider's own checks of a structure that passed
+        :func:`~ase_vibentropy.structure.check_structure` (default: its species); a stack runs
+        the structure check once and every part's own checks."""
         species = self.species
         if species is not None:
-            unknown = sorted(set(atoms.get_chemical_symbols()) - set(species))
+            unknown = sorted(distinct_symbols(atoms) - set(species))
             if unknown:
                 raise DescriptorError(
                     f"{self.name} descriptor is configured for species {species} but the "

@@ -126,9 +126,11 @@ class StackedDescriptor(DescriptorProvider):
             for part, start, stop in zip(self.parts, bounds[:-1], bounds[1:])
         )
 
-    def check_atoms(self, atoms: Atoms) -> None:
+    def check_compatible(self, atoms: Atoms) -> None:
+        """Every part's own checks (the structure itself is checked once, by
+        :meth:`check_atoms`)."""
         for part in self.parts:
-            part.check_atoms(atoms)
+            part.check_compatible(atoms)
 
     def _compute_centers(self, atoms: Atoms, centers: np.ndarray) -> np.ndarray:
         """[D^(1) | D^(2) | ...] of the atoms ``centers``, shape (M, dim)."""

@@ -115,7 +115,8 @@ class StiffnessDescriptor(_PotentialWellDescriptor):
             from_i, from_j = np.flatnonzero(is_center[i_n]), np.flatnonzero(is_center[j_n])
             ends = [(i_n[from_i], j_n[from_i], from_i), (j_n[from_j], i_n[from_j], from_j)]
             needed = np.union1d(centers, np.union1d(j_n[from_i], i_n[from_j]))
-        _minus_half_log_det(onsite[needed], needed % n_original, f"{self.name} on-site block")
+        einstein = _minus_half_log_det(onsite[needed], needed % n_original, f"{self.name} on-site block")
+        einstein = einstein[np.searchsorted(needed, centers)]  # needed: sorted, holds the centres
         inverse = np.zeros_like(onsite)
         inverse[needed] = np.linalg.inv(onsite[needed])
         softening = np.zeros_like(onsite)
@@ -123,7 +124,6 @@ class StiffnessDescriptor(_PotentialWellDescriptor):
             softening += _bond_softening(at, partner, blocks["unit"][bonds], blocks["radial"][bonds],
                                          blocks["tangential"][bonds], inverse, self.n_threads)
         onsite, inverse, softening = onsite[centers], inverse[centers], softening[centers]
-        einstein = _minus_half_log_det(onsite, centers, f"{self.name} on-site block")
         relaxed = _minus_half_log_det(onsite - softening, centers, "bond-relaxed stiffness")
         coupling = np.einsum("mab,mba->m", inverse, softening)
         return np.stack([einstein, relaxed, coupling], axis=1)

@@ -32,6 +32,7 @@ from ase.data import atomic_numbers
 from matscipy.neighbours import neighbour_list
 
 from ..errors import InvalidStructureError
+from ..structure import distinct_symbols
 from ..threads import threaded_map
 
 #: Bonds whose functions are evaluated at once by :meth:`EAMCalculator.get_half_bond_blocks`
@@ -73,7 +74,7 @@ class EAMCalculator(Calculator):
         return (type(self), (self.symbol, self.density, self.embedding, self.pair, self.cutoff))
 
     def _check_species(self, atoms: Atoms) -> None:
-        symbols = set(atoms.get_chemical_symbols())
+        symbols = distinct_symbols(atoms)
         if symbols - {self.symbol}:
             raise InvalidStructureError(
                 f"this EAM describes {self.symbol} only, but the structure contains "
@@ -86,17 +87,35 @@ class EAMCalculator(Calculator):
         atoms = self.atoms
         self._check_species(atoms)
         n_atoms = len(atoms)
-        i_n, j_n, dr_nc, r_n, t = self._bonds(atoms)
-        energies = 0.5 * np.bincount(i_n, weights=t["phi"], minlength=n_atoms) + t["embed"]
-        # Each ordered pair carries half of dE/dr of its bond (the reversed pair the other half).
-        half_bond_n = 0.5 * ((t["d_embed"][i_n] + t["d_embed"][j_n]) * t["df"] + t["dphi"])
-        pull_nc = -(half_bond_n / r_n)[:, None] * dr_nc
+        # each bond once (a bond of an atom to its own image too, once per pair of opposite
+        # shifts), the functions a batch of bonds at a time
+        i_n, j_n, d_nc, r_n = _half_bonds(atoms, self.cutoff)
+        batches = [slice(k, k + BOND_BATCH) for k in range(0, len(i_n), BOND_BATCH)]
+        df_n, dphi_n = np.empty(len(i_n)), np.empty(len(i_n))
+        rho, pair_energies = np.zeros(n_atoms), np.zeros(n_atoms)
+        for b in batches:
+            f, df_n[b], _ = self.density(r_n[b])
+            phi, dphi_n[b], _ = self.pair(r_n[b])
+            for end in (i_n[b], j_n[b]):
+                rho += np.bincount(end, weights=f, minlength=n_atoms)
+                pair_energies += 0.5 * np.bincount(end, weights=phi, minlength=n_atoms)
+        embed, d_embed, _ = self.embedding(rho)
+        energies = pair_energies + embed
+        forces = np.zeros((n_atoms, 3))
+        virial = np.zeros(len(_VOIGT))
+        for b in batches:
+            # dE/dr of the bond; it pulls i towards j and j towards i
+            de_dr = (d_embed[i_n[b]] + d_embed[j_n[b]]) * df_n[b] + dphi_n[b]
+            pull_nc = -(de_dr / r_n[b])[:, None] * d_nc[b]
+            for a in range(3):
+                forces[:, a] += (np.bincount(j_n[b], weights=pull_nc[:, a], minlength=n_atoms)
+                                 - np.bincount(i_n[b], weights=pull_nc[:, a], minlength=n_atoms))
+            # σ_ab = (1/V) Σ over bonds of d_a ∂E/∂d_b
+            virial += [np.dot(d_nc[b][:, a], pull_nc[:, c]) for a, c in _VOIGT]
         self.results["energies"] = energies
         self.results["energy"] = self.results["free_energy"] = float(energies.sum())
-        self.results["forces"] = _sum_by_atom(j_n, pull_nc, n_atoms) - _sum_by_atom(i_n, pull_nc, n_atoms)
+        self.results["forces"] = forces
         if atoms.cell.rank == 3 and atoms.pbc.all():
-            # σ_ab = (1/V) Σ over ordered pairs of d_a ∂E/∂d_b (each pair holds half its bond)
-            virial = np.array([np.dot(dr_nc[:, a], pull_nc[:, b]) for a, b in _VOIGT])
             self.results["stress"] = -virial / atoms.get_volume()
 
     def get_hessian(
