@@ -282,3 +282,20 @@ def test_a_wire_without_three_cell_vectors_is_refused_clearly():
     atoms.calc = mendelev2003_fe()
     with pytest.raises(InvalidStructureError, match="three cell vectors"):
         atoms.get_potential_energy()
+
+
+def test_batches_of_bonds_and_threads_do_not_change_energy_forces_or_stress(monkeypatch):
+    from ase_vibentropy import threads
+    from ase_vibentropy.eam import calculator as eam_calculator
+
+    atoms = rattled_fe_vacancy(4, np.random.default_rng(3))
+    atoms.calc = mendelev2003_fe()
+    whole = (atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress())
+    monkeypatch.setattr(eam_calculator, "BOND_BATCH", 500)  # about 15 batches
+    for n_threads in (1, 3):
+        monkeypatch.setattr(eam_calculator, "default_threads", lambda n=n_threads: n)
+        atoms.calc = mendelev2003_fe()
+        assert atoms.get_potential_energy() == pytest.approx(whole[0], rel=1e-13)
+        np.testing.assert_allclose(atoms.get_forces(), whole[1], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(atoms.get_stress(), whole[2], rtol=0, atol=1e-14)
+    assert threads.default_threads() >= 1

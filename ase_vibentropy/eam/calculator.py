@@ -33,7 +33,7 @@ from matscipy.neighbours import neighbour_list
 
 from ..errors import InvalidStructureError
 from ..structure import distinct_symbols
-from ..threads import threaded_map
+from ..threads import default_threads, threaded_map
 
 #: Bonds whose functions are evaluated at once by :meth:`EAMCalculator.get_half_bond_blocks`
 #: (temporaries of ~16 MB each).
@@ -92,26 +92,43 @@ class EAMCalculator(Calculator):
         i_n, j_n, d_nc, r_n = _half_bonds(atoms, self.cutoff)
         batches = [slice(k, k + BOND_BATCH) for k in range(0, len(i_n), BOND_BATCH)]
         df_n, dphi_n = np.empty(len(i_n)), np.empty(len(i_n))
-        rho, pair_energies = np.zeros(n_atoms), np.zeros(n_atoms)
-        for b in batches:
+        n_threads = default_threads()  # only cells of more than one batch use them
+
+        def densities(b: slice) -> tuple[np.ndarray, np.ndarray]:
+            """The batch's parts of ρ and of the pair energies (N,); f' and φ' stored."""
             f, df_n[b], _ = self.density(r_n[b])
             phi, dphi_n[b], _ = self.pair(r_n[b])
+            rho = np.zeros(n_atoms)
+            pair = np.zeros(n_atoms)
             for end in (i_n[b], j_n[b]):
                 rho += np.bincount(end, weights=f, minlength=n_atoms)
-                pair_energies += 0.5 * np.bincount(end, weights=phi, minlength=n_atoms)
+                pair += 0.5 * np.bincount(end, weights=phi, minlength=n_atoms)
+            return rho, pair
+
+        rho, pair_energies = np.zeros(n_atoms), np.zeros(n_atoms)
+        for rho_part, pair_part in threaded_map(densities, batches, n_threads):
+            rho += rho_part
+            pair_energies += pair_part
         embed, d_embed, _ = self.embedding(rho)
         energies = pair_energies + embed
-        forces = np.zeros((n_atoms, 3))
-        virial = np.zeros(len(_VOIGT))
-        for b in batches:
+
+        def pulls(b: slice) -> tuple[np.ndarray, np.ndarray]:
+            """The batch's parts of the forces (N, 3) and of the virial (6,)."""
             # dE/dr of the bond; it pulls i towards j and j towards i
             de_dr = (d_embed[i_n[b]] + d_embed[j_n[b]]) * df_n[b] + dphi_n[b]
             pull_nc = -(de_dr / r_n[b])[:, None] * d_nc[b]
+            forces = np.empty((n_atoms, 3))
             for a in range(3):
-                forces[:, a] += (np.bincount(j_n[b], weights=pull_nc[:, a], minlength=n_atoms)
-                                 - np.bincount(i_n[b], weights=pull_nc[:, a], minlength=n_atoms))
+                forces[:, a] = (np.bincount(j_n[b], weights=pull_nc[:, a], minlength=n_atoms)
+                                - np.bincount(i_n[b], weights=pull_nc[:, a], minlength=n_atoms))
             # σ_ab = (1/V) Σ over bonds of d_a ∂E/∂d_b
-            virial += [np.dot(d_nc[b][:, a], pull_nc[:, c]) for a, c in _VOIGT]
+            return forces, np.array([np.dot(d_nc[b][:, a], pull_nc[:, c]) for a, c in _VOIGT])
+
+        forces = np.zeros((n_atoms, 3))
+        virial = np.zeros(len(_VOIGT))
+        for forces_part, virial_part in threaded_map(pulls, batches, n_threads):
+            forces += forces_part
+            virial += virial_part
         self.results["energies"] = energies
         self.results["energy"] = self.results["free_energy"] = float(energies.sum())
         self.results["forces"] = forces
