@@ -188,10 +188,23 @@ def _checked_pass(
     lattice_shortcut: bool,
     progress: bool | None,
 ) -> DescriptorPass:
-    """:func:`descriptor_pass` of a structure and arguments it has checked."""
+    """:func:`descriptor_pass` of a structure and arguments it has checked.
+
+    A stack is passed part by part: each part is chunked with its own halo (or not at all), so
+    a short-ranged part does not pay for the reach of a long-ranged one. The parts run one
+    after the other, each with all ``workers``.
+    """
     n_atoms = len(atoms)
     if isinstance(provider, StackedDescriptor):
-        return _stacked_pass(provider, atoms, weights, chunk_size, workers, executor, lattice_shortcut, progress)
+        bounds = np.cumsum([0] + [part.dim for part in provider.parts])
+        passes = [
+            _checked_pass(part, atoms, None if weights is None else weights[start:stop], chunk_size,
+                          workers, executor, lattice_shortcut, progress)
+            for part, start, stop in zip(provider.parts, bounds[:-1], bounds[1:])
+        ]
+        projection = None if weights is None else np.sum([p.projection for p in passes], axis=0)
+        return DescriptorPass(np.concatenate([p.total for p in passes]), projection, n_atoms,
+                              shortcut=all(p.shortcut for p in passes))
     if weights is None and lattice_shortcut:
         total = perfect_lattice_sum(provider, atoms, checked=True)
         if total is not None:
@@ -213,30 +226,6 @@ def _checked_pass(
                 projection[parent] = chunk_projection
             bar.update()
     return DescriptorPass(total, projection, n_atoms)
-
-
-def _stacked_pass(
-    provider: StackedDescriptor,
-    atoms: Atoms,
-    weights: np.ndarray | None,
-    chunk_size: int,
-    workers: int,
-    executor: str,
-    lattice_shortcut: bool,
-    progress: bool | None,
-) -> DescriptorPass:
-    """:func:`descriptor_pass` of a stack, part by part: each part is chunked with its own
-    halo, so a short-ranged part does not pay for the reach of a long-ranged one. The parts run
-    one after the other, each with all ``workers``."""
-    bounds = np.cumsum([0] + [part.dim for part in provider.parts])
-    passes = [
-        _checked_pass(part, atoms, None if weights is None else weights[start:stop], chunk_size,
-                      workers, executor, lattice_shortcut, progress)
-        for part, start, stop in zip(provider.parts, bounds[:-1], bounds[1:])
-    ]
-    projection = None if weights is None else np.sum([p.projection for p in passes], axis=0)
-    return DescriptorPass(np.concatenate([p.total for p in passes]), projection, len(atoms),
-                          shortcut=all(p.shortcut for p in passes))
 
 
 def _run_chunks(
