@@ -174,6 +174,16 @@ class MixedPotentialError(DatabaseError):
     """Training rows labelled with different reference potentials; the message says how to
     relabel them onto one."""
 
+class GenerationInterrupted(VibEntropyError):
+    """A database run was stopped (Ctrl-C); every finished job is in the database and the same
+    command resumes. ``n_done`` and ``n_jobs`` count the recipe's finished and total jobs."""
+
+    def __init__(self, message: str, n_done: int, n_jobs: int):
+        super().__init__(message)
+        self.n_done = n_done
+        self.n_jobs = n_jobs
+
+
 class InvalidOptionError(VibEntropyError, ValueError):
     """An option value out of range, or options that cannot be combined (the message says which)."""
 

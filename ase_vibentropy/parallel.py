@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import copy
 import multiprocessing
+import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -266,7 +268,14 @@ def descriptor_sum(provider: DescriptorProvider, atoms: Atoms, chunk_size: int =
 
 
 # --------------------------------------------------------------------------- process pools
+def _exit_quietly_on_interrupt(signum: int, frame: Any) -> None:
+    # Ctrl-C reaches the whole process group: the parent reports it once (and keeps every
+    # finished result); a worker just ends, without a traceback of its own.
+    os._exit(128 + signum)
+
+
 def _spawned_worker_start(initializer: Callable | None, initargs: tuple) -> None:
+    signal.signal(signal.SIGINT, _exit_quietly_on_interrupt)
     limit_worker_blas()
     if initializer is not None:
         initializer(*initargs)

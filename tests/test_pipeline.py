@@ -175,6 +175,29 @@ def test_sigkill_at_random_moments_then_restart_leaves_every_job_exactly_once(re
     assert all(per_job[r.job_id] == r.job_n_rows for r in rows)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_gives_one_line_and_keeps_every_finished_job(tmp_path, workers):
+    db = tmp_path / "interrupted.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ase_vibentropy.cli.main", "generate", str(RECIPE), "--db", str(db),
+         "--workers", str(workers), "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and _count_rows(db) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the whole group
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    message = [line for line in stderr.splitlines() if "interrupted" in line]
+    assert len(message) == 1 and "rerun the same command to resume" in message[0], stderr
+    rows = _rows(db)
+    per_job = Counter(r.job_id for r in rows)
+    assert rows and all(per_job[r.job_id] == r.job_n_rows for r in rows)
+    assert f"interrupted: {len(per_job)} of " in message[0]
+
+
 def test_dask_local_cluster_gives_the_same_rows_as_the_local_run(recipe, local_db, tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     path, _ = local_db

@@ -55,12 +55,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the recipe; exit code 0 when every job is in the database, 1 when some failed."""
+    """Run the recipe; exit code 0 when every job is in the database, 1 when some failed, 130
+    when stopped by Ctrl-C (finished jobs kept)."""
     from ..data.pipeline import generate
     from ..data.recipe import load_recipe
+    from ..errors import GenerationInterrupted
     recipe = load_recipe(args.recipe)
-    summary = generate(recipe, args.db, workers=args.workers, scheduler=args.scheduler,
-                       progress=not args.no_progress, allow_noisy=args.allow_noisy_hessians)
+    try:
+        summary = generate(recipe, args.db, workers=args.workers, scheduler=args.scheduler,
+                           progress=not args.no_progress, allow_noisy=args.allow_noisy_hessians)
+    except GenerationInterrupted as exc:
+        print(f"vibentropy generate: {exc}", file=sys.stderr)
+        return 130  # the shell's code for a run ended by SIGINT
     if args.json:
         print(json.dumps({
             "recipe_hash": recipe.hash, "n_jobs": summary.n_jobs, "n_skipped": summary.n_skipped,

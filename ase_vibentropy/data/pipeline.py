@@ -35,7 +35,7 @@ from ase.optimize import FIRE
 from tqdm.auto import tqdm
 
 from .._optional import import_optional
-from ..errors import NotAMinimumError, VibEntropyError
+from ..errors import GenerationInterrupted, NotAMinimumError, VibEntropyError
 from ..units import KB_EV_PER_K
 from . import builders
 from .analysis import wigner_seitz
@@ -600,6 +600,8 @@ def generate(
     ------
     NoisyPotentialError
         The potential fails the Hessian-noise screen and ``allow_noisy`` is False.
+    GenerationInterrupted
+        Ctrl-C (``KeyboardInterrupt``) during the run; every job finished before it is stored.
     """
     start_time = time.perf_counter()
     workers = max(1, int(workers or os.cpu_count() or 1))
@@ -649,6 +651,11 @@ def _generate_locked(recipe: Recipe, db: Any, workers: int, scheduler: Any, prog
                     summary.counts[key] = summary.counts.get(key, 0) + int(value)
                 if on_job is not None:
                     on_job(outcome)
+    except KeyboardInterrupt:
+        n_done = sum(job.job_id in done for job in jobs)
+        raise GenerationInterrupted(
+            f"interrupted: {n_done} of {len(jobs)} jobs are in the database (none lost); rerun "
+            "the same command to resume", n_done=n_done, n_jobs=len(jobs)) from None
     finally:
         bar.close()
     # Defect jobs whose bulk job failed could not run: count them as failed too.
