@@ -26,6 +26,7 @@ Usage::
     python benchmarks/scaling.py --model fe-mendelev2003-afs      # the paper's model
     python benchmarks/scaling.py --sizes 1000000 --cli   # also `vibentropy predict --local` and
                                                          # the ASE calculator, end to end
+    python benchmarks/scaling.py --sizes 100000 --forces  # free-energy forces (calculator)
 """
 
 from __future__ import annotations
@@ -135,6 +136,28 @@ def run_calculator(n_atoms: int, model_path: str, workers: int) -> dict:
             "cpu_seconds": time.process_time() - cpu_start, "S_eV_per_K": s, "Sf_eV_per_K": sf}
 
 
+def run_forces(n_atoms: int, model_path: str, workers: int) -> dict:
+    """The ASE calculator in free-energy mode around the closed-form EAM: energy and forces of
+    U - T S (300 K) of one defect cell, the model's analytic gradient included."""
+    import numpy as np
+
+    from ase_vibentropy.calculator import VibEntropyCalculator
+    from ase_vibentropy.potentials import get_potential
+    from ase_vibentropy.predictor import EntropyPredictor
+
+    model = EntropyPredictor(model_path, workers=workers)
+    atoms = defect_cell(n_atoms)
+    atoms.calc = VibEntropyCalculator(model, calc=get_potential("fe-mendelev2003").hessian_calculator(),
+                                      mode="free_energy", temperature=300.0, bulk="auto",
+                                      std_warning_kB=None, fmax_warning=None)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    atoms.get_potential_energy()
+    forces = atoms.get_forces()
+    return {"n_atoms": len(atoms), "seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu_start,
+            "max_force_eV_per_A": float(np.abs(forces).max())}
+
+
 def child(route: str, n_atoms: int, model_path: str, workers: int, directory: str) -> None:
     if route == "predict":
         row = run_predict(n_atoms, model_path, workers)
@@ -142,6 +165,8 @@ def child(route: str, n_atoms: int, model_path: str, workers: int, directory: st
         row = run_cli(n_atoms, model_path, workers, directory)
     elif route == "calculator":
         row = run_calculator(n_atoms, model_path, workers)
+    elif route == "forces":
+        row = run_forces(n_atoms, model_path, workers)
     else:
         row = run_exact(n_atoms, route)
     row["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -219,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="largest N for the log-det route (it scales ~N²)")
     parser.add_argument("--png", default="scaling.png", help="log-log plot of time against N")
     parser.add_argument("--cli", action="store_true", help="also time `vibentropy predict --local` end to end")
+    parser.add_argument("--forces", action="store_true",
+                        help="also time free-energy forces (U - T S) through the calculator")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -267,6 +294,13 @@ def main(argv: list[str] | None = None) -> int:
                 if r:
                     print(f"VibEntropyCalculator S, std, S_f, N={r['n_atoms']}: {r['seconds']:.2f} s wall, "
                           f"{r['cpu_seconds']:.2f} s CPU, peak {r['peak_mb']:.0f} MB", flush=True)
+        if args.forces:
+            for size in args.sizes:
+                r = measure("forces", size, model_path, args.workers, directory)
+                if r:
+                    print(f"VibEntropyCalculator free-energy forces (U - T S, 300 K), N={r['n_atoms']}: "
+                          f"{r['seconds']:.2f} s wall, {r['cpu_seconds']:.2f} s CPU, "
+                          f"peak {r['peak_mb']:.0f} MB", flush=True)
     smallest = min(args.sizes)
     if smallest <= args.dense_max:
         counts = arithmetic_counts(smallest)

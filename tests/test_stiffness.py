@@ -224,3 +224,42 @@ def test_batches_and_threads_do_not_change_the_values(monkeypatch):
     threaded = descriptors.get("stiffness", n_threads=3).compute(atoms)
     np.testing.assert_array_equal(threaded, serial)  # batches reduced in order
     np.testing.assert_allclose(serial, whole, rtol=1e-12, atol=1e-12)
+
+
+def test_gradient_batches_and_threads_do_not_change_the_gradient(monkeypatch):
+    from ase_vibentropy.descriptors import stiffness as stiffness_module
+    from ase_vibentropy.eam import calculator as eam_calculator
+
+    atoms = fe_vacancy_cell(4, rattle=0.05)
+    w = np.array([0.7, -1.3, 0.4])
+    whole = descriptors.get("stiffness", n_threads=1).vjp(atoms, w)
+    for module in (eam_calculator, stiffness_module):
+        monkeypatch.setattr(module, "GRADIENT_BATCH", 700)  # about 10 batches of bonds
+    serial = descriptors.get("stiffness", n_threads=1).vjp(atoms, w)
+    threaded = descriptors.get("stiffness", n_threads=3).vjp(atoms, w)
+    np.testing.assert_array_equal(threaded, serial)  # batches reduced in order
+    np.testing.assert_allclose(serial, whole, rtol=1e-12, atol=1e-12 * abs(whole).max())
+
+
+def test_half_bond_contraction_gradient_is_the_directed_one():
+    """The same L = Σ tr(W H_ii) + Σ tr(P K_n) differentiated over each bond once and over every
+    directed bond (P of a bond split between its two directions)."""
+    calc = get_potential("fe-mendelev2003").hessian_calculator()
+    atoms = fe_vacancy_cell(4, rattle=0.05)
+    rng = np.random.default_rng(11)
+    onsite_weights = rng.normal(size=(len(atoms), 3, 3))
+    onsite_weights += onsite_weights.transpose(0, 2, 1)
+    half = calc.get_half_bond_blocks(atoms)
+    half_p = rng.normal(size=(len(half["i"]), 3, 3))
+    half_p += half_p.transpose(0, 2, 1)
+    directed = calc.get_bond_blocks(atoms)
+    index = {(i, j): n for n, (i, j) in enumerate(zip(directed["i"], directed["j"]))}
+    directed_p = np.zeros((len(directed["i"]), 3, 3))
+    for i, j in ((half["i"], half["j"]), (half["j"], half["i"])):
+        directed_p[[index[pair] for pair in zip(i, j)]] = 0.5 * half_p
+    expected = calc.get_block_contraction_gradient(atoms, onsite_weights, directed_p, bond_blocks=directed)
+    gradient = calc.get_half_bond_contraction_gradient(half, onsite_weights, lambda b: half_p[b])
+    np.testing.assert_allclose(gradient, expected, rtol=0, atol=1e-11 * abs(expected).max())
+    no_bond_weights = calc.get_block_contraction_gradient(atoms, onsite_weights)
+    np.testing.assert_allclose(calc.get_half_bond_contraction_gradient(half, onsite_weights),
+                               no_bond_weights, rtol=0, atol=1e-11 * abs(no_bond_weights).max())

@@ -28,10 +28,12 @@ image its own atom, as in an infinite crystal), so values are the same in every 
 in spatial chunks.
 
 Gradient: :meth:`StiffnessDescriptor.vjp` (a thin periodic cell through its repeated copy)
-contracts the derivatives of the three components
-with the derivatives of the blocks (:meth:`~ase_vibentropy.eam.EAMCalculator.get_block_contraction_gradient`):
-O(N), whole structure at once. Where the potential is piecewise cubic its third derivative
-jumps as a bond crosses a knot, and so do the entropic forces.
+contracts the derivatives of the three components with the derivatives of the blocks
+(:meth:`~ase_vibentropy.eam.EAMCalculator.get_half_bond_contraction_gradient`): O(N), whole
+structure at once, each bond listed once and its 3x3 products formed in batches, so memory
+stays a few floats per bond (0.9 GB for the free-energy forces of 10^5 atoms). Where the
+potential is piecewise cubic its third derivative jumps as a bond crosses a knot, and so do
+the entropic forces.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
-from ..eam.calculator import BOND_BATCH
+from ..eam.calculator import BOND_BATCH, GRADIENT_BATCH
 from ..threads import default_threads, threaded_map
 from .einstein import _PotentialWellDescriptor, _interaction_cutoff, _minus_half_log_det, _repeated_beyond
 
@@ -50,7 +52,7 @@ class StiffnessDescriptor(_PotentialWellDescriptor):
     Parameters
     ----------
     potential
-        Registered potential name whose Hessian calculator has ``get_bond_blocks`` (the
+        Registered potential name whose Hessian calculator has ``get_half_bond_blocks`` (the
         package's EAM calculator, for example ``fe-mendelev2003``).
     n_threads
         Threads over the batches of bonds (default: the CPUs this process may use, at most
@@ -68,7 +70,7 @@ class StiffnessDescriptor(_PotentialWellDescriptor):
 
     name = "stiffness"
     whole_structure = True  # one pass over the bonds, 64 bytes each: no chunk halos of 3 r_c
-    _required_method = "get_bond_blocks"
+    _required_method = "get_half_bond_blocks"
     _reach = 3.0  # H_jj of a bonded neighbour j depends on the atoms 2 r_c from j
     _suitable_potentials = (
         "only the package's EAM calculator gives bond blocks; choose an EAM potential such as "
@@ -151,26 +153,50 @@ class StiffnessDescriptor(_PotentialWellDescriptor):
         atoms = _repeated_beyond(atoms, self._image_free_height)
         n_copies = len(atoms) // n_atoms  # a thin cell was repeated: copy c of atom k is c N + k
         copy_of = np.arange(len(atoms)) % n_atoms
-        blocks = self._calculator.get_bond_blocks(atoms)  # directed bonds, as the gradient needs
-        i_n, j_n, unit = blocks["i"], blocks["j"], blocks["unit"]
-        _minus_half_log_det(blocks["onsite"], copy_of, f"{self.name} on-site block")
-        inverse = np.linalg.inv(blocks["onsite"])
-        softening = _bond_softening(i_n, j_n, unit, blocks["radial"], blocks["tangential"], inverse)
-        relaxed = blocks["onsite"] - softening
+        blocks = self._calculator.get_half_bond_blocks(atoms, self.n_threads)
+        onsite, i_n, j_n = blocks["onsite"], blocks["i"], blocks["j"]
+        _minus_half_log_det(onsite, copy_of, f"{self.name} on-site block")
+        inverse = np.linalg.inv(onsite)
+        softening = np.zeros_like(onsite)
+        for at, partner in ((i_n, j_n), (j_n, i_n)):
+            softening += _bond_softening(at, partner, blocks["unit"], blocks["radial"],
+                                         blocks["tangential"], inverse, self.n_threads)
+        relaxed = onsite - softening
         _minus_half_log_det(relaxed, copy_of, "bond-relaxed stiffness")
         relaxed_inverse = np.linalg.inv(relaxed)
-        bond = (blocks["radial"][:, None, None] * unit[:, :, None] * unit[:, None, :]
-                + blocks["tangential"][:, None, None] * np.eye(3))  # K_n, (M, 3, 3)
         onsite_weights = (-0.5 * w_e) * inverse - (0.5 * w_b) * relaxed_inverse
         onsite_weights -= w_c * (inverse @ softening @ inverse)
         y = (0.5 * w_b) * relaxed_inverse + w_c * inverse
-        a_k = inverse[j_n] @ bond  # A_j K_n, (M, 3, 3)
-        a_k_y = a_k @ y[i_n]
-        bond_weights = a_k_y + a_k_y.transpose(0, 2, 1)  # A_j K Y + Y K A_j
-        onsite_weights -= _sum_blocks(j_n, a_k_y @ a_k.transpose(0, 2, 1), len(atoms))
-        gradient = self._calculator.get_block_contraction_gradient(
-            atoms, onsite_weights, bond_weights, bond_blocks=blocks
-        )
+        inverse9, y9 = inverse.reshape(-1, 9), y.reshape(-1, 9)
+
+        def bond_products(b: slice) -> tuple[np.ndarray, ...]:
+            """A_j K_n, A_i K_n, Y_i, Y_j of the bonds of batch ``b``, (B, 3, 3) each."""
+            u = blocks["unit"][b]
+            bond = (blocks["radial"][b][:, None, None] * u[:, :, None] * u[:, None, :]
+                    + blocks["tangential"][b][:, None, None] * np.eye(3))  # K_n
+            a_i = np.take(inverse9, i_n[b], axis=0).reshape(-1, 3, 3)
+            a_j = np.take(inverse9, j_n[b], axis=0).reshape(-1, 3, 3)
+            y_i = np.take(y9, i_n[b], axis=0).reshape(-1, 3, 3)
+            y_j = np.take(y9, j_n[b], axis=0).reshape(-1, 3, 3)
+            return a_j @ bond, a_i @ bond, y_i, y_j
+
+        def through_partner(b: slice) -> np.ndarray:
+            """-Σ A_j K Y_i K A_j over the batch's bonds, by partner j, from both ends (N, 3, 3)."""
+            a_j_k, a_i_k, y_i, y_j = bond_products(b)
+            return -(_sum_blocks(j_n[b], a_j_k @ y_i @ a_j_k.transpose(0, 2, 1), len(atoms))
+                     + _sum_blocks(i_n[b], a_i_k @ y_j @ a_i_k.transpose(0, 2, 1), len(atoms)))
+
+        def bond_weights(b: slice) -> np.ndarray:
+            """P_n = A_j K Y_i + Y_i K A_j, from both ends, (B, 3, 3)."""
+            a_j_k, a_i_k, y_i, y_j = bond_products(b)
+            half = a_j_k @ y_i + a_i_k @ y_j
+            return half + half.transpose(0, 2, 1)
+
+        batches = [slice(k, k + GRADIENT_BATCH) for k in range(0, len(i_n), GRADIENT_BATCH)]
+        for part in threaded_map(through_partner, batches, self.n_threads):
+            onsite_weights += part
+        gradient = self._calculator.get_half_bond_contraction_gradient(
+            blocks, onsite_weights, bond_weights, self.n_threads)
         # Moving atom k moves every copy of it, and the copies hold n_copies times w · Σ D.
         return gradient.reshape(n_copies, n_atoms, 3).sum(axis=0) / n_copies
 

@@ -22,7 +22,7 @@ a table); the calculator does not care which.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,6 +38,10 @@ from ..threads import default_threads, threaded_map
 #: Bonds whose functions are evaluated at once by :meth:`EAMCalculator.get_half_bond_blocks`
 #: (temporaries of ~16 MB each).
 BOND_BATCH = 1 << 21
+
+#: Bonds per batch of :meth:`EAMCalculator.get_half_bond_contraction_gradient` and its callers,
+#: which hold a few (B, 3, 3) products per batch (~19 MB each).
+GRADIENT_BATCH = 1 << 18
 
 #: Voigt order of the stress and virial components.
 _VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
@@ -235,7 +239,9 @@ class EAMCalculator(Calculator):
         (plane spacings of the periodic axes above 2 r_c, or an isolated structure). Returns
         ``onsite`` = H_ii (N, 3, 3), eV/Å², and per bond n = {i, j} (M,) ``i``, ``j``,
         ``unit`` = r̂ from i to j (M, 3) and the coefficients of K_n = ``radial`` r̂r̂ᵀ +
-        ``tangential`` 1, eV/Å² (the same block seen from either end). H_ii sums K_n +
+        ``tangential`` 1, eV/Å² (the same block seen from either end), ``r`` = |r_j - r_i|
+        (M,), Å, and per atom ``rho`` = ρ_i (N,) and ``own_gradient`` = ∇_iρ_i (N, 3), 1/Å (for
+        :meth:`get_half_bond_contraction_gradient`). H_ii sums K_n +
         F''(ρ_j) f'² r̂r̂ᵀ over the bonds of i and adds F''(ρ_i) ∇_iρ_i ∇_iρ_iᵀ, as
         :meth:`get_onsite_hessian`. The batches are reduced in order: the result does not
         depend on ``n_threads``.
@@ -305,8 +311,98 @@ class EAMCalculator(Calculator):
             onsite += onsite_part
             own_gradient += own_part
         onsite += dd_embed[:, None, None] * own_gradient[:, :, None] * own_gradient[:, None, :]
-        return {"onsite": onsite, "i": i_n, "j": j_n, "unit": unit_nc,
-                "radial": radial_n, "tangential": tangential_n}
+        return {"onsite": onsite, "i": i_n, "j": j_n, "unit": unit_nc, "r": r_n,
+                "radial": radial_n, "tangential": tangential_n, "rho": rho,
+                "own_gradient": own_gradient}
+
+    def get_half_bond_contraction_gradient(
+        self, blocks: dict[str, np.ndarray], onsite_weights: np.ndarray,
+        bond_weights: Callable[[slice], np.ndarray] | None = None, n_threads: int = 1,
+    ) -> np.ndarray:
+        """:meth:`get_block_contraction_gradient` from each bond listed once, in batches.
+
+        Gradient of L = Σ_i tr(W_i H_ii) + Σ_n tr(P_n K_n) at frozen W and P, shape (N, 3), in
+        the units of W times eV/Å³, over the bonds n = {i, j} of ``blocks`` (the
+        :meth:`get_half_bond_blocks` result of the structure), :data:`GRADIENT_BATCH` bonds at
+        a time on ``n_threads`` threads and reduced in order, so memory stays a few floats per
+        bond and the result does not depend on ``n_threads``.
+
+        Parameters
+        ----------
+        blocks
+            :meth:`get_half_bond_blocks` of the structure.
+        onsite_weights
+            W, symmetric, shape (N, 3, 3).
+        bond_weights
+            ``bond_weights(batch)`` gives P of the bonds ``blocks["i"][batch]``, symmetric,
+            shape (B, 3, 3): the weight of K_n seen from both ends, summed. None: no P term.
+        n_threads
+            Threads over the batches.
+        """
+        i_n, j_n, unit_nc, r_n = blocks["i"], blocks["j"], blocks["unit"], blocks["r"]
+        radial_n, tangential_n, rho = blocks["radial"], blocks["tangential"], blocks["rho"]
+        own_gradient = blocks["own_gradient"]
+        n_atoms, n_bonds = len(rho), len(i_n)
+        weights9 = np.ascontiguousarray(onsite_weights, dtype=float).reshape(n_atoms, 9)
+        _, d_embed, dd_embed = self.embedding(rho)
+        ddd_embed = self.embedding.third(rho)
+        g_own = np.einsum("iab,ib->ia", weights9.reshape(n_atoms, 3, 3), own_gradient)
+        df_n = np.empty(n_bonds)
+
+        def batch_part(b: slice) -> tuple[np.ndarray, np.ndarray]:
+            """The batch's pulls on the atoms (N, 3) but those through ∂ρ/∂d, and its part of
+            ∂L/∂ρ (N,)."""
+            i_b, j_b, u, r = i_n[b], j_n[b], unit_nc[b], r_n[b]
+            _, df, ddf = self.density(r)
+            df_n[b] = df
+            dddf, dddphi = self.density.third(r), self.pair.third(r)
+            radial, tangential = radial_n[b], tangential_n[b]
+            psi1, psi2 = tangential * r, radial + tangential  # ψ', ψ''
+            psi3 = dddphi + (d_embed[i_b] + d_embed[j_b]) * dddf
+            w_i = np.take(weights9, i_b, axis=0).reshape(-1, 3, 3)
+            w_j = np.take(weights9, j_b, axis=0).reshape(-1, 3, 3)
+            carried = w_i + w_j  # H_ii and H_jj both hold K_n
+            if bond_weights is not None:
+                carried += bond_weights(b)
+            g_u = np.einsum("nab,nb->na", carried, u)
+            u_g_u = np.einsum("na,na->n", u, g_u)
+            trace_g = np.einsum("naa->n", carried)
+            d_radial = psi3 - psi2 / r + psi1 / r**2  # d/dr (ψ'' - ψ'/r)
+            d_tangential = psi2 / r - psi1 / r**2  # d/dr (ψ'/r)
+            pull = (d_radial * u_g_u + d_tangential * trace_g)[:, None] * u
+            pull += (2.0 * radial / r)[:, None] * (g_u - u_g_u[:, None] * u)
+            via_embed_sum = (ddf - df / r) * u_g_u + (df / r) * trace_g
+            d_rho = (np.bincount(i_b, weights=via_embed_sum * dd_embed[i_b], minlength=n_atoms)
+                     + np.bincount(j_b, weights=via_embed_sum * dd_embed[j_b], minlength=n_atoms))
+            g = df[:, None] * u  # ∇_jρ_i = -∇_iρ_j = f' r̂ (r̂ from i to j)
+            w_i_g, w_j_g = np.einsum("nab,nb->na", w_i, g), np.einsum("nab,nb->na", w_j, g)
+            d_rho += (np.bincount(j_b, weights=ddd_embed[j_b] * np.einsum("na,na->n", g, w_i_g),
+                                  minlength=n_atoms)
+                      + np.bincount(i_b, weights=ddd_embed[i_b] * np.einsum("na,na->n", g, w_j_g),
+                                    minlength=n_atoms))
+            # ∂(f' r̂)/∂d = f'' r̂r̂ᵀ + (f'/r)(1 - r̂r̂ᵀ), applied to the gradient terms of both ends
+            vector = (2.0 * dd_embed[j_b])[:, None] * (w_i_g + g_own[j_b])
+            vector += (2.0 * dd_embed[i_b])[:, None] * (w_j_g - g_own[i_b])
+            along = np.einsum("na,na->n", u, vector)
+            pull += ((ddf - df / r) * along)[:, None] * u + (df / r)[:, None] * vector
+            return (_sum_by_atom(j_b, pull, n_atoms) - _sum_by_atom(i_b, pull, n_atoms)), d_rho
+
+        batches = [slice(k, k + GRADIENT_BATCH) for k in range(0, n_bonds, GRADIENT_BATCH)]
+        gradient = np.zeros((n_atoms, 3))
+        d_rho = ddd_embed * np.einsum("ia,ia->i", own_gradient, g_own)
+        for gradient_part, d_rho_part in threaded_map(batch_part, batches, n_threads):
+            gradient += gradient_part
+            d_rho += d_rho_part
+
+        def density_pulls(b: slice) -> np.ndarray:
+            """∂L/∂ρ_i ∂ρ_i/∂d + ∂L/∂ρ_j ∂ρ_j/∂d = (∂L/∂ρ_i + ∂L/∂ρ_j) f' r̂ per bond."""
+            i_b, j_b = i_n[b], j_n[b]
+            pull = ((d_rho[i_b] + d_rho[j_b]) * df_n[b])[:, None] * unit_nc[b]
+            return _sum_by_atom(j_b, pull, n_atoms) - _sum_by_atom(i_b, pull, n_atoms)
+
+        for part in threaded_map(density_pulls, batches, n_threads):
+            gradient += part
+        return gradient
 
     def get_onsite_hessian(self, atoms: Atoms) -> np.ndarray:
         """Diagonal 3x3 blocks H_ii = ∂²E/∂x_i∂x_iᵀ of the Hessian, shape (N, 3, 3), eV/Å².
