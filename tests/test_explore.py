@@ -96,3 +96,23 @@ def test_the_same_seed_gives_the_same_exploration(cu2, di_interstitial_explorati
     assert again.summary() == di_interstitial_exploration.summary()
     for a, b in zip(again.minima, di_interstitial_exploration.minima):
         assert np.allclose(a.atoms.positions, b.atoms.positions, atol=1e-10)
+
+
+def test_asking_for_saddles_explores_on_and_keeps_each_jump_once(cu2, di_interstitial_exploration):
+    start = builders.interstitial_cluster(cu2, 2, "fcc", np.random.default_rng(7))
+    explorer = explore.ActivationRelaxationExplorer(
+        EMT(), cu2, np.random.default_rng(0), dimer_fmax=0.05, dimer_steps=150
+    )
+    result = explorer.explore(start, n_minima=2, max_events=6, n_saddles=3)
+    assert len(result.saddles) >= 3 or result.n_events == 6  # stopped for a reason
+    # the same seed without the request stops as soon as it has two minima
+    assert result.n_events > di_interstitial_exploration.n_events or len(result.saddles) >= 3
+    assert len(result.saddles) > len(di_interstitial_exploration.saddles)
+    n_minima = len(result.minima)
+    for saddle in result.saddles:
+        assert saddle.origin != saddle.target
+        assert 0 <= saddle.origin < n_minima and 0 <= saddle.target < n_minima
+        assert saddle.energy > max(result.minima[saddle.origin].energy, result.minima[saddle.target].energy)
+    for a, b in itertools.combinations(result.saddles, 2):
+        same_ends = {a.origin, a.target} == {b.origin, b.target}
+        assert not (same_ends and abs(a.energy - b.energy) <= explorer.energy_tol)

@@ -77,3 +77,18 @@ def test_store_saddles_needs_the_dimer_explorer():
     recipe = {**RECIPE, "exploration": {"method": "random", "store_saddles": True}}
     with pytest.raises(RecipeError, match="store_saddles"):
         parse_recipe(recipe)
+
+
+def test_saddles_per_job_needs_stored_saddles_and_leaves_other_recipes_jobs_alone():
+    from ase_vibentropy.data.jobs import make_jobs
+
+    exploration = {k: v for k, v in RECIPE["exploration"].items() if k != "store_saddles"}
+    with pytest.raises(RecipeError, match="saddles_per_job.*store_saddles"):
+        parse_recipe({**RECIPE, "exploration": {**exploration, "saddles_per_job": 4}})
+    plain = [job.job_id for job in make_jobs(parse_recipe(RECIPE))]
+    zero = {**RECIPE, "exploration": {**RECIPE["exploration"], "saddles_per_job": 0}}
+    assert [job.job_id for job in make_jobs(parse_recipe(zero))] == plain
+    assert parse_recipe(zero).hash == parse_recipe(RECIPE).hash
+    more = {**RECIPE, "exploration": {**RECIPE["exploration"], "saddles_per_job": 4}}
+    defect = [job.job_id for job in make_jobs(parse_recipe(more)) if job.kind == "defect"]
+    assert not set(defect) & set(plain)  # exploring further: new jobs

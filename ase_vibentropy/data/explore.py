@@ -138,7 +138,7 @@ class Saddle:
         eV.
     origin, target : int
         Indices in :attr:`ExplorationResult.minima` of the minimum it was reached from and of the
-        new minimum on its far side.
+        minimum on its far side (new, or found before).
     """
 
     atoms: Atoms
@@ -297,17 +297,29 @@ class ActivationRelaxationExplorer:
         saddle.calc = None
         return saddle, mode / np.linalg.norm(mode), float(work.get_potential_energy())
 
-    def _is_known(self, candidate: Minimum, known: list[Minimum]) -> bool:
-        return any(
-            same_configuration(
-                candidate.energy, candidate.fingerprint, m.energy, m.fingerprint,
-                self.energy_tol, self.fingerprint_rtol,
-            )
-            for m in known
-        )
+    def _known_index(self, candidate: Minimum, known: list[Minimum]) -> int | None:
+        """Index of the minimum in ``known`` that ``candidate`` repeats, or None."""
+        for index, m in enumerate(known):
+            if same_configuration(candidate.energy, candidate.fingerprint, m.energy, m.fingerprint,
+                                  self.energy_tol, self.fingerprint_rtol):
+                return index
+        return None
 
-    def explore(self, start: Atoms, n_minima: int, max_events: int | None = None) -> ExplorationResult:
-        """Collect up to ``n_minima`` distinct minima, starting from (and including) ``start``.
+    def _add_saddle(self, result: ExplorationResult, saddle: Saddle) -> None:
+        """Keep ``saddle`` unless one between the same two minima at the same energy (within
+        the de-duplication tolerance) is kept already: the same jump found twice."""
+        ends = {saddle.origin, saddle.target}
+        if not any({kept.origin, kept.target} == ends and abs(kept.energy - saddle.energy) <= self.energy_tol
+                   for kept in result.saddles):
+            result.saddles.append(saddle)
+
+    def explore(self, start: Atoms, n_minima: int, max_events: int | None = None,
+                n_saddles: int = 0) -> ExplorationResult:
+        """Collect up to ``n_minima`` distinct minima, starting from (and including) ``start``,
+        and the saddles crossed between them.
+
+        A saddle whose far side quenches to a minimum found before (other than the one it was
+        reached from) is kept too: a jump between two known minima.
 
         Parameters
         ----------
@@ -316,18 +328,22 @@ class ActivationRelaxationExplorer:
         n_minima
             Distinct minima wanted (the start counts as one).
         max_events
-            Largest number of activation events (default 4 × n_minima).
+            Largest number of activation events (default 4 × (n_minima + n_saddles)).
+        n_saddles
+            Keep exploring, up to ``max_events``, until this many distinct saddles are kept
+            as well (0: stop at ``n_minima`` minima).
 
         Returns
         -------
         ExplorationResult
-            The minima in discovery order and the event counts.
+            The minima in discovery order, the saddles and the event counts.
         """
-        max_events = 4 * n_minima if max_events is None else int(max_events)
+        max_events = 4 * (n_minima + n_saddles) if max_events is None else int(max_events)
         relaxed = quench(start, self.calc, self.fmax)
         result = ExplorationResult()
         result.minima.append(describe_minimum(relaxed, self.reference, relaxed.get_potential_energy()))
-        while len(result.minima) < n_minima and result.n_events < max_events:
+        while ((len(result.minima) < n_minima or len(result.saddles) < n_saddles)
+               and result.n_events < max_events):
             result.n_events += 1
             parent = int(self.rng.integers(len(result.minima)))
             origin = result.minima[parent]
@@ -351,11 +367,14 @@ class ActivationRelaxationExplorer:
                 new, self.reference, new.get_potential_energy(),
                 barrier=saddle_energy - origin.energy, parent=parent,
             )
-            if self._is_known(candidate, result.minima):
+            known = self._known_index(candidate, result.minima)
+            if known is not None:
                 result.n_known += 1
+                if known != parent:
+                    self._add_saddle(result, Saddle(saddle, saddle_energy, parent, known))
                 continue
             result.minima.append(candidate)
-            result.saddles.append(Saddle(saddle, saddle_energy, parent, len(result.minima) - 1))
+            self._add_saddle(result, Saddle(saddle, saddle_energy, parent, len(result.minima) - 1))
         return result
 
 

@@ -96,8 +96,10 @@ def make_jobs(recipe: Recipe) -> list[Job]:
         # The count is left out so that raising it adds jobs and keeps the finished ones:
         # a database grows over several runs (replica and n_minima fix each job's content).
         family_fields = {k: v for k, v in asdict(family).items() if k != "count"}
-        # storing saddles adds rows without changing the minima: the same jobs either way
-        exploration = {k: v for k, v in asdict(recipe.exploration).items() if k != "store_saddles"}
+        # storing saddles adds rows without changing the minima: the same jobs either way;
+        # asking for saddles explores further (a new job), and recipes without it keep theirs
+        exploration = {k: v for k, v in asdict(recipe.exploration).items()
+                       if k != "store_saddles" and not (k == "saddles_per_job" and not v)}
         fam_digest = (common, family_fields, exploration if family.is_cluster else None)
         for n_cells in recipe.sizes:
             for strain in recipe.strains:

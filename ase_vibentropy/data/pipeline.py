@@ -347,7 +347,8 @@ def _explore(recipe: Recipe, family: FamilySpec, job: Job, start: Atoms, straine
         force_calc, strained, rng, push_amplitude=exp.push_amplitude, step_over=exp.step_over,
         dimer_fmax=exp.dimer_fmax, dimer_steps=exp.dimer_steps, fmax=exp.quench_fmax,
     )
-    return explorer.explore(start, job.n_minima, max_events=exp.max_events or None)
+    return explorer.explore(start, job.n_minima, max_events=exp.max_events or None,
+                            n_saddles=exp.saddles_per_job)
 
 
 def run_job(recipe: Recipe, job: Job, bulk: BulkReference | None = None) -> JobOutcome:

@@ -17,6 +17,8 @@ Example (see ``examples/recipes/``)::
     [exploration]
     method = "dimer"                # none | random | dimer
     minima_per_job = 4
+    store_saddles = false           # dimer: label and store the saddles crossed between minima
+    saddles_per_job = 0             # dimer: explore on until this many saddles are stored
 
     [families.I2]                   # V<n>, I<n>, random, cascade
     count = 8                       # configurations per (size, strain)
@@ -117,6 +119,7 @@ class ExplorationSpec:
     dimer_steps: int = 400
     quench_fmax: float = 1e-3
     store_saddles: bool = False
+    saddles_per_job: int = 0
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,8 @@ class Recipe:
         data["potential"] = self.potential_identity
         if not self.exploration.store_saddles:  # recipes without the option keep their hash
             data["exploration"].pop("store_saddles")
+        if not self.exploration.saddles_per_job:  # the same for this one
+            data["exploration"].pop("saddles_per_job")
         return data
 
     @property
@@ -362,10 +367,14 @@ def parse_recipe(data: dict[str, Any], source: str = "") -> Recipe:
         quench_fmax=_float(exp.get("quench_fmax", defaults.quench_fmax), "exploration.quench_fmax",
                            0.0, open_low=True),
         store_saddles=_bool(exp.get("store_saddles", False), "exploration.store_saddles"),
+        saddles_per_job=_int(exp.get("saddles_per_job", 0), "exploration.saddles_per_job", 0),
     )
     if exploration.store_saddles and exploration.method != "dimer":
         raise _fail("exploration.store_saddles", "saddles are crossed by the dimer explorer only: "
                     "set method = \"dimer\"")
+    if exploration.saddles_per_job and not exploration.store_saddles:
+        raise _fail("exploration.saddles_per_job", "asks the explorer for saddles, which are kept "
+                    "only with store_saddles = true")
 
     fam_table = _table(data.get("families", {}), "families")
     if not fam_table:
