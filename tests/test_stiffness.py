@@ -263,3 +263,47 @@ def test_half_bond_contraction_gradient_is_the_directed_one():
     no_bond_weights = calc.get_block_contraction_gradient(atoms, onsite_weights)
     np.testing.assert_allclose(calc.get_half_bond_contraction_gradient(half, onsite_weights),
                                no_bond_weights, rtol=0, atol=1e-11 * abs(no_bond_weights).max())
+
+
+@pytest.fixture(scope="module")
+def vacancy_jump_saddle():
+    from pathlib import Path
+
+    from ase.io import read
+
+    from ase_vibentropy.harmonic import refine_saddle
+
+    data = Path(__file__).resolve().parents[1] / "examples" / "data"
+    calc = get_potential("fe-mendelev2003").hessian_calculator()
+    return refine_saddle(read(data / "fe_vacancy_jump_climbing_4a0.extxyz"), calc)
+
+
+def test_saddle_points_option_gives_magnitudes_at_a_saddle_and_the_same_values_at_minima(
+    stiffness, vacancy_jump_saddle
+):
+    saddle_aware = descriptors.get("stiffness", saddle_points=True)
+    assert saddle_aware.params == {**stiffness.params, "saddle_points": True}
+    assert saddle_aware.hash != stiffness.hash
+    minimum = fe_vacancy_cell(4, rattle=0.04)
+    np.testing.assert_array_equal(saddle_aware.compute(minimum), stiffness.compute(minimum))
+    with pytest.raises(DescriptorError, match="saddle_points=True"):
+        stiffness.compute(vacancy_jump_saddle)
+    values = saddle_aware.compute(vacancy_jump_saddle)
+    # the jumping atom: one negative eigenvalue of its on-site block, E = -½ ln |det H_ii|
+    blocks = get_potential("fe-mendelev2003").hessian_calculator().get_onsite_hessian(vacancy_jump_saddle)
+    eigenvalues = np.linalg.eigvalsh(blocks)
+    jumping = np.flatnonzero(eigenvalues[:, 0] < 0)
+    assert len(jumping) == 1
+    np.testing.assert_allclose(values[:, 0], -0.5 * np.log(np.abs(eigenvalues)).sum(axis=1), rtol=1e-12)
+    assert np.all(np.isfinite(values))
+    assert pickle.loads(pickle.dumps(saddle_aware)).params == saddle_aware.params
+    with pytest.raises(DescriptorError, match="saddle_points must be True or False"):
+        descriptors.get("stiffness", saddle_points="yes")
+
+
+def test_saddle_points_gradient_at_a_saddle_matches_finite_differences(vacancy_jump_saddle):
+    saddle_aware = descriptors.get("stiffness", saddle_points=True)
+    blocks = get_potential("fe-mendelev2003").hessian_calculator().get_onsite_hessian(vacancy_jump_saddle)
+    jumping = int(np.flatnonzero(np.linalg.eigvalsh(blocks)[:, 0] < 0)[0])
+    assert_gradient_matches_one_sided_differences(
+        saddle_aware, vacancy_jump_saddle, np.array([0.7, -1.3, 0.4]), step=1e-6, indices=[jumping, 0, 5])

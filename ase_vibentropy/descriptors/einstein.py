@@ -291,20 +291,31 @@ _SINGULAR_RATIO = 1e-8
 
 
 def _minus_half_log_det(
-    blocks: np.ndarray, atom_indices: np.ndarray, what: str = "on-site Hessian block"
+    blocks: np.ndarray, atom_indices: np.ndarray, what: str = "on-site Hessian block",
+    allow_negative: bool = False,
 ) -> np.ndarray:
-    """-½ ln det of each symmetric block (M, 3, 3) -> (M,); a block that is not positive
-    definite raises :class:`DescriptorError` naming its atoms (``atom_indices``, (M,)) and
-    ``what`` the block is."""
+    """-½ ln |det| of each symmetric block (M, 3, 3) -> (M,).
+
+    A block that is not positive definite raises :class:`DescriptorError` naming its atoms
+    (``atom_indices``, (M,)) and ``what`` the block is; with ``allow_negative`` only a
+    (near-)singular one does, and a block with negative eigenvalues (an atom crossing a saddle
+    of its well) gives -½ ln |det|.
+    """
     eigenvalues = np.linalg.eigvalsh(blocks)
     floor = _SINGULAR_RATIO * np.abs(eigenvalues).max(axis=1, initial=0.0)
-    unstable = np.any(eigenvalues <= floor[:, None], axis=1)
+    size = np.abs(eigenvalues) if allow_negative else eigenvalues
+    unstable = np.any(size <= floor[:, None], axis=1)
     if np.any(unstable):
         bad = atom_indices[unstable]
+        if allow_negative:
+            raise DescriptorError(
+                f"the {what} of atom(s) {bad[:10].tolist()} is singular (an eigenvalue crosses "
+                "zero): its log-determinant is undefined at this configuration"
+            )
         raise DescriptorError(
             f"the {what} of atom(s) {bad[:10].tolist()} is not positive definite (the atom "
             "sits at a maximum or saddle of its well, or has too few neighbours to hold it): "
             "relax the structure to a minimum of a condensed phase before computing this "
-            "descriptor"
+            "descriptor, or use the descriptor's saddle_points=True at saddle points"
         )
-    return -0.5 * np.log(eigenvalues).sum(axis=1)
+    return -0.5 * np.log(size).sum(axis=1)

@@ -38,10 +38,13 @@ the entropic forces.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from ase import Atoms
 
 from ..eam.calculator import BOND_BATCH, GRADIENT_BATCH
+from ..errors import DescriptorError
 from ..threads import default_threads, threaded_map
 from .einstein import _PotentialWellDescriptor, _interaction_cutoff, _minus_half_log_det, _repeated_beyond
 
@@ -57,6 +60,11 @@ class StiffnessDescriptor(_PotentialWellDescriptor):
     n_threads
         Threads over the batches of bonds (default: the CPUs this process may use, at most
         4); an execution setting, not a parameter: results do not depend on it.
+    saddle_points
+        False (default): a block that is not positive definite raises (the structure is not
+        at a minimum). True: such blocks (the jumping atom at a saddle) give -½ ln |det| and
+        the components stay smooth functions of the positions wherever no block is singular;
+        for saddle-point models. Identical values at minima.
 
     Raises
     ------
@@ -77,9 +85,25 @@ class StiffnessDescriptor(_PotentialWellDescriptor):
         "fe-mendelev2003"
     )
 
-    def __init__(self, potential: str = "fe-mendelev2003", n_threads: int | None = None):
+    def __init__(self, potential: str = "fe-mendelev2003", n_threads: int | None = None,
+                 saddle_points: bool = False):
         super().__init__(potential)
         self.n_threads = default_threads() if n_threads is None else max(1, int(n_threads))
+        if not isinstance(saddle_points, (bool, np.bool_)):
+            raise DescriptorError(f"saddle_points must be True or False, got {saddle_points!r}")
+        self.saddle_points = bool(saddle_points)
+
+    def __reduce__(self):
+        return (type(self), (self._potential.name, None, self.saddle_points))
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """``potential``, and ``saddle_points`` when True (so that the minimum-only
+        descriptor keeps its parameter set and hash)."""
+        params = super().params
+        if self.saddle_points:
+            params["saddle_points"] = True
+        return params
 
     @property
     def dim(self) -> int:
@@ -117,7 +141,8 @@ class StiffnessDescriptor(_PotentialWellDescriptor):
             from_i, from_j = np.flatnonzero(is_center[i_n]), np.flatnonzero(is_center[j_n])
             ends = [(i_n[from_i], j_n[from_i], from_i), (j_n[from_j], i_n[from_j], from_j)]
             needed = np.union1d(centers, np.union1d(j_n[from_i], i_n[from_j]))
-        einstein = _minus_half_log_det(onsite[needed], needed % n_original, f"{self.name} on-site block")
+        einstein = _minus_half_log_det(onsite[needed], needed % n_original, f"{self.name} on-site block",
+                                       self.saddle_points)
         einstein = einstein[np.searchsorted(needed, centers)]  # needed: sorted, holds the centres
         inverse = np.zeros_like(onsite)
         inverse[needed] = np.linalg.inv(onsite[needed])
@@ -126,7 +151,8 @@ class StiffnessDescriptor(_PotentialWellDescriptor):
             softening += _bond_softening(at, partner, blocks["unit"][bonds], blocks["radial"][bonds],
                                          blocks["tangential"][bonds], inverse, self.n_threads)
         onsite, inverse, softening = onsite[centers], inverse[centers], softening[centers]
-        relaxed = _minus_half_log_det(onsite - softening, centers, "bond-relaxed stiffness")
+        relaxed = _minus_half_log_det(onsite - softening, centers, "bond-relaxed stiffness",
+                                      self.saddle_points)
         coupling = np.einsum("mab,mba->m", inverse, softening)
         return np.stack([einstein, relaxed, coupling], axis=1)
 
@@ -155,14 +181,14 @@ class StiffnessDescriptor(_PotentialWellDescriptor):
         copy_of = np.arange(len(atoms)) % n_atoms
         blocks = self._calculator.get_half_bond_blocks(atoms, self.n_threads)
         onsite, i_n, j_n = blocks["onsite"], blocks["i"], blocks["j"]
-        _minus_half_log_det(onsite, copy_of, f"{self.name} on-site block")
+        _minus_half_log_det(onsite, copy_of, f"{self.name} on-site block", self.saddle_points)
         inverse = np.linalg.inv(onsite)
         softening = np.zeros_like(onsite)
         for at, partner in ((i_n, j_n), (j_n, i_n)):
             softening += _bond_softening(at, partner, blocks["unit"], blocks["radial"],
                                          blocks["tangential"], inverse, self.n_threads)
         relaxed = onsite - softening
-        _minus_half_log_det(relaxed, copy_of, "bond-relaxed stiffness")
+        _minus_half_log_det(relaxed, copy_of, "bond-relaxed stiffness", self.saddle_points)
         relaxed_inverse = np.linalg.inv(relaxed)
         onsite_weights = (-0.5 * w_e) * inverse - (0.5 * w_b) * relaxed_inverse
         onsite_weights -= w_c * (inverse @ softening @ inverse)
