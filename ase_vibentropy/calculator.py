@@ -131,8 +131,8 @@ def _resolve_predictor(model: Any) -> EntropyPredictor:
     """An :class:`EntropyPredictor` from ``None`` (the default model), a name, a path, a fitted
     model or a predictor."""
     if isinstance(model, EntropyPredictor):
-        return model
-    if model is None:
+        predictor = model
+    elif model is None:
         try:
             return EntropyPredictor(DEFAULT_MODEL)
         except UnknownNameError as exc:
@@ -140,7 +140,15 @@ def _resolve_predictor(model: Any) -> EntropyPredictor:
                 f"the default model {DEFAULT_MODEL!r} is not installed with this copy of "
                 f"ase-vibentropy ({exc}); pass model=<shipped name, model file or LDMLModel>"
             ) from exc
-    return EntropyPredictor(model)  # TypeError for anything but a name, a path or a model
+    else:
+        predictor = EntropyPredictor(model)  # TypeError for anything but a name, a path or a model
+    if predictor.predicts_jumps:
+        raise ModelDomainError(
+            "a migration model (target 'migration') predicts ΔS_m of a minimum and a saddle, not "
+            "the entropy of one structure: use EntropyPredictor.predict_migration_entropy or "
+            "'vibentropy prefactor --model', and a minimum model here"
+        )
+    return predictor
 
 
 class VibEntropyCalculator(Calculator):

@@ -61,8 +61,8 @@ def evaluate(model, data: TrainingSet) -> dict[str, Any]:
     -------
     dict
         ``predictions`` (n,) and ``std`` (n,) in k_B for all rows of ``data``; ``overall``
-        metrics over the scored rows of the main kind (formation rows when present, else total
-        rows); ``by_kind`` and ``by_family`` metrics; ``mean_std_kB``. ``overall`` and each
+        metrics over the scored rows of the main kind (formation rows when present, else jump
+        rows of a migration fit, else total rows); ``by_kind`` and ``by_family`` metrics; ``mean_std_kB``. ``overall`` and each
         family also hold ``coverage_2sigma``, the fraction of rows whose error is within twice
         the predictive std.
     """
@@ -70,11 +70,11 @@ def evaluate(model, data: TrainingSet) -> dict[str, Any]:
     scored = ~data.anchor
     if not scored.any():
         raise DatabaseError("the test set has no rows to score (only perfect-lattice rows)")
-    main = "formation" if np.any(scored & (data.kind == "formation")) else "total"
+    main = next(k for k in ("formation", "migration", "total") if np.any(scored & (data.kind == k)))
     sel = scored & (data.kind == main)
     by_kind = {
         k: regression_metrics(data.y[scored & (data.kind == k)], pred[scored & (data.kind == k)])
-        for k in ("formation", "total")
+        for k in ("formation", "migration", "total")
         if np.any(scored & (data.kind == k))
     }
     within = np.abs(pred - data.y) <= 2.0 * std

@@ -351,7 +351,7 @@ class TrainingSet:
             "temperature_K": float(self.temperature),
             "families": dict(sorted(Counter(self.family.tolist()).items())),
         }
-        for kind in ("formation", "total"):
+        for kind in ("formation", "total", "migration"):
             sel = self.kind == kind
             out[f"n_{kind}"] = int(sel.sum())
             if sel.any():
@@ -470,6 +470,8 @@ def load_training_set(
             "(--select potential=NAME, and potential_version=K for one revision of a name)"
         )
 
+    if target == "migration":
+        return _jump_set(db, rows, provider_hash, temperature, potentials)
     X, y, n_col, kind, family, row_id, anchor, sizes = [], [], [], [], [], [], [], []
     strains: list[float] = []  # isotropic strains of the rows used (the model's strain domain)
     closest: list[float] = []  # shortest interatomic distance (Å) of each row used
@@ -544,7 +546,8 @@ def load_training_set(
             "with the same descriptor parameters first"
         )
     if not y:
-        need = {"formation": "Sf_kB with a lattice", "total": "S_kB", "joint": "Sf_kB or S_kB"}
+        need = {"formation": "Sf_kB with a lattice", "total": "S_kB", "joint": "Sf_kB or S_kB",
+                "migration": "saddle rows"}
         raise DatabaseError(f"no row of the database has the labels a {target!r} fit needs ({need[target]})")
     return TrainingSet(
         X=np.array(X, dtype=float),
@@ -560,6 +563,72 @@ def load_training_set(
         lattice=_unique([r.get("lattice") for r in rows]),
         a0=_unique([r.get("a0") for r in rows]),
         extra={"n_atoms_range": [min(sizes), max(sizes)], "n_skipped_not_minimum": n_not_minimum,
+               "potential": potentials[0] if potentials else None,
+               "strain_range": [min(strains), max(strains)] if strains else None,
+               "min_distance_range_A": [min(closest), max(closest)] if closest else None,
+               "min_distance_n_structures": len(closest)},
+    )
+
+
+def _jump_set(db: Any, rows: list, provider_hash: str, temperature: float,
+              potentials: list[str]) -> TrainingSet:
+    """Jump rows of a ``"migration"`` fit (:func:`load_training_set`): for every selected saddle
+    row (``stationary_point = "saddle"``) and each minimum it links (``from_minimum`` and
+    ``to_minimum`` of its job), features Σ D^saddle - Σ D^minimum and target ΔS_m (k_B) of that
+    direction, shifted to ``temperature`` exactly (one mode fewer at the saddle:
+    ΔS_m(T) = ΔS_m(T0) - ln(T/T0), classical). Both directions carry the saddle's row id, so
+    splits by row keep them together."""
+    minima = {(row.get("job_id"), row.get("minimum_index")): row for row in db.select()
+              if row.get("stationary_point") != "saddle" and row.get("job_id") is not None}
+    X, y, family, row_id, sizes, strains, closest = [], [], [], [], [], [], []
+    not_featurized = []
+    for row in rows:
+        if row.get("stationary_point") != "saddle":
+            continue
+        saddle_sums = _stored(row, SUMS_KEY, provider_hash)
+        if saddle_sums is None:
+            not_featurized.append(row.id)
+            continue
+        log_t = np.log(temperature / float(row.get("temperature", temperature)))
+        for side, index in (("forward", row.get("from_minimum")), ("backward", row.get("to_minimum"))):
+            minimum = minima.get((row.get("job_id"), index))
+            if minimum is None or row.get(f"dS_m_{side}_kB") is None:
+                raise DatabaseError(
+                    f"saddle row {row.id}: the {side} minimum (job {row.get('job_id')}, "
+                    f"minimum_index {index}) or its dS_m_{side}_kB is missing; a saddle row needs "
+                    "its two minima in the same database (vibentropy generate stores both)"
+                )
+            minimum_sums = _stored(minimum, SUMS_KEY, provider_hash)
+            if minimum_sums is None:
+                not_featurized.append(minimum.id)
+                continue
+            X.append(saddle_sums - minimum_sums)
+            y.append(float(row.get(f"dS_m_{side}_kB")) - log_t)
+            family.append(str(row.get("family", "unknown")))
+            row_id.append(row.id)
+            sizes.append(row.natoms)
+        if row.get("strain") is not None:
+            strains.append(float(row.strain))
+        closest.append(shortest_distance(row.toatoms()))
+    if not_featurized:
+        raise DatabaseError(
+            f"{len(not_featurized)} row(s) (first id {not_featurized[0]}) have no descriptor sums "
+            f"for descriptor hash {provider_hash}: run 'vibentropy featurize DB --descriptor NAME' "
+            "with the same descriptor parameters first (saddle rows need a descriptor defined at "
+            "saddle points, e.g. stiffness with saddle_points=true)"
+        )
+    if not y:
+        raise DatabaseError("no saddle row in the database (selection): a 'migration' fit needs "
+                            "saddle rows (recipes with exploration.store_saddles = true)")
+    n = len(y)
+    return TrainingSet(
+        X=np.array(X, dtype=float), y=np.array(y, dtype=float), n_atoms=np.zeros(n),
+        kind=np.full(n, "migration"), family=np.array(family), row_id=np.array(row_id, dtype=int),
+        anchor=np.zeros(n, dtype=bool), temperature=temperature, descriptor_hash=provider_hash,
+        element=_unique([_row_element(r) for r in rows]),
+        lattice=_unique([r.get("lattice") for r in rows]),
+        a0=_unique([r.get("a0") for r in rows]),
+        extra={"n_atoms_range": [min(sizes), max(sizes)], "n_skipped_not_minimum": 0,
                "potential": potentials[0] if potentials else None,
                "strain_range": [min(strains), max(strains)] if strains else None,
                "min_distance_range_A": [min(closest), max(closest)] if closest else None,

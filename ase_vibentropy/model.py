@@ -41,6 +41,12 @@ times ``std_scale_`` (1 after ``fit``): the factor
 std also covers the error of extrapolating to families the fit has not seen (the Bayesian std
 alone knows only the scatter of the training rows).
 
+``target="migration"`` fits jumps: rows (Σ D^saddle - Σ D^minimum, ΔS_m) of a first-order saddle
+and a minimum it connects, in the same cell. ΔS_m = w · ΔD + b, where the migration constant b
+stands for the mode the saddle has lost (3N - 4 against 3N - 3 modes: an O(1) term no extensive
+sum represents, as the per-atom constant cannot: N cancels). Such a model predicts migration
+entropies only.
+
 Row kinds
 ---------
 Every training row is a formation row (features ΔD, the per-atom-constant column 0) or a total
@@ -82,7 +88,7 @@ __all__ = [
 ]
 
 #: Allowed values of ``LDMLModel(target=...)``.
-TARGETS = ("total", "formation", "joint")
+TARGETS = ("total", "formation", "joint", "migration")
 
 
 class UnderdeterminedFitWarning(UserWarning):
@@ -194,11 +200,13 @@ class LDMLModel(RegressorMixin, BaseEstimator):
     descriptor_params
         Parameters of the descriptor when ``descriptor`` is a name (None: its defaults).
     target
-        ``"formation"``, ``"total"`` or ``"joint"`` (see the module docstring). Only ``total``
-        and ``joint`` models predict total and local entropies.
+        ``"formation"``, ``"total"``, ``"joint"`` or ``"migration"`` (see the module
+        docstring). Only ``total`` and ``joint`` models predict total and local entropies;
+        ``migration`` models predict ΔS_m of jumps only.
     per_atom_constant
         Add a constant descriptor component (one per atom): the column is N for total rows and
         N_d - (N_d/N_b) N_b = 0 for formation rows. It keeps extensivity, unlike an intercept.
+        Ignored by ``migration`` fits, whose constant column is the migration constant b.
     temperature
         Temperature T0 of the training entropies, K. Predictions at T use the exact classical
         shift S(T) = S(T0) + n' k_B ln(T/T0).
@@ -216,7 +224,9 @@ class LDMLModel(RegressorMixin, BaseEstimator):
     coef_ : ndarray, shape (dim,)
         Weights w, k_B per descriptor unit.
     per_atom_constant_ : float
-        c, k_B per atom (0.0 when ``per_atom_constant`` is False).
+        c, k_B per atom (0.0 when ``per_atom_constant`` is False or for ``migration``).
+    migration_constant_ : float
+        b, k_B (``migration`` fits; 0.0 otherwise).
     sigma_ : ndarray, shape (dim + 1, dim + 1) or (dim, dim)
         Posterior covariance of (w, c) in the unscaled basis, k_B² per descriptor unit².
     alpha_, lambda_ : float
@@ -281,9 +291,16 @@ class LDMLModel(RegressorMixin, BaseEstimator):
                 f"target must be one of {', '.join(TARGETS)}, got {self.target!r}"
             )
 
+    @property
+    def _constant_column(self) -> str | None:
+        """The design's constant column: ``"migration"`` (ones), ``"per_atom"`` (N or 0) or None."""
+        if self.target == "migration":
+            return "migration"
+        return "per_atom" if self.per_atom_constant else None
+
     def _row_kinds(self, n_rows: int, is_total: Any) -> np.ndarray:
         """The explicit kind of every fitted row, shape (n_rows,): True for total rows."""
-        default = {"formation": False, "total": True}.get(self.target)
+        default = {"formation": False, "total": True, "migration": False}.get(self.target)
         if is_total is None:
             if default is None:
                 raise ModelDomainError(
@@ -294,6 +311,11 @@ class LDMLModel(RegressorMixin, BaseEstimator):
             return np.full(n_rows, default)
         kinds = self._row_kinds_any(n_rows, is_total)
         if default is not None and np.any(kinds != default):
+            if self.target == "migration":
+                raise ModelDomainError(
+                    "a 'migration' fit takes jump rows (Σ D^saddle - Σ D^minimum, ΔS_m) only, "
+                    f"but {int(np.sum(kinds))} row(s) are marked as total-entropy rows"
+                )
             wrong = "total" if self.target == "formation" else "formation"
             raise ModelDomainError(
                 f"a {self.target!r} fit takes {self.target} rows only, but "
@@ -303,8 +325,11 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         return kinds
 
     def _design(self, X: np.ndarray, n_atoms: Any, is_total: np.ndarray) -> np.ndarray:
-        """X (n, dim) with the per-atom-constant column when enabled: N for total rows and
-        N_d - (N_d/N_b) N_b = 0 for formation rows (Eq. 15, c cancels)."""
+        """X (n, dim) with the constant column: for ``migration`` ones (b), otherwise, when
+        enabled, the per-atom-constant column, N for total rows and N_d - (N_d/N_b) N_b = 0 for
+        formation rows (Eq. 15, c cancels)."""
+        if self._constant_column == "migration":
+            return np.column_stack([X, np.ones(len(X))])
         if not self.per_atom_constant:
             return X
         count = np.zeros(len(X))
@@ -402,7 +427,9 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         self.n_iter_ = int(regressor.n_iter_)
         self.std_scale_ = 1.0
         self.coef_ = weights[: self.n_features_in_].copy()
-        self.per_atom_constant_ = float(weights[-1]) if self.per_atom_constant else 0.0
+        constant = self._constant_column
+        self.per_atom_constant_ = float(weights[-1]) if constant == "per_atom" else 0.0
+        self.migration_constant_ = float(weights[-1]) if constant == "migration" else 0.0
         residual = A @ weights - y
         self.training_summary_ = {
             "n_rows": int(len(y)),
@@ -418,8 +445,11 @@ class LDMLModel(RegressorMixin, BaseEstimator):
 
     @property
     def _weights(self) -> np.ndarray:
-        """(w, c) or w, matching the columns of the design matrix."""
-        if self.per_atom_constant:
+        """(w, c), (w, b) or w, matching the columns of the design matrix."""
+        constant = self._constant_column
+        if constant == "migration":
+            return np.append(self.coef_, getattr(self, "migration_constant_", 0.0))
+        if constant == "per_atom":
             return np.append(self.coef_, self.per_atom_constant_)
         return self.coef_
 
@@ -432,10 +462,11 @@ class LDMLModel(RegressorMixin, BaseEstimator):
     def _prediction_kinds(self, n_rows: int, n_atoms: Any, is_total: Any) -> np.ndarray:
         if is_total is not None:
             kinds = self._row_kinds_any(n_rows, is_total)
-            if self.target == "formation" and kinds.any():
+            if self.target in ("formation", "migration") and kinds.any():
                 raise ModelDomainError(
-                    "a formation model does not define total entropies (its per-atom constant "
-                    "and the bulk part of w are undetermined): predict formation rows only"
+                    f"a {self.target} model does not define total entropies (its per-atom "
+                    "constant and the bulk part of w are undetermined): predict "
+                    f"{'jump' if self.target == 'migration' else 'formation'} rows only"
                 )
             return kinds
         if self.target == "total":

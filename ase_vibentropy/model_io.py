@@ -19,6 +19,9 @@ Version 2 added ``std_scale``, the calibration factor of the predictive std (ver
 are read with 1, the Bayesian std); a version-1 reader refuses version-2 files rather than
 report an uncalibrated std.
 
+Migration models (``"target": "migration"``) also hold ``migration_constant_kB``, b, and their
+``sigma`` is the covariance of (w, b).
+
 Floats are written with Python's shortest round-trip ``repr``, so save then load is bit-exact.
 ``coef`` is in k_B per descriptor unit, ``sigma`` the posterior covariance of (w, c) in the same
 (unscaled) basis.
@@ -125,6 +128,8 @@ def model_to_dict(model: LDMLModel) -> dict[str, Any]:
         "n_features_in": int(model.n_features_in_),
         "training_summary": getattr(model, "training_summary_", {}),
         "metrics": getattr(model, "metrics_", {}),
+        **({"migration_constant_kB": float(model.migration_constant_)}
+           if model.target == "migration" else {}),
     }
 
 
@@ -263,6 +268,8 @@ def model_from_dict(doc: Any, source: str = "model") -> LDMLModel:
     model._check_target()
     model.coef_ = _float_array(_require(doc, "coef", source), "coef", source, 1)
     model.per_atom_constant_ = float(_require(doc, "per_atom_constant_kB", source))
+    model.migration_constant_ = (float(_require(doc, "migration_constant_kB", source))
+                                 if model.target == "migration" else 0.0)
     model.sigma_ = _float_array(_require(doc, "sigma", source), "sigma", source, 2)
     model.feature_scale_ = _float_array(_require(doc, "feature_scale", source), "feature_scale", source, 1)
     model.alpha_ = float(_require(doc, "alpha", source))
@@ -275,7 +282,7 @@ def model_from_dict(doc: Any, source: str = "model") -> LDMLModel:
     model.training_summary_ = dict(doc.get("training_summary", {}))
     model.package_version_ = str(doc.get("package_version", "unknown"))
     model.metrics_ = dict(doc.get("metrics", {}))
-    n_cols = model.n_features_in_ + int(model.per_atom_constant)
+    n_cols = model.n_features_in_ + int(model._constant_column is not None)
     if (
         model.coef_.shape != (model.n_features_in_,)
         or model.sigma_.shape != (n_cols, n_cols)

@@ -164,7 +164,20 @@ class EntropyPredictor:
     @property
     def total_defined(self) -> bool:
         """Whether the model gives total and local entropies (not only S_f)."""
-        return self.model.target != "formation"
+        return self.model.target not in ("formation", "migration")
+
+    @property
+    def predicts_jumps(self) -> bool:
+        """Whether the model is a migration model (ΔS_m of jumps; no entropy of one structure)."""
+        return self.model.target == "migration"
+
+    def _check_minimum_model(self) -> None:
+        if self.predicts_jumps:
+            raise ModelDomainError(
+                "this model was trained on jumps (target 'migration'): it predicts the migration "
+                "entropy ΔS_m of a minimum and a saddle, not the entropy of one structure; use "
+                "predict_migration_entropy or predict_attempt_frequency, or a minimum model"
+            )
 
     @property
     def has_gradient(self) -> bool:
@@ -183,6 +196,7 @@ class EntropyPredictor:
             warnings.warn(message, SupersededLabelsWarning, stacklevel=3)
 
     def _check_total_defined(self) -> None:
+        self._check_minimum_model()
         if not self.total_defined:
             raise ModelDomainError(
                 "this model was trained on formation entropies only: its per-atom constant "
@@ -379,6 +393,7 @@ class EntropyPredictor:
         S_f(T) = S_f(T0) + (n'_d - (N_d/N_b) n'_b) k_B ln(T/T0). With ``return_std``, also the
         predictive standard deviation in eV/K.
         """
+        self._check_minimum_model()
         bulk = self.bulk_reference(atoms) if bulk is None else bulk
         self.check_atoms(atoms)
         self.check_atoms(bulk)
@@ -389,6 +404,55 @@ class EntropyPredictor:
         shift = formation_mode_excess(atoms, bulk) * np.log(temperature / self.model.temperature)
         entropy = float(mean[0] + shift) * KB_EV_PER_K
         return (entropy, float(std[0]) * KB_EV_PER_K) if return_std else entropy
+
+    def predict_migration_entropy(
+        self, minimum: Atoms, saddle: Atoms, temperature: float | None = None, return_std: bool = False
+    ) -> float | tuple[float, float]:
+        """Migration entropy ΔS_m = S_saddle (3N - 4 modes) - S_minimum (3N - 3 modes) of the
+        jump from ``minimum`` over the first-order ``saddle`` (same atoms, same cell), eV/K,
+        from a migration model: w · (Σ D^saddle - Σ D^minimum) + b at the model's T0, shifted
+        exactly (classical, one mode fewer at the saddle) by -k_B ln(T/T0). With
+        ``return_std``, also its predictive standard deviation, eV/K.
+
+        Raises
+        ------
+        ModelDomainError
+            The model is not a migration model.
+        CellMismatchError
+            The two structures differ in cell or atom count.
+        """
+        if not self.predicts_jumps:
+            raise ModelDomainError(
+                f"this model's target is {self.model.target!r}: migration entropies need a model "
+                "trained on saddles (target 'migration', for example fe-mendelev2003-saddles)"
+            )
+        self.check_atoms(minimum)
+        self.check_atoms(saddle)
+        if len(minimum) != len(saddle) or not np.allclose(minimum.cell.array, saddle.cell.array, atol=1e-8):
+            raise CellMismatchError(
+                f"a jump's minimum and saddle must hold the same atoms in the same cell; got "
+                f"{len(minimum)} and {len(saddle)} atoms, cells {minimum.cell.lengths()} and "
+                f"{saddle.cell.lengths()} Å"
+            )
+        temperature = self._temperature(temperature)
+        x = self.descriptor_sum(saddle) - self.descriptor_sum(minimum)
+        mean, std = self.model.predict(x[None, :], return_std=True)
+        entropy = float(mean[0] - np.log(temperature / self.model.temperature)) * KB_EV_PER_K
+        return (entropy, float(std[0]) * KB_EV_PER_K) if return_std else entropy
+
+    def predict_attempt_frequency(
+        self, minimum: Atoms, saddle: Atoms, temperature: float | None = None, return_std: bool = False
+    ) -> float | tuple[float, float]:
+        """Vineyard attempt frequency ν* (THz) of the jump, from the predicted ΔS_m:
+        ΔS_m/k_B = ln(h ν*/k_B T) - 1 (classical harmonic transition-state theory,
+        docs/theory.md). With ``return_std``, also the one-sigma factor exp(σ(ΔS_m)/k_B): ν*
+        lies within [ν*/factor, ν* factor] at one sigma."""
+        from .harmonic.saddle import vineyard_frequency_THz
+
+        temperature = self._temperature(temperature)
+        delta_s, std = self.predict_migration_entropy(minimum, saddle, temperature, return_std=True)
+        nu = vineyard_frequency_THz(delta_s / KB_EV_PER_K, temperature)
+        return (nu, float(np.exp(std / KB_EV_PER_K))) if return_std else nu
 
     def local_entropies(self, atoms: Atoms, temperature: float | None = None) -> np.ndarray:
         """Per-atom entropies s_i = w · D_i + c (Eq. 13), shape (N,), eV/K; Σ_i s_i = S.
@@ -417,6 +481,7 @@ class EntropyPredictor:
         <D>_b = Σ D^b / N_b is the mean bulk descriptor of the reference cell (None: built from
         the model's lattice, :meth:`bulk_reference`).
         """
+        self._check_minimum_model()
         bulk = self.bulk_reference(atoms) if bulk is None else bulk
         self.check_atoms(atoms)
         self.check_atoms(bulk)

@@ -15,7 +15,8 @@ from .featurize import (
 DESCRIPTION = """For each test fraction p, split the labelled rows of DB at random REPEATS times,
 fit on the rest and report train and test RMSE/MAE (k_B) as mean ± std. Perfect-lattice rows of
 a joint fit stay in every training set and are never scored. --group-by KEY splits whole
-groups instead of rows (e.g. a configuration and its strained copies)."""
+groups instead of rows (e.g. a configuration and its strained copies). A migration fit
+(--target migration) splits whole saddles: both directions of a jump stay on one side."""
 
 EPILOG = """example:
   vibentropy crossval fe.db --descriptor afs --fractions 0.1 0.5 0.9 --repeats 100 --plot cv.png"""
@@ -35,7 +36,10 @@ def run(args: argparse.Namespace) -> int:
         descriptor=provider.name, descriptor_params=provider.params, target=args.target,
         temperature=data.temperature,
     )
-    groups = row_groups(db, data, args.group_by, args.select) if args.group_by else None
+    if args.group_by:
+        groups = row_groups(db, data, args.group_by, args.select)
+    else:  # both directions of a jump carry their saddle's row id: never split them
+        groups = data.row_id if args.target == "migration" else None
     result = repeated_random_splits(
         estimator, data, args.fractions, args.repeats, args.seed, progress=not (args.quiet or args.json),
         groups=groups,
@@ -70,7 +74,8 @@ def register(subparsers) -> None:
     )
     add_descriptor_arguments(parser)
     parser.add_argument(
-        "--target", choices=("formation", "total", "joint"), default="joint", help="what to fit (default joint)"
+        "--target", choices=("formation", "total", "joint", "migration"), default="joint",
+        help="what to fit (default joint; migration: ΔS_m of the saddle rows)"
     )
     parser.add_argument(
         "--fractions", type=float, nargs="+", metavar="P",

@@ -24,8 +24,8 @@ EPILOG = """example:
   vibentropy prefactor initial.extxyz climbing_image.extxyz --final final.extxyz --refine --json"""
 
 SADDLE_MODEL_NOTE = (
-    "the model predicts minima only: a saddle prediction needs a model trained on saddles, "
-    "and none is shipped"
+    "the model predicts minima only: the predicted ΔS_m and ν* need a migration model "
+    "(trained on saddles, e.g. fe-mendelev2003-saddles)"
 )
 
 
@@ -45,14 +45,26 @@ def _jump_record(result) -> dict[str, Any]:
     return record
 
 
-def _model_record(args: argparse.Namespace, minima: dict[str, Any]) -> dict[str, Any]:
-    """The model's S (k_B) of each minimum, and the note that it has none for the saddle."""
+def _model_record(args: argparse.Namespace, minima: dict[str, Any], saddle) -> dict[str, Any]:
+    """A migration model's ΔS_m (k_B) and ν* (THz) of each jump, with their one-sigma spread;
+    a minimum model's S (k_B) of each minimum, and the note that it has none for the saddle."""
     from ..predictor import EntropyPredictor
     from ..units import KB_EV_PER_K
 
     predictor = EntropyPredictor(args.model)
     temperature = args.temperature
-    record: dict[str, Any] = {"model": str(args.model), "saddle": None, "note": SADDLE_MODEL_NOTE}
+    if predictor.predicts_jumps:
+        record = {"model": str(args.model), "kind": "migration"}
+        for name, atoms in minima.items():
+            delta_s, std = predictor.predict_migration_entropy(atoms, saddle, temperature, return_std=True)
+            nu, factor = predictor.predict_attempt_frequency(atoms, saddle, temperature, return_std=True)
+            record["forward" if name == "initial" else "backward"] = {
+                "delta_S_m_kB": delta_s / KB_EV_PER_K, "delta_S_m_std_kB": std / KB_EV_PER_K,
+                "nu_THz": nu, "nu_factor_1sigma": factor,
+            }
+        return record
+    record: dict[str, Any] = {"model": str(args.model), "kind": "minimum", "saddle": None,
+                              "note": SADDLE_MODEL_NOTE}
     for name, atoms in minima.items():
         if not predictor.total_defined:
             record[name] = {"S_kB": None, "S_std_kB": None}  # a formation-only model has no S
@@ -77,7 +89,15 @@ def _print_table(report: dict[str, Any]) -> None:
                 print(f"{'(quantum)':>16} {'':>9} {jump['nu_quantum_THz']:10.4g} "
                       f"{jump['delta_S_m_quantum_kB']:9.4f}")
     model = report.get("model_prediction")
-    if model is not None:
+    if model is not None and model["kind"] == "migration":
+        for key, label in (("forward", "initial->saddle"), ("backward", "final->saddle")):
+            if key in model:
+                jump, exact = model[key], report[key]
+                print(f"model {model['model']}, {label}: ΔS_m = {jump['delta_S_m_kB']:.3f} ± "
+                      f"{jump['delta_S_m_std_kB']:.3f} k_B (exact {exact['delta_S_m_kB']:.3f}), "
+                      f"ν* = {jump['nu_THz']:.4g} THz (×/÷ {jump['nu_factor_1sigma']:.2f}; "
+                      f"exact {exact['nu_THz']:.4g})")
+    elif model is not None:
         for name in ("initial", "final"):
             if name in model:
                 exact = report["forward" if name == "initial" else "backward"]["S_minimum_kB"]
@@ -127,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         report["backward"] = _jump_record(attempt_frequency(final, saddle, **options))
         minima["final"] = final
     if args.model is not None:
-        report["model_prediction"] = _model_record(args, minima)
+        report["model_prediction"] = _model_record(args, minima, saddle)
     if args.json:
         print(json.dumps(report))
     else:
@@ -153,7 +173,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--potential", metavar="NAME", default=DEFAULT_POTENTIAL,
         help=f"named potential (default {DEFAULT_POTENTIAL})",
     )
-    parser.add_argument("--model", metavar="M", help="also the model's S of the minima (k_B)")
+    parser.add_argument(
+        "--model", metavar="M",
+        help="also a model's prediction: a migration model's ΔS_m and ν* of each jump, or a "
+             "minimum model's S of the minima (k_B)")
     parser.add_argument("--temperature", type=float, default=300.0, metavar="T", help="K (default 300)")
     parser.add_argument("--refine", action="store_true", help="refine the saddle first (1e-6 eV/Å)")
     parser.add_argument("--quantum", action="store_true", help="also the quantum-harmonic prefactor")

@@ -17,7 +17,9 @@ from .featurize import (
 DESCRIPTION = """Fit S = w · Σ_i D_i (+ c N) by Bayesian ridge regression on the rows of DB and
 write a model file. --target joint (default, what shipped models use) fits formation entropies
 together with the perfect-lattice totals, so the model predicts S and S_f; formation fits S_f
-only; total fits S of whole cells. Rows without descriptor sums are featurized first."""
+only; total fits S of whole cells; migration fits ΔS_m = w · (Σ D^saddle - Σ D^minimum) + b of
+the saddle rows (a descriptor defined at saddles: stiffness with --param saddle_points=true).
+Rows without descriptor sums are featurized first."""
 
 EPILOG = """example:
   vibentropy train fe.db --descriptor afs --target joint -o fe-afs.json --plot parity.png"""
@@ -71,9 +73,10 @@ def run(args: argparse.Namespace) -> int:
     }
     save_model(model, args.output)
     overall = result["overall"]
+    counts = data.summary()
+    kinds = ", ".join(f"{counts[f'n_{k}']} {k}" for k in ("formation", "total", "migration") if counts[f"n_{k}"])
     print(
-        f"trained {args.target} model on {len(data)} rows ({data.summary()['n_formation']} formation,"
-        f" {data.summary()['n_total']} total) at {data.temperature:g} K with {provider.name} "
+        f"trained {args.target} model on {len(data)} rows ({kinds}) at {data.temperature:g} K with {provider.name} "
         f"(dim {provider.dim}): train RMSE {overall['rmse_kB']:.3f} k_B, MAE {overall['mae_kB']:.3f} "
         f"k_B on {result['kind']} rows -> {args.output}"
     )
@@ -83,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         sel = result["scored"]
         parity_plot(
             data.y[sel], result["predictions"][sel], data.family[sel], args.plot,
-            quantity="S_f" if result["kind"] == "formation" else "S",
+            quantity={"formation": "S_f", "migration": r"\Delta S_m"}.get(result["kind"], "S"),
             title=f"training set, {provider.name}",
         )
         print(f"parity plot -> {args.plot}")
@@ -99,8 +102,8 @@ def register(subparsers) -> None:
     )
     add_descriptor_arguments(parser)
     parser.add_argument(
-        "--target", choices=("formation", "total", "joint"), default="joint",
-        help="what to fit (default joint)",
+        "--target", choices=("formation", "total", "joint", "migration"), default="joint",
+        help="what to fit (default joint; migration: ΔS_m of the saddle rows, both directions)",
     )
     parser.add_argument("-o", "--output", required=True, metavar="MODEL.json", help="model file to write")
     parser.add_argument("--plot", metavar="PNG", help="write a parity plot of the training rows")
