@@ -540,11 +540,7 @@ def load_training_set(
         if np.isfinite(distance):  # a lone isolated atom has no pair
             closest.append(distance)
     if not_featurized:
-        raise DatabaseError(
-            f"{len(not_featurized)} row(s) (first id {not_featurized[0]}) have no descriptor sums "
-            f"for descriptor hash {provider_hash}: run 'vibentropy featurize DB --descriptor NAME' "
-            "with the same descriptor parameters first"
-        )
+        raise _not_featurized_error(not_featurized, provider_hash)
     if not y:
         need = {"formation": "Sf_kB with a lattice", "total": "S_kB", "joint": "Sf_kB or S_kB",
                 "migration": "saddle rows"}
@@ -567,6 +563,15 @@ def load_training_set(
                "strain_range": [min(strains), max(strains)] if strains else None,
                "min_distance_range_A": [min(closest), max(closest)] if closest else None,
                "min_distance_n_structures": len(closest)},
+    )
+
+
+def _not_featurized_error(row_ids: list[int], provider_hash: str, hint: str = "") -> DatabaseError:
+    """The error for rows without this descriptor's sums, with what to run."""
+    return DatabaseError(
+        f"{len(row_ids)} row(s) (first id {row_ids[0]}) have no descriptor sums for descriptor "
+        f"hash {provider_hash}: run 'vibentropy featurize DB --descriptor NAME' with the same "
+        f"descriptor parameters first{hint}"
     )
 
 
@@ -611,12 +616,10 @@ def _jump_set(db: Any, rows: list, provider_hash: str, temperature: float,
             strains.append(float(row.strain))
         closest.append(shortest_distance(row.toatoms()))
     if not_featurized:
-        raise DatabaseError(
-            f"{len(not_featurized)} row(s) (first id {not_featurized[0]}) have no descriptor sums "
-            f"for descriptor hash {provider_hash}: run 'vibentropy featurize DB --descriptor NAME' "
-            "with the same descriptor parameters first (saddle rows need a descriptor defined at "
-            "saddle points, e.g. stiffness with saddle_points=true)"
-        )
+        raise _not_featurized_error(
+            not_featurized, provider_hash,
+            " (saddle rows need a descriptor defined at saddle points, e.g. stiffness with "
+            "saddle_points=true)")
     if not y:
         raise DatabaseError("no saddle row in the database (selection): a 'migration' fit needs "
                             "saddle rows (recipes with exploration.store_saddles = true)")
