@@ -582,7 +582,8 @@ def _jump_set(db: Any, rows: list, provider_hash: str, temperature: float,
     ``to_minimum`` of its job), features Σ D^saddle - Σ D^minimum and target ΔS_m (k_B) of that
     direction, shifted to ``temperature`` exactly (one mode fewer at the saddle:
     ΔS_m(T) = ΔS_m(T0) - ln(T/T0), classical). Both directions carry the saddle's row id, so
-    splits by row keep them together."""
+    splits by row keep them together; a symmetric jump (both ends the same minimum, e.g. a
+    vacancy hop) gives one row."""
     minima = {(row.get("job_id"), row.get("minimum_index")): row for row in db.select()
               if row.get("stationary_point") != "saddle" and row.get("job_id") is not None}
     X, y, family, row_id, sizes, strains, closest = [], [], [], [], [], [], []
@@ -595,7 +596,10 @@ def _jump_set(db: Any, rows: list, provider_hash: str, temperature: float,
             not_featurized.append(row.id)
             continue
         log_t = np.log(temperature / float(row.get("temperature", temperature)))
-        for side, index in (("forward", row.get("from_minimum")), ("backward", row.get("to_minimum"))):
+        sides = [("forward", row.get("from_minimum")), ("backward", row.get("to_minimum"))]
+        if sides[0][1] == sides[1][1]:
+            sides = sides[:1]  # a jump to a copy of its own minimum: both directions are one
+        for side, index in sides:
             minimum = minima.get((row.get("job_id"), index))
             if minimum is None or row.get(f"dS_m_{side}_kB") is None:
                 raise DatabaseError(

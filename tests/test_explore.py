@@ -116,3 +116,63 @@ def test_asking_for_saddles_explores_on_and_keeps_each_jump_once(cu2, di_interst
     for a, b in itertools.combinations(result.saddles, 2):
         same_ends = {a.origin, a.target} == {b.origin, b.target}
         assert not (same_ends and abs(a.energy - b.energy) <= explorer.energy_tol)
+
+
+@pytest.fixture(scope="module")
+def cu3():
+    return builders.perfect_lattice("Cu", "fcc", 3.61, 3)
+
+
+@pytest.fixture(scope="module")
+def vacancy_hops(cu3):
+    """A single vacancy (3x3x3 cell: the 2x2x2 one is too small for its dimer searches), whose
+    every jump leads to a moved copy of itself."""
+    rng = np.random.default_rng(1)
+    start = builders.vacancy_cluster(cu3, 1, rng)
+    explorer = explore.ActivationRelaxationExplorer(
+        EMT(), cu3, rng, dimer_fmax=0.05, dimer_steps=150, verify_saddles=True, stall_events=4,
+    )
+    return explorer, explorer.explore(start, n_minima=3, n_saddles=3, max_events=20)
+
+
+def test_a_vacancy_hop_is_kept_as_a_jump_to_a_copy_of_its_own_minimum(vacancy_hops):
+    explorer, result = vacancy_hops
+    assert len(result.minima) == 1  # every hop leads to the same configuration, moved
+    assert result.saddles and all(s.origin == s.target == 0 for s in result.saddles)
+    assert result.n_unconnected == 0  # the near side of each hop quenches back (drift removed)
+    assert all(s.energy > result.minima[0].energy for s in result.saddles)
+    # it stopped because nothing new turned up, before its event budget
+    assert result.n_events < 20 and len(result.minima) < 3
+
+
+def test_a_rigid_drift_is_the_same_minimum_and_a_hop_is_not(vacancy_hops):
+    explorer, result = vacancy_hops
+    minimum = result.minima[0].atoms
+    drifted = minimum.copy()
+    drifted.positions += [0.7, -0.6, 0.3]  # more than the jump threshold, for every atom
+    assert explorer._same_minimum(drifted, minimum)
+    hopped = minimum.copy()
+    hopped.positions[0] += [explore.JUMP_DISPLACEMENT_A + 0.1, 0.0, 0.0]
+    assert not explorer._same_minimum(hopped, minimum)
+
+
+def test_the_neb_band_between_the_ends_of_a_hop_finds_the_dimer_barrier(cu3, vacancy_hops):
+    _, result = vacancy_hops
+    origin = result.minima[0].atoms
+    explorer = explore.ActivationRelaxationExplorer(
+        EMT(), cu3, np.random.default_rng(2), dimer_fmax=0.05, dimer_steps=150, neb_images=1,
+        neb_calculator=EMT,
+    )
+    found = next(f for f in (explorer.find_saddle(origin) for _ in range(10)) if f is not None)
+    saddle, mode, energy = found
+    ends = [explorer._quench_side(saddle, mode, sign) for sign in (1.0, -1.0)]
+    # a symmetric hop: the band's single image sits on the midpoint saddle by symmetry
+    band = explorer._band_saddle(ends[0], ends[1], 0, 0)
+    assert band is not None and band.search == "neb"
+    assert band.energy == pytest.approx(energy, abs=2e-2)
+    assert band.energy > max(e.get_potential_energy() for e in ends)
+
+
+def test_a_band_needs_a_calculator_factory(cu3):
+    with pytest.raises(ValueError, match="neb_calculator"):
+        explore.ActivationRelaxationExplorer(EMT(), cu3, np.random.default_rng(0), neb_images=3)

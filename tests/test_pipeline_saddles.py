@@ -92,3 +92,24 @@ def test_saddles_per_job_needs_stored_saddles_and_leaves_other_recipes_jobs_alon
     more = {**RECIPE, "exploration": {**RECIPE["exploration"], "saddles_per_job": 4}}
     defect = [job.job_id for job in make_jobs(parse_recipe(more)) if job.kind == "defect"]
     assert not set(defect) & set(plain)  # exploring further: new jobs
+
+
+@pytest.mark.parametrize("key", ["neb_images", "stall_events"])
+def test_band_and_stall_keys_leave_recipes_without_them_alone(key):
+    from ase_vibentropy.data.jobs import make_jobs
+
+    plain = parse_recipe(RECIPE)
+    zero = parse_recipe({**RECIPE, "exploration": {**RECIPE["exploration"], key: 0}})
+    assert zero.hash == plain.hash
+    assert [j.job_id for j in make_jobs(zero)] == [j.job_id for j in make_jobs(plain)]
+    some = parse_recipe({**RECIPE, "exploration": {**RECIPE["exploration"], key: 3}})
+    assert some.hash != plain.hash
+    assert getattr(some.exploration, key) == 3
+
+
+def test_bands_need_stored_saddles_and_stalling_needs_the_dimer():
+    exploration = {k: v for k, v in RECIPE["exploration"].items() if k != "store_saddles"}
+    with pytest.raises(RecipeError, match="neb_images.*store_saddles"):
+        parse_recipe({**RECIPE, "exploration": {**exploration, "neb_images": 3}})
+    with pytest.raises(RecipeError, match="stall_events.*dimer"):
+        parse_recipe({**RECIPE, "exploration": {"method": "random", "stall_events": 3}})

@@ -6,10 +6,17 @@ region, climb to a saddle point along the lowest-curvature mode, step over it, r
 next minimum, and keep it if it is new (energy and inertia fingerprint, see
 :mod:`.analysis`). Every random choice comes from one ``numpy.random.Generator``, so a seed
 fixes the whole exploration.
+
+Saddles are kept as jumps between two of the minima: to a new minimum, to one found before, or
+to a symmetry copy of the minimum the search left (a vacancy hop: the same configuration with
+atoms moved by more than :data:`JUMP_DISPLACEMENT_A`). On request each saddle's connection is
+checked by quenching its near side too, and a climbing-image NEB between the two minima adds
+the saddle of the minimum-energy path (:func:`~ase_vibentropy.harmonic.saddle.climbing_band`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +39,10 @@ from .builders import random_points_with_clearance, minimum_image
 #: Residual force, eV/Å, to which the explorer quenches its minima (the labelling step relaxes
 #: further with the reference potential).
 QUENCH_FMAX_EV_PER_A = 1e-3
+
+#: Largest atomic displacement, Å, between two quenched structures that still counts as the same
+#: minimum: beyond it, an equivalent configuration is a jump (bcc Fe vacancy hop: 2.48 Å).
+JUMP_DISPLACEMENT_A = 0.5
 
 
 def quench(atoms: Atoms, calc: Any, fmax: float = QUENCH_FMAX_EV_PER_A, steps: int = 5000) -> Atoms:
@@ -138,13 +149,18 @@ class Saddle:
         eV.
     origin, target : int
         Indices in :attr:`ExplorationResult.minima` of the minimum it was reached from and of the
-        minimum on its far side (new, or found before).
+        minimum on its far side (new, found before, or ``origin`` itself for a jump to a
+        symmetry copy of it).
+    search : str
+        ``"dimer"`` (the explorer's search) or ``"neb"`` (the highest image of a climbing-image
+        band between the two minima).
     """
 
     atoms: Atoms
     energy: float
     origin: int
     target: int
+    search: str = "dimer"
 
 
 @dataclass
@@ -158,15 +174,20 @@ class ExplorationResult:
     n_saddles: int = 0
     n_failed: int = 0
     n_known: int = 0
+    n_unconnected: int = 0
+    n_bands: int = 0
 
     def summary(self) -> dict[str, int]:
-        """Counts of events, converged saddles, failed searches and re-found minima."""
+        """Counts of events, converged saddles, failed searches, re-found minima, saddles whose
+        near side did not quench to the minimum left, and NEB bands run."""
         return {
             "n_minima": len(self.minima),
             "n_events": self.n_events,
             "n_saddles": self.n_saddles,
             "n_failed": self.n_failed,
             "n_known": self.n_known,
+            "n_unconnected": self.n_unconnected,
+            "n_bands": self.n_bands,
         }
 
 
@@ -209,6 +230,19 @@ class ActivationRelaxationExplorer:
         Force criterion of the quench to the next minimum, eV/Å.
     energy_tol, fingerprint_rtol
         De-duplication tolerances (eV; relative).
+    verify_saddles
+        Quench each saddle's near side as well and keep the saddle only if it returns to the
+        minimum the search left (one more quench per event; minima are unaffected).
+    neb_images
+        Interior images of a climbing-image NEB between the two minima of each kept saddle
+        (0: no band). A band that is one elementary jump adds its highest image as a saddle of
+        ``search="neb"`` (refine it before labelling); the same jump at the same energy counts
+        once.
+    neb_calculator
+        Makes one calculator per NEB image (required with ``neb_images``).
+    stall_events
+        Stop after this many consecutive events that added neither a minimum nor a saddle (0:
+        never; a single vacancy, whose jumps all lead to copies of itself, stops this way).
     """
 
     def __init__(
@@ -224,7 +258,13 @@ class ActivationRelaxationExplorer:
         fmax: float = QUENCH_FMAX_EV_PER_A,
         energy_tol: float = ENERGY_TOLERANCE_EV,
         fingerprint_rtol: float = FINGERPRINT_RTOL,
+        verify_saddles: bool = False,
+        neb_images: int = 0,
+        neb_calculator: Callable[[], Any] | None = None,
+        stall_events: int = 0,
     ):
+        if neb_images and neb_calculator is None:
+            raise ValueError("neb_images needs neb_calculator, a factory of one calculator per image")
         self.calc = calc
         self.reference = reference
         self.rng = rng
@@ -237,6 +277,10 @@ class ActivationRelaxationExplorer:
         self.fmax = float(fmax)
         self.energy_tol = float(energy_tol)
         self.fingerprint_rtol = float(fingerprint_rtol)
+        self.verify_saddles = bool(verify_saddles)
+        self.neb_images = int(neb_images)
+        self.neb_calculator = neb_calculator
+        self.stall_events = int(stall_events)
 
     def _defect_atoms(self, atoms: Atoms) -> np.ndarray:
         """Atoms of the defect region: those in multiply occupied Wigner-Seitz cells, or the
@@ -305,13 +349,51 @@ class ActivationRelaxationExplorer:
                 return index
         return None
 
-    def _add_saddle(self, result: ExplorationResult, saddle: Saddle) -> None:
+    def _add_saddle(self, result: ExplorationResult, saddle: Saddle) -> bool:
         """Keep ``saddle`` unless one between the same two minima at the same energy (within
-        the de-duplication tolerance) is kept already: the same jump found twice."""
+        the de-duplication tolerance) is kept already: the same jump found twice. True if kept."""
         ends = {saddle.origin, saddle.target}
-        if not any({kept.origin, kept.target} == ends and abs(kept.energy - saddle.energy) <= self.energy_tol
-                   for kept in result.saddles):
-            result.saddles.append(saddle)
+        if any({kept.origin, kept.target} == ends and abs(kept.energy - saddle.energy) <= self.energy_tol
+               for kept in result.saddles):
+            return False
+        result.saddles.append(saddle)
+        return True
+
+    def _same_minimum(self, a: Atoms, b: Atoms) -> bool:
+        """True when two quenched structures are the same minimum, not copies: every atom within
+        :data:`JUMP_DISPLACEMENT_A` (minimum image) once the rigid drift of the whole content (the
+        median displacement; dimer steps do not conserve the centre of mass) is taken out."""
+        shift = minimum_image(a.positions - b.positions, a.cell)
+        shift = minimum_image(shift - np.median(shift, axis=0), a.cell)
+        return float(np.sqrt((shift**2).sum(axis=1)).max()) <= JUMP_DISPLACEMENT_A
+
+    def _quench_side(self, saddle: Atoms, mode: np.ndarray, sign: float) -> Atoms | None:
+        """Quench from one step along ``sign`` × the unstable mode (None when it fails)."""
+        side = saddle.copy()
+        side.positions += sign * self.step_over * mode
+        try:
+            return quench(side, self.calc, self.fmax)
+        except NotRelaxedError:
+            return None
+
+    def _band_saddle(self, initial: Atoms, final: Atoms, origin: int, target: int) -> Saddle | None:
+        """The highest image of a converged climbing-image band from ``initial`` to ``final``
+        when the band is one elementary jump (no intermediate minimum) with a barrier above both
+        ends (more than the de-duplication tolerance), else None."""
+        from ..harmonic.saddle import band_segments, climbing_band
+
+        images, converged = climbing_band(initial, final, self.neb_calculator, n_images=self.neb_images,
+                                          fmax=self.dimer_fmax)
+        energies = np.array([image.get_potential_energy() for image in images])
+        segments = band_segments(energies)
+        if not converged or len(segments) != 1:
+            return None
+        top = int(segments[0][1])
+        if energies[top] - max(energies[0], energies[-1]) <= self.energy_tol:
+            return None  # no barrier resolved on the band (a shallow end point)
+        top_atoms = images[top].copy()
+        top_atoms.calc = None
+        return Saddle(top_atoms, float(energies[top]), origin, target, search="neb")
 
     def explore(self, start: Atoms, n_minima: int, max_events: int | None = None,
                 n_saddles: int = 0) -> ExplorationResult:
@@ -319,7 +401,8 @@ class ActivationRelaxationExplorer:
         and the saddles crossed between them.
 
         A saddle whose far side quenches to a minimum found before (other than the one it was
-        reached from) is kept too: a jump between two known minima.
+        reached from) is kept too, as is one whose far side is a moved copy of the minimum it
+        was reached from (a symmetric jump, ``target == origin``).
 
         Parameters
         ----------
@@ -342,9 +425,12 @@ class ActivationRelaxationExplorer:
         relaxed = quench(start, self.calc, self.fmax)
         result = ExplorationResult()
         result.minima.append(describe_minimum(relaxed, self.reference, relaxed.get_potential_energy()))
+        idle = 0
         while ((len(result.minima) < n_minima or len(result.saddles) < n_saddles)
-               and result.n_events < max_events):
+               and result.n_events < max_events
+               and not (self.stall_events and idle >= self.stall_events)):
             result.n_events += 1
+            idle += 1
             parent = int(self.rng.integers(len(result.minima)))
             origin = result.minima[parent]
             found = self.find_saddle(origin.atoms)
@@ -356,11 +442,8 @@ class ActivationRelaxationExplorer:
             # Step over the saddle away from the minimum it was reached from.
             away = minimum_image(saddle.positions - origin.atoms.positions, saddle.cell)
             sign = 1.0 if np.vdot(away, mode) >= 0 else -1.0
-            over = saddle.copy()
-            over.positions += sign * self.step_over * mode
-            try:
-                new = quench(over, self.calc, self.fmax)
-            except NotRelaxedError:
+            new = self._quench_side(saddle, mode, sign)
+            if new is None:
                 result.n_failed += 1
                 continue
             candidate = describe_minimum(
@@ -368,13 +451,27 @@ class ActivationRelaxationExplorer:
                 barrier=saddle_energy - origin.energy, parent=parent,
             )
             known = self._known_index(candidate, result.minima)
-            if known is not None:
+            if known is None:
+                result.minima.append(candidate)
+                target = len(result.minima) - 1
+                idle = 0
+            else:
                 result.n_known += 1
-                if known != parent:
-                    self._add_saddle(result, Saddle(saddle, saddle_energy, parent, known))
-                continue
-            result.minima.append(candidate)
-            self._add_saddle(result, Saddle(saddle, saddle_energy, parent, len(result.minima) - 1))
+                target = known
+                if known == parent and self._same_minimum(new, origin.atoms):
+                    continue  # back where it started: no jump
+            if self.verify_saddles:
+                near = self._quench_side(saddle, mode, -sign)
+                if near is None or not self._same_minimum(near, origin.atoms):
+                    result.n_unconnected += 1
+                    continue
+            if self._add_saddle(result, Saddle(saddle, saddle_energy, parent, target)):
+                idle = 0
+            if self.neb_images:
+                result.n_bands += 1
+                band = self._band_saddle(origin.atoms, new, parent, target)
+                if band is not None and self._add_saddle(result, band):
+                    idle = 0
         return result
 
 

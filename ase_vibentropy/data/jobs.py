@@ -20,7 +20,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-from .recipe import FamilySpec, Recipe
+from .recipe import OPTIONAL_EXPLORATION_KEYS, FamilySpec, Recipe
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def make_jobs(recipe: Recipe) -> list[Job]:
         # storing saddles adds rows without changing the minima: the same jobs either way;
         # asking for saddles explores further (a new job), and recipes without it keep theirs
         exploration = {k: v for k, v in asdict(recipe.exploration).items()
-                       if k != "store_saddles" and not (k == "saddles_per_job" and not v)}
+                       if k != "store_saddles" and not (k in OPTIONAL_EXPLORATION_KEYS and not v)}
         fam_digest = (common, family_fields, exploration if family.is_cluster else None)
         for n_cells in recipe.sizes:
             for strain in recipe.strains:

@@ -128,6 +128,13 @@ def _calculators(potential_name: str) -> tuple[Any, Any]:
     return cache[potential_name]
 
 
+def _new_force_calculator(potential_name: str) -> Any:
+    """A fresh force calculator of a potential (one per NEB image)."""
+    from ..potentials import get_potential
+
+    return get_potential(potential_name).force_calculator()
+
+
 def _descriptor_sums(recipe: Recipe, atoms: Atoms) -> dict[str, np.ndarray]:
     if not recipe.descriptors:
         return {}
@@ -301,7 +308,7 @@ def label_saddle(
         "stationary_point": "saddle", "S_kB": result.entropy_kB, "n_imaginary": 1,
         "unstable_omega2": float(result.min_omega2), "hessian_method": result.hessian_method,
         "solver": result.solver, "label_seconds": result.seconds,
-        "from_minimum": saddle.origin, "to_minimum": saddle.target,
+        "from_minimum": saddle.origin, "to_minimum": saddle.target, "saddle_search": saddle.search,
         "lattice": recipe.lattice, "a0": recipe.a0, "element": recipe.element,
         "potential": potential.name, "potential_version": potential.version,
         "temperature": recipe.temperature, "recipe_hash": recipe.hash,
@@ -346,6 +353,8 @@ def _explore(recipe: Recipe, family: FamilySpec, job: Job, start: Atoms, straine
     explorer = ActivationRelaxationExplorer(
         force_calc, strained, rng, push_amplitude=exp.push_amplitude, step_over=exp.step_over,
         dimer_fmax=exp.dimer_fmax, dimer_steps=exp.dimer_steps, fmax=exp.quench_fmax,
+        verify_saddles=exp.store_saddles, neb_images=exp.neb_images,
+        neb_calculator=lambda: _new_force_calculator(recipe.potential), stall_events=exp.stall_events,
     )
     return explorer.explore(start, job.n_minima, max_events=exp.max_events or None,
                             n_saddles=exp.saddles_per_job)

@@ -19,6 +19,8 @@ Example (see ``examples/recipes/``)::
     minima_per_job = 4
     store_saddles = false           # dimer: label and store the saddles crossed between minima
     saddles_per_job = 0             # dimer: explore on until this many saddles are stored
+    neb_images = 0                  # dimer: climbing-image NEB between each saddle's minima
+    stall_events = 0                # dimer: stop after this many events that found nothing new
 
     [families.I2]                   # V<n>, I<n>, random, cascade
     count = 8                       # configurations per (size, strain)
@@ -51,6 +53,9 @@ except ImportError:  # pragma: no cover - Python 3.10
 
 #: Exploration methods: ``none`` relaxes the built configuration only.
 EXPLORATION_METHODS = ("none", "random", "dimer")
+#: Exploration keys left out of the recipe hash and the job ids while unset (0), so that recipes
+#: written before they existed keep both.
+OPTIONAL_EXPLORATION_KEYS = ("saddles_per_job", "neb_images", "stall_events")
 
 #: Largest isotropic strain accepted, as a fraction (the bulk reference allows 10 %).
 MAX_STRAIN = 0.1
@@ -120,6 +125,8 @@ class ExplorationSpec:
     quench_fmax: float = 1e-3
     store_saddles: bool = False
     saddles_per_job: int = 0
+    neb_images: int = 0
+    stall_events: int = 0
 
 
 @dataclass(frozen=True)
@@ -160,8 +167,9 @@ class Recipe:
         data["potential"] = self.potential_identity
         if not self.exploration.store_saddles:  # recipes without the option keep their hash
             data["exploration"].pop("store_saddles")
-        if not self.exploration.saddles_per_job:  # the same for this one
-            data["exploration"].pop("saddles_per_job")
+        for key in OPTIONAL_EXPLORATION_KEYS:  # the same for these when unset
+            if not data["exploration"][key]:
+                data["exploration"].pop(key)
         return data
 
     @property
@@ -368,13 +376,19 @@ def parse_recipe(data: dict[str, Any], source: str = "") -> Recipe:
                            0.0, open_low=True),
         store_saddles=_bool(exp.get("store_saddles", False), "exploration.store_saddles"),
         saddles_per_job=_int(exp.get("saddles_per_job", 0), "exploration.saddles_per_job", 0),
+        neb_images=_int(exp.get("neb_images", 0), "exploration.neb_images", 0),
+        stall_events=_int(exp.get("stall_events", 0), "exploration.stall_events", 0),
     )
     if exploration.store_saddles and exploration.method != "dimer":
         raise _fail("exploration.store_saddles", "saddles are crossed by the dimer explorer only: "
                     "set method = \"dimer\"")
-    if exploration.saddles_per_job and not exploration.store_saddles:
-        raise _fail("exploration.saddles_per_job", "asks the explorer for saddles, which are kept "
-                    "only with store_saddles = true")
+    for key in ("saddles_per_job", "neb_images"):
+        if getattr(exploration, key) and not exploration.store_saddles:
+            raise _fail(f"exploration.{key}", "asks the explorer for saddles, which are kept "
+                        "only with store_saddles = true")
+    if exploration.stall_events and exploration.method != "dimer":
+        raise _fail("exploration.stall_events", "counts activation events of the dimer explorer: "
+                    "set method = \"dimer\"")
 
     fam_table = _table(data.get("families", {}), "families")
     if not fam_table:
