@@ -6,7 +6,8 @@ JSON object, a dict) it has exactly one of the keys
 
 ``eam = "PATH"``
     A one-element setfl file (``format = "eam/alloy"`` or ``"eam/fs"``, default from the
-    extension). Interpolated by cubic splines through every ``stride``-th point
+    extension). Interpolated by cubic splines through every ``stride``-th point, or, with
+    ``fit = "knots"``, fitted by least-squares splines that keep the knots found in the tables
     (:func:`ase_vibentropy.eam.tabulated_eam`), with the exact analytic Hessian of those splines.
     Element, lattice, a0 and mass default to the file's header.
 ``lammps = {pair_style = "...", pair_coeff = ["...", ...]}``
@@ -20,7 +21,8 @@ JSON object, a dict) it has exactly one of the keys
 and the optional keys ``element``, ``lattice`` (bcc, fcc), ``a0`` (Å; default the
 zero-pressure lattice constant of the potential itself, found by root-finding the pressure),
 ``mass`` (amu), ``fd_step`` (Å, the displacement of phonopy and finite-difference Hessians,
-default 1e-3) and ``stride`` (EAM files). As a string, a spec is a built-in name, a path to an
+default 1e-3), ``stride`` and ``fit`` (EAM files: ``"interpolate"``, the default, or
+``"knots"``, which is smooth enough for Hessians). As a string, a spec is a built-in name, a path to an
 EAM file, a path to a ``.toml`` or ``.json`` file holding the mapping, or the mapping as JSON.
 
 Every spec is checked when it is read, before any job runs: missing files, an unknown pair
@@ -58,11 +60,14 @@ SPEC_KINDS = ("eam", "lammps", "factory")
 EAM_FORMATS = {".eam.fs": "eam/fs", ".fs": "eam/fs", ".eam.alloy": "eam/alloy", ".alloy": "eam/alloy",
                ".setfl": "eam/alloy"}
 
+#: How an EAM spec turns its tables into functions (``fit``; the first is the default).
+EAM_FITS = ("interpolate", "knots")
+
 #: Lattices a spec may name (those of the defect builders).
 SPEC_LATTICES = ("bcc", "fcc")
 
 _OPTIONAL_KEYS = {"element", "lattice", "a0", "mass", "fd_step"}
-_KEYS = {"eam": _OPTIONAL_KEYS | {"eam", "format", "stride"},
+_KEYS = {"eam": _OPTIONAL_KEYS | {"eam", "format", "stride", "fit"},
          "lammps": _OPTIONAL_KEYS | {"lammps"},
          "factory": _OPTIONAL_KEYS | {"factory", "kwargs"}}
 
@@ -186,6 +191,14 @@ def canonical_spec(spec: str | Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
             raise _fail(f"stride must be an integer >= 1, got {stride!r}")
         out["stride"] = stride
+        fit = data.get("fit", "interpolate")
+        if fit not in EAM_FITS:
+            raise _fail(f"fit must be one of {', '.join(map(repr, EAM_FITS))}, got {fit!r}")
+        if fit == "knots" and stride != 1:
+            raise _fail(f"stride = {stride} applies to fit = 'interpolate' only; fit = 'knots' uses "
+                        "every table point (drop stride)")
+        if fit != "interpolate":  # the default stays out: earlier specs keep their version
+            out["fit"] = fit
         out["files"] = {out["eam"]: _file_digest(out["eam"])}
     elif kind == "lammps":
         table = data["lammps"]
@@ -259,7 +272,8 @@ def _calculator_factory(spec: Mapping[str, Any], element: str, mass: float):
     if spec["kind"] == "eam":
         from ..eam import tabulated_eam
 
-        return lambda: tabulated_eam(spec["eam"], spec["format"], spec["stride"])
+        return lambda: tabulated_eam(spec["eam"], spec["format"], spec["stride"],
+                                     fit=spec.get("fit", "interpolate"))
     if spec["kind"] == "lammps":
         commands = [f"pair_style {spec['lammps']['pair_style']}",
                     *(f"pair_coeff {line}" for line in spec["lammps"]["pair_coeff"])]
