@@ -141,38 +141,75 @@ def formation_features(
     return np.asarray(defect_sum, dtype=float) - ratio[..., None] * np.asarray(bulk_sum, dtype=float)
 
 
+def total_noise_precision(
+    A_total: np.ndarray, y_total: np.ndarray, mean: np.ndarray, cov: np.ndarray, noise_precision: float,
+) -> float:
+    """Noise precision of the total-entropy rows by type-II maximum likelihood (k_B⁻²).
+
+    A local model cannot represent every part of a finite cell's total entropy (the zero modes
+    a periodic cell lacks, its discrete Brillouin-zone sampling: O(1) to O(10) k_B per cell), so
+    the totals scatter about the best linear model far more than the formation entropies do.
+    Given the formation posterior N(mean, cov), the totals are distributed as
+    N(A mean, A cov Aᵀ + σ_t² I); σ_t² maximises that evidence,
+
+        ln p(y_t | σ_t²) = -½ Σ_k [ (Uᵀr)_k² / (μ_k + σ_t²) + ln(μ_k + σ_t²) ] + const,
+
+    with r = y_t - A mean and A cov Aᵀ = U diag(μ) Uᵀ, searched on a log scale and never below
+    the formation rows' noise variance 1/``noise_precision`` (the totals are not more exact than
+    the formation rows). Shapes: A_total (m, p), y_total (m,), mean (p,), cov (p, p).
+    """
+    from scipy.optimize import minimize_scalar
+
+    mu, u = np.linalg.eigh(A_total @ cov @ A_total.T)
+    mu = np.clip(mu, 0.0, None)
+    projected = (u.T @ (y_total - A_total @ mean)) ** 2
+    floor = 1.0 / noise_precision
+
+    def minus_log_evidence(log_var: float) -> float:
+        variance = mu + np.exp(log_var)
+        return 0.5 * float(np.sum(projected / variance + np.log(variance)))
+
+    upper = np.log(max(floor, float(projected.max()), float(mu.max()), 1.0) * 1e4)
+    best = minimize_scalar(minus_log_evidence, bounds=(np.log(floor), upper), method="bounded",
+                           options={"xatol": 1e-6})
+    return float(1.0 / np.exp(best.x))
+
+
 def _condition_on_totals(
     X_formation: np.ndarray, y_formation: np.ndarray, A_total: np.ndarray, y_total: np.ndarray,
-    noise_precision: float, weight_precision: float,
+    noise_precision: float, weight_precision: float, total_precision: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Posterior of the weights given the formation rows and then the total-entropy rows.
 
     With the precisions fixed at the values BayesianRidge fitted on the formation rows alone
-    (alpha = ``noise_precision``, lambda = ``weight_precision``), conditioning the formation
-    posterior on the totals is the same as the batch Gaussian posterior over all rows:
+    (alpha = ``noise_precision``, lambda = ``weight_precision``) and the totals' own noise
+    precision alpha_t (``total_precision``, default alpha; :func:`total_noise_precision`),
+    conditioning the formation posterior on the totals is the same as the batch Gaussian
+    posterior over all rows:
 
-        Σ' = (lambda I + alpha (XᵀX + AᵀA))⁻¹,    w' = alpha Σ' (Xᵀy + Aᵀy_t).
+        Σ' = (lambda I + alpha XᵀX + alpha_t AᵀA)⁻¹,    w' = Σ' (alpha Xᵀy + alpha_t Aᵀy_t).
 
-    w moves only along directions the formation data left uncertain, so the formation
-    predictions barely change while c (the per-atom constant, invisible to formation rows) and
-    the bulk part of w are pinned by the totals. Both come from one QR factorisation of the stacked
-    whitened system [sqrt(alpha) X; sqrt(alpha) A; sqrt(lambda) I], which stays accurate when
-    the formation rows are interpolated (alpha huge) and the totals are nearly proportional
-    (perfect lattices of several cell sizes); the gain form cov Aᵀ(A cov Aᵀ + I/alpha)⁻¹ loses
-    all precision there.
+    w moves only along directions the formation data left uncertain (the less, the noisier the
+    totals), so the formation predictions barely change while c (the per-atom constant,
+    invisible to formation rows) and the bulk part of w are pinned by the totals. Both come
+    from one QR factorisation of the stacked whitened system [sqrt(alpha) X; sqrt(alpha_t) A;
+    sqrt(lambda) I], which stays accurate when the formation rows are interpolated (alpha huge)
+    and the totals are nearly proportional (perfect lattices of several cell sizes); the gain
+    form cov Aᵀ(A cov Aᵀ + I/alpha_t)⁻¹ loses all precision there.
 
     Shapes: X_formation (n, p), y_formation (n,), A_total (m, p), y_total (m,).
     Returns (mean (p,), cov (p, p)).
     """
+    total_precision = noise_precision if total_precision is None else total_precision
     n_params = X_formation.shape[1]
     stacked = np.vstack([
         np.sqrt(noise_precision) * X_formation,
-        np.sqrt(noise_precision) * A_total,
+        np.sqrt(total_precision) * A_total,
         np.sqrt(weight_precision) * np.eye(n_params),
     ])
     rhs = np.concatenate([
         np.sqrt(noise_precision) * y_formation,
-        np.sqrt(noise_precision) * y_total,
+        np.sqrt(total_precision) * y_total,
         np.zeros(n_params),
     ])
     # Householder QR (backward stable, a third of the cost of an SVD): stacked = Q R with R
@@ -231,6 +268,9 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         Posterior covariance of (w, c) in the unscaled basis, k_B² per descriptor unit².
     alpha_, lambda_ : float
         Fitted noise precision (1/k_B²) and weight precision of the scaled problem.
+    total_alpha_ : float
+        Noise precision of the total-entropy rows (1/k_B²; :func:`total_noise_precision` for a
+        joint fit, ``alpha_`` otherwise).
     feature_scale_ : ndarray, shape (dim + 1,) or (dim,)
         Column scales used during the fit (ones when ``scale_features`` is False).
     n_features_in_ : int
@@ -412,11 +452,15 @@ class LDMLModel(RegressorMixin, BaseEstimator):
             lambda_init=self.lambda_init,
         ).fit(A_fit[fitted_rows] / scale, y[fitted_rows])
         weights_scaled, sigma_scaled = regressor.coef_, regressor.sigma_
+        self.total_alpha_ = float(regressor.alpha_)
         if joint:
+            totals = A_fit[~fitted_rows] / scale
+            self.total_alpha_ = total_noise_precision(
+                totals, y[~fitted_rows], weights_scaled, sigma_scaled, regressor.alpha_)
             weights_scaled, sigma_scaled = _condition_on_totals(
-                A_fit[fitted_rows] / scale, y[fitted_rows], A_fit[~fitted_rows] / scale,
-                y[~fitted_rows], noise_precision=regressor.alpha_,
-                weight_precision=regressor.lambda_,
+                A_fit[fitted_rows] / scale, y[fitted_rows], totals, y[~fitted_rows],
+                noise_precision=regressor.alpha_, weight_precision=regressor.lambda_,
+                total_precision=self.total_alpha_,
             )
         # Fold the scaling back: x·w = (x/s)·w_s and x Σ x^T = (x/s) Σ_s (x/s)^T.
         weights = weights_scaled / scale
@@ -501,7 +545,8 @@ class LDMLModel(RegressorMixin, BaseEstimator):
             Features, shape (n, dim) (as in :meth:`fit`).
         return_std
             Also return the predictive standard deviation
-            ``std_scale_`` sqrt(x Σ x^T + 1/alpha_), k_B.
+            ``std_scale_`` sqrt(x Σ x^T + 1/alpha_), k_B (1/total_alpha_, the totals' own noise
+            variance, for total rows).
         n_atoms
             Atom count N of each total row, shape (n,) (with ``per_atom_constant``).
         is_total
@@ -510,11 +555,13 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         """
         self._check_fitted()
         X = validate_data(self, X, reset=False)
-        A = self._design(X, n_atoms, self._prediction_kinds(len(X), n_atoms, is_total))
+        kinds = self._prediction_kinds(len(X), n_atoms, is_total)
+        A = self._design(X, n_atoms, kinds)
         mean = A @ self._weights
         if not return_std:
             return mean
-        variance = np.einsum("ij,jk,ik->i", A, self.sigma_, A) + 1.0 / self.alpha_
+        noise = np.where(kinds, 1.0 / getattr(self, "total_alpha_", self.alpha_), 1.0 / self.alpha_)
+        variance = np.einsum("ij,jk,ik->i", A, self.sigma_, A) + noise
         return mean, getattr(self, "std_scale_", 1.0) * np.sqrt(np.maximum(variance, 0.0))
 
     def score(

@@ -11,7 +11,7 @@ A model file is one JSON document::
       "temperature_K": 300.0, "target": "joint", "per_atom_constant": true,
       "estimator_params": {...BayesianRidge priors, scale_features...},
       "coef": [...], "per_atom_constant_kB": ..., "sigma": [[...], ...],
-      "alpha": ..., "lambda": ..., "feature_scale": [...], "n_iter": ...,
+      "alpha": ..., "total_alpha": ..., "lambda": ..., "feature_scale": [...], "n_iter": ...,
       "std_scale": ..., "training_summary": {...}, "metrics": {...}
     }
 
@@ -121,6 +121,7 @@ def model_to_dict(model: LDMLModel) -> dict[str, Any]:
         "per_atom_constant_kB": float(model.per_atom_constant_),
         "sigma": _array(model.sigma_),
         "alpha": float(model.alpha_),
+        "total_alpha": float(getattr(model, "total_alpha_", model.alpha_)),
         "lambda": float(model.lambda_),
         "feature_scale": _array(model.feature_scale_),
         "n_iter": int(model.n_iter_),
@@ -273,6 +274,8 @@ def model_from_dict(doc: Any, source: str = "model") -> LDMLModel:
     model.sigma_ = _float_array(_require(doc, "sigma", source), "sigma", source, 2)
     model.feature_scale_ = _float_array(_require(doc, "feature_scale", source), "feature_scale", source, 1)
     model.alpha_ = float(_require(doc, "alpha", source))
+    # files without it were fitted with the totals as exact as the formation rows
+    model.total_alpha_ = float(doc.get("total_alpha", model.alpha_))
     model.lambda_ = float(_require(doc, "lambda", source))
     model.n_iter_ = int(doc.get("n_iter", 0))
     model.std_scale_ = float(doc.get("std_scale", 1.0))  # files without it: the Bayesian std

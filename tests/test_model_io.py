@@ -89,6 +89,17 @@ def test_the_std_calibration_factor_is_saved_and_a_file_without_one_means_one(fi
         load_model(tmp_path / "bad.json")
 
 
+def test_the_totals_noise_is_saved_and_a_file_without_it_means_the_formation_noise(fitted, tmp_path):
+    model, X = fitted
+    model.total_alpha_ = 0.25 * model.alpha_
+    loaded = load_model(save_model(model, tmp_path / "m.json"))
+    assert loaded.total_alpha_ == model.total_alpha_
+    doc = json.loads((tmp_path / "m.json").read_text())
+    del doc["total_alpha"]
+    (tmp_path / "old.json").write_text(json.dumps(doc))
+    assert load_model(tmp_path / "old.json").total_alpha_ == model.alpha_
+
+
 def test_model_file_is_readable_json_with_provenance(fitted, tmp_path):
     model, _ = fitted
     doc = json.loads(save_model(model, tmp_path / "m.json").read_text())
