@@ -23,7 +23,10 @@ w · (D_i - D_bulk) are available.
 ``target="joint"`` uses formation rows (ΔD, 0; S_f) and total rows of the perfect-lattice cells
 (Σ D^b, N_b; S_b) in two exact Bayesian steps: BayesianRidge on the formation rows gives the
 precisions and a posterior of (w, c); that posterior is then conditioned on the total rows
-(:func:`_condition_on_totals`, the batch posterior at fixed precisions). The totals pin c and the
+(:func:`_condition_on_totals`, the batch posterior at fixed precisions), with the totals' own
+noise variance found by maximising their evidence (:func:`total_noise_precision`: a finite
+cell's total holds terms no local sum represents, several k_B, far above the formation rows'
+noise). The totals pin c and the
 bulk part of w (so S and local entropies become defined) while S_f keeps the accuracy of a
 formation-only fit; one BayesianRidge over all rows lets the few large totals set the evidence
 and doubles the S_f error (docs/model.md). Total rows of defect cells add nothing: they are

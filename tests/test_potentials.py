@@ -20,6 +20,7 @@ from ase_vibentropy.errors import (
 )
 from ase_vibentropy.potentials import (
     available_potentials,
+    equilibrium_cubic_a0,
     get_potential,
     labelling_potential,
     superseded_label_warning,
@@ -225,3 +226,31 @@ def test_lammps_prerelaxation_lands_where_the_closed_form_polish_finishes():
     assert max_force(relaxed, potential.hessian_calculator()) < 1e-8
     np.testing.assert_array_equal(relaxed.cell[:], cell.cell[:])
     assert np.abs(relaxed.positions - cell.positions).max() < 0.2  # no atom jumped a period
+
+
+@pytest.mark.lammps
+def test_al_knot_fit_is_the_table_potential_with_smooth_hessians(rng):
+    """al-mendelev2008 against LAMMPS on the same file (energies and forces), its lattice
+    constant against the root of its own pressure, and the Hessian-noise screen: the knot fit
+    passes, the splines through every table point fail."""
+    from ase_vibentropy.eam import tabulated_eam
+    from ase_vibentropy.harmonic.screen import screen_hessian_noise
+    from ase_vibentropy.potentials.registry import _lammps_commands_eam_fs, _lammpslib, _lammps_potential_file
+
+    al = get_potential("al-mendelev2008")
+    assert al.a0 == pytest.approx(equilibrium_cubic_a0(al.hessian_calculator, "Al", "fcc", guess=4.05), abs=1e-8)
+    cell = bulk("Al", "fcc", a=al.a0, cubic=True).repeat(3)
+    del cell[0]
+    cell.positions += 0.05 * rng.normal(size=cell.positions.shape)
+    results = []
+    for calc in (_lammpslib(_lammps_commands_eam_fs("Al_mm.eam.fs", "Al"), "Al", al.mass), al.force_calculator()):
+        work = cell.copy()
+        work.calc = calc
+        results.append((work.get_potential_energy(), work.get_forces()))
+    assert np.abs(results[0][1]).max() > 0.1
+    assert results[1][0] == pytest.approx(results[0][0], abs=1e-6 * len(cell))
+    # LAMMPS interpolates the table its own way: forces agree as the Fe table's and closed form's
+    np.testing.assert_allclose(results[1][1], results[0][1], atol=1e-4)
+    assert al.screen_hessian_noise().smooth
+    table = tabulated_eam(_lammps_potential_file("Al_mm.eam.fs"), "eam/fs")
+    assert not screen_hessian_noise(table, "Al", "fcc", al.a0).smooth
