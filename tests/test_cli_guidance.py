@@ -206,7 +206,19 @@ def test_validate_on_the_training_database_says_so(capsys, tmp_path):
     code, out, err = run(capsys, "validate", db, "--model", model)
     assert code == 0 and "training errors" in err and "not an estimate for new structures" in err
     code, out, _ = run(capsys, "validate", db, "--model", model, "--json")
-    assert json.loads(out.splitlines()[-1])["training_rows"] is True
+    report = json.loads(out.splitlines()[-1])
+    assert report["training_rows"] is True and report["n_training_rows"] == report["overall"]["n"]
+    # trained on part of the database, scored on the rest: no training rows, no warning
+    part = tmp_path / "part.json"
+    assert run(capsys, "train", db, "--descriptor", "afs", "--param", "n_max=4", "--param", "l_max=2",
+               "--target", "joint", "--select", "family!=I1", "-o", part)[0] == 0
+    code, out, err = run(capsys, "validate", db, "--model", part, "--select", "family=I1", "--json")
+    report = json.loads(out.splitlines()[-1])
+    assert code == 0 and report["n_training_rows"] == 0 and report["training_rows"] is False
+    assert "training errors" not in err
+    code, out, err = run(capsys, "validate", db, "--model", part, "--json")  # both kinds of row
+    report = json.loads(out.splitlines()[-1])
+    assert 0 < report["n_training_rows"] < report["overall"]["n"] and "trained on" in err
 
 
 def test_a_structure_without_a_cell_is_noted_as_an_isolated_cluster(capsys, tmp_path):

@@ -51,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
         model.fit(data.X, data.y, **data.row_kinds())
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
-    model.training_summary_ = {**model.training_summary_, **data.summary(), "database": os.path.abspath(str(args.db))}
+    # the database and its rows (ids), so that validate can tell training rows from new ones
+    model.training_summary_ = {**model.training_summary_, **data.summary(), "database": os.path.abspath(str(args.db)),
+                               "training_row_ids": sorted({int(i) for i in data.row_id if i >= 0})}
     if args.calibrate_std_by:
         calibration = calibrate_std(
             model, data, row_groups(db, data, args.calibrate_std_by, args.select),

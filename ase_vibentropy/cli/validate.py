@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+import numpy as np
+
 from .featurize import add_database_command, ensure_featurized
 
 DESCRIPTION = """Predict the labelled rows of DB with a trained model and report RMSE and MAE
@@ -30,12 +32,14 @@ def run(args: argparse.Namespace) -> int:
     # joint: formation rows are scored; perfect-lattice rows are loaded as unscored anchors.
     data = load_training_set(db, provider.hash, model.target, model.temperature, args.select)
     result = evaluate(model, data)
-    trained_here = _trained_on(model, args.db)
+    n_trained = _training_rows_scored(model, args.db, data.row_id[result["scored"]])
+    trained_here = n_trained > 0
     if args.json:
         print(json.dumps({
             "model": str(args.model),
             "database": str(args.db),
             "training_rows": trained_here,
+            "n_training_rows": n_trained,
             "kind": result["kind"],
             "temperature_K": data.temperature,
             "overall": result["overall"],
@@ -49,9 +53,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"{family:>12} {m['n']:>6} {m['rmse_kB']:>9.3f} {m['mae_kB']:>9.3f} {m['coverage_2sigma']:>8.0%}")
         print(f"mean predictive std {result['mean_std_kB']:.3f} k_B")
     if trained_here:
-        print("vibentropy validate: warning: the model was trained on this database: these are "
-              "training errors and a training-row std, not an estimate for new structures (use "
-              "'vibentropy crossval' or a held-out database)", file=sys.stderr)
+        n_scored = int(result["overall"]["n"])
+        print(f"vibentropy validate: warning: the model was trained on {n_trained} of these {n_scored} "
+              "rows: their errors are training errors and their std a training-row std, not an "
+              "estimate for new structures (use 'vibentropy crossval', a --select outside the "
+              "training selection, or a held-out database)", file=sys.stderr)
     if args.plot:
         from ..plotting import parity_plot
 
@@ -64,12 +70,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _trained_on(model, db) -> bool:
-    """True when ``db`` is the database the model's training summary names."""
-    trained = (getattr(model, "training_summary_", {}) or {}).get("database")
-    if not trained:
-        return False
-    return os.path.realpath(str(trained)) == os.path.realpath(str(db))
+def _training_rows_scored(model, db, scored_row_ids) -> int:
+    """How many of the scored rows (ids in ``db``) the model was trained on: those listed in its
+    training summary when ``db`` is its training database; every one when the model records
+    the database but not its rows (files written before the row ids were kept)."""
+    summary = getattr(model, "training_summary_", {}) or {}
+    trained = summary.get("database")
+    if not trained or os.path.realpath(str(trained)) != os.path.realpath(str(db)):
+        return 0
+    ids = summary.get("training_row_ids")
+    if ids is None:
+        return len(scored_row_ids)
+    return int(np.isin(np.asarray(scored_row_ids, dtype=int), np.asarray(ids, dtype=int)).sum())
 
 
 def register(subparsers) -> None:
