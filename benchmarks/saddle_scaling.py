@@ -8,11 +8,13 @@ Per cell: the two end points are relaxed to 1e-6 eV/Å, the saddle is refined
 log-det route (one Cholesky-type factorisation of the minimum, and of the saddle with its
 unstable mode deflated). Columns: ``t_refine`` the saddle refinement, ``t_nu`` the attempt
 frequency (both Hessians included), ν* (THz) and ΔS_m (k_B, 300 K); the two routes agree to
-the digits shown.
+the digits shown. With ``--model`` (a migration model: ``vibentropy train DB --target
+migration``), the predicted ν* of the same jump is timed too (``t_pred``, both descriptor sums
+included), with its one-sigma factor.
 
 Usage::
 
-    python benchmarks/saddle_scaling.py --cells 4 6 8 10 --max-dense-atoms 2000
+    python benchmarks/saddle_scaling.py --cells 4 6 8 10 --max-dense-atoms 2000 [--model M.json]
 """
 
 from __future__ import annotations
@@ -39,8 +41,14 @@ def main(argv: list[str] | None = None) -> None:
                    help="conventional cells per edge (default 4 6 8 10: 127-1999 atoms)")
     p.add_argument("--max-dense-atoms", type=int, default=2000,
                    help="largest cell for the dense route (default 2000)")
+    p.add_argument("--model", help="migration model (file or shipped name): also time its predicted ν*")
     args = p.parse_args(argv)
     potential = get_potential("fe-mendelev2003")
+    predictor = None
+    if args.model:
+        from ase_vibentropy.predictor import EntropyPredictor
+
+        predictor = EntropyPredictor(args.model)
     print(f"{'N':>6} {'solver':>22} {'t_refine/s':>10} {'t_nu/s':>8} {'nu/THz':>12} {'dS_m/kB':>12}")
     print("-" * 76)
     for cells in args.cells:
@@ -59,6 +67,12 @@ def main(argv: list[str] | None = None) -> None:
             name = result.saddle.solver
             print(f"{len(initial):>6} {name:>22} {t_refine:>10.2f} {t_nu:>8.2f} "
                   f"{result.nu_THz:>12.6f} {result.delta_S_m_kB:>12.6f}", flush=True)
+        if predictor is not None:
+            start = time.perf_counter()
+            nu, factor = predictor.predict_attempt_frequency(initial, saddle, return_std=True)
+            t_pred = time.perf_counter() - start
+            print(f"{len(initial):>6} {'model (t_pred)':>22} {'':>10} {t_pred:>8.3f} "
+                  f"{nu:>12.6f} {'x/÷ ' + format(factor, '.3f'):>12}", flush=True)
 
 
 if __name__ == "__main__":
