@@ -4,12 +4,14 @@ Shows: an ase.mep NEB band for a nearest-neighbour vacancy jump, checked for int
 minima (with bcc Fe and the Mendelev 2003 potential the jump is two-step: initial -> saddle ->
 a metastable state at the midpoint -> the symmetric saddle -> final), each elementary saddle
 refined to max |F| <= 1e-6 eV/Å with exactly one negative ω², and harmonic transition-state
-theory for each step from both sides: ΔE (eV), ν* (THz) and ΔS_m (k_B). With a model the
-surrogate's S is printed for the minima only: the images between are not minima, and a saddle
-prediction needs a model trained on saddles.
+theory for each step from both sides: ΔE (eV), ν* (THz) and ΔS_m (k_B). The model's S is
+printed for the minima only (the images between are not minima); with ``--migration-model`` (a
+model trained on saddles, ``vibentropy train DB --target migration``) its predicted ΔS_m and ν*
+of every step, with their one-sigma spread, are printed next to the exact ones.
 
     python examples/neb_vacancy_migration.py                 # bcc Fe, 4x4x4 cells (127 atoms)
     python examples/neb_vacancy_migration.py --cells 5 --temperature 600
+    python examples/neb_vacancy_migration.py --migration-model fe-saddles.json
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     p.add_argument("--images", type=int, default=5,
                    help="interior images (default 5: an odd count puts one at the midpoint)")
     p.add_argument("--temperature", type=float, default=300.0, help="K (default 300)")
+    p.add_argument("--migration-model", metavar="MODEL",
+                   help="migration model (file or shipped name): predicted ΔS_m and ν* of every step")
     args = p.parse_args(argv)
     model, potential, cells = setup(args)
     start = time.perf_counter()
@@ -67,8 +71,21 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
           f"S(final) = {exact_minima[1]:.6f} k_B (exact); {time.perf_counter() - start:.1f} s")
     predictor = EntropyPredictor(model)
     predicted = [kB(predictor.predict_entropy(m, args.temperature)) for m in (initial, final)]
-    print(f"model S of the minima: {predicted[0]:.3f}, {predicted[1]:.3f} k_B (no prediction "
-          "at the saddles: that needs a model trained on saddles)")
+    print(f"model S of the minima: {predicted[0]:.3f}, {predicted[1]:.3f} k_B (the saddles need a "
+          "model trained on them: --migration-model)")
+    migration = []
+    if args.migration_model:
+        jumper = EntropyPredictor(args.migration_model)
+        print(f"{'step':>4} {'from':>8} {'ΔS_m model (k_B)':>18} {'ν* model (THz)':>16}")
+        for k, jump in enumerate(jumps, start=1):
+            for side, minimum in (("left", jump.left), ("right", jump.right)):
+                delta_s, std = jumper.predict_migration_entropy(minimum, jump.saddle, args.temperature,
+                                                                return_std=True)
+                nu, factor = jumper.predict_attempt_frequency(minimum, jump.saddle, args.temperature,
+                                                              return_std=True)
+                print(f"{k:4d} {side:>8} {kB(delta_s):10.3f} ± {kB(std):5.3f} {nu:10.3f} ×/÷ {factor:.2f}")
+                migration.append({"step": k, "from": side, "dS_m_kB": kB(delta_s), "std_kB": kB(std),
+                                  "nu_THz": nu, "nu_factor": factor})
     return {
         "converged": bool(converged),
         "band_eV": energies.tolist(),
@@ -77,6 +94,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "barrier_eV": barrier,
         "entropy_minima_kB": exact_minima,
         "model_entropy_minima_kB": predicted,
+        "model_migration": migration,
     }
 
 

@@ -72,12 +72,14 @@ def test_jump_rows_are_saddle_minus_minimum_sums_with_both_directions(jump_db):
     db = ase.db.connect(str(path))
     data = load_training_set(str(path), provider.hash, "migration")
     saddles = list(db.select(stationary_point="saddle"))
-    assert len(saddles) >= 2 and len(data) == 2 * len(saddles)
+    # one row per direction; a jump to a copy of its own minimum has one direction
+    expected_rows = sum(1 if s.from_minimum == s.to_minimum else 2 for s in saddles)
+    assert len(saddles) >= 2 and len(data) == expected_rows
     assert set(data.kind) == {"migration"} and data.summary()["n_migration"] == len(data)
     minima = {(r.job_id, r.minimum_index): r for r in db.select() if r.get("stationary_point") != "saddle"}
     for saddle in saddles:
         rows = np.flatnonzero(data.row_id == saddle.id)
-        assert len(rows) == 2
+        assert len(rows) == (1 if saddle.from_minimum == saddle.to_minimum else 2)
         saddle_sum = provider.compute(saddle.toatoms()).sum(axis=0)
         for row, index, side in zip(rows, (saddle.from_minimum, saddle.to_minimum), ("forward", "backward")):
             minimum = minima[(saddle.job_id, index)]
@@ -131,8 +133,9 @@ def test_train_crossval_and_prefactor_take_a_migration_model(jump_db, tmp_path, 
     assert main(["crossval", str(path), "--descriptor", "stack", "--param", param, "--target", "migration",
                  "--fractions", "0.4", "--repeats", "3", "--json", "--quiet"]) == 0
     result = json.loads(capsys.readouterr().out)
-    n_saddles = ase.db.connect(str(path)).count(stationary_point="saddle")
-    assert result["n_groups"] == n_saddles and result["n_rows"] == 2 * n_saddles  # jumps kept whole
+    saddles = list(ase.db.connect(str(path)).select(stationary_point="saddle"))
+    n_rows = sum(1 if s.from_minimum == s.to_minimum else 2 for s in saddles)
+    assert result["n_groups"] == len(saddles) and result["n_rows"] == n_rows  # jumps kept whole
     db = ase.db.connect(str(path))
     saddle = next(db.select(stationary_point="saddle"))
     minimum = next(r for r in db.select(job_id=saddle.job_id) if r.get("minimum_index") == saddle.from_minimum
@@ -151,3 +154,20 @@ def test_train_crossval_and_prefactor_take_a_migration_model(jump_db, tmp_path, 
         read(tmp_path / "initial.extxyz"), read(tmp_path / "saddle.extxyz"))
     assert predicted["delta_S_m_kB"] == pytest.approx(expected / KB_EV_PER_K, rel=1e-12)
     assert report["forward"]["delta_S_m_kB"] == pytest.approx(saddle.dS_m_forward_kB, abs=1e-6)
+
+
+def test_the_neb_example_prints_a_migration_models_prediction_of_every_step(jump_db, tmp_path):
+    from test_workflows import load_example
+
+    path, provider = jump_db
+    param = f"parts={json.dumps(provider.params['parts'])}"
+    model_path = tmp_path / "jumps.json"
+    assert main(["train", str(path), "--descriptor", "stack", "--param", param, "--target", "migration",
+                 "-o", str(model_path), "--quiet"]) == 0
+    result = load_example("neb_vacancy_migration").main(["--migration-model", str(model_path)])
+    assert len(result["model_migration"]) == 2 * len(result["jumps"])  # both sides of every step
+    for record in result["model_migration"]:
+        # the printed ν* is the Vineyard frequency of the printed ΔS_m
+        h_nu_over_kt = record["nu_THz"] * 1e12 * 4.135667696e-15 / (KB_EV_PER_K * 300.0)
+        assert np.log(h_nu_over_kt) - 1.0 == pytest.approx(record["dS_m_kB"], abs=1e-6)
+        assert record["nu_factor"] == pytest.approx(np.exp(record["std_kB"]), rel=1e-9)
