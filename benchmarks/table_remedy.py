@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 from ase.build import bulk  # noqa: E402
 from ase.units import kB  # noqa: E402
 
-A0 = 2.855324  # Å
+from ase_vibentropy.eam.mendelev2003 import A0_A as A0  # noqa: E402  (Å)
 FMAX = 1e-9  # eV/Å
 POTENTIALS = ("closed", "knots", "interp", "stride8")
 

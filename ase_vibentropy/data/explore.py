@@ -25,7 +25,7 @@ from ase import Atoms
 from ase.mep.dimer import DimerControl, MinModeAtoms, MinModeTranslate
 from ase.optimize import FIRE
 
-from ..errors import InvalidStructureError, NotRelaxedError
+from ..errors import InvalidOptionError, InvalidStructureError, NotRelaxedError
 from ..harmonic import relax_positions
 from .analysis import (
     ENERGY_TOLERANCE_EV,
@@ -123,7 +123,8 @@ class Minimum:
         Wigner-Seitz counts.
     barrier : float
         Saddle energy minus the energy of the minimum it was reached from, eV (NaN for the
-        starting minimum).
+        starting minimum). The saddle is the dimer's, before any check of its near side: a
+        minimum is kept even when that saddle is not (``n_unconnected``).
     parent : int
         Index of that minimum in the exploration (-1 for the start).
     """
@@ -384,9 +385,14 @@ class ActivationRelaxationExplorer:
 
         images, converged = climbing_band(initial, final, self.neb_calculator, n_images=self.neb_images,
                                           fmax=self.dimer_fmax)
+        if not converged:
+            return None
         energies = np.array([image.get_potential_energy() for image in images])
-        segments = band_segments(energies)
-        if not converged or len(segments) != 1:
+        try:
+            segments = band_segments(energies)
+        except InvalidOptionError:  # two neighbouring minima on the band: no resolved jump
+            return None
+        if len(segments) != 1:
             return None
         top = int(segments[0][1])
         if energies[top] - max(energies[0], energies[-1]) <= self.energy_tol:
@@ -465,13 +471,14 @@ class ActivationRelaxationExplorer:
                 if near is None or not self._same_minimum(near, origin.atoms):
                     result.n_unconnected += 1
                     continue
-            if self._add_saddle(result, Saddle(saddle, saddle_energy, parent, target)):
-                idle = 0
+            if not self._add_saddle(result, Saddle(saddle, saddle_energy, parent, target)):
+                continue  # a jump found before: its band, if asked for, was run then
+            idle = 0
             if self.neb_images:
                 result.n_bands += 1
                 band = self._band_saddle(origin.atoms, new, parent, target)
-                if band is not None and self._add_saddle(result, band):
-                    idle = 0
+                if band is not None:
+                    self._add_saddle(result, band)
         return result
 
 

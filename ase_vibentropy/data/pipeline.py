@@ -268,6 +268,11 @@ def label_structure(
     return LabelledRow(atoms=plain, energy=energy, key_value_pairs=kvp, data=data), result is not None
 
 
+#: Refined saddles of one job between the same two minima closer in energy than this, eV, are
+#: one saddle (refinement converges to 1e-6 eV/Å; distinct saddles differ by far more).
+REFINED_SADDLE_TOL_EV = 1e-5
+
+
 def label_saddle(
     saddle: Saddle, recipe: Recipe, reference_lattice: Atoms, origin: LabelledRow, target: LabelledRow,
 ) -> LabelledRow | None:
@@ -408,12 +413,19 @@ def run_job(recipe: Recipe, job: Job, bulk: BulkReference | None = None) -> JobO
     summary["n_non_minima"] = n_non_minima
     if recipe.exploration.store_saddles:
         labelled = 0
+        stored: list[tuple[frozenset, float]] = []
         for saddle in exploration.saddles:
             row = label_saddle(saddle, recipe, strained, rows[saddle.origin], rows[saddle.target])
-            if row is not None:
-                row.key_value_pairs.update(common)
-                rows.append(row)
-                labelled += 1
+            if row is None:
+                continue
+            # two searches (two dimer runs, or a dimer run and a band) may refine to one saddle
+            ends = frozenset((saddle.origin, saddle.target))
+            if any(e == ends and abs(energy - row.energy) <= REFINED_SADDLE_TOL_EV for e, energy in stored):
+                continue
+            stored.append((ends, row.energy))
+            row.key_value_pairs.update(common)
+            rows.append(row)
+            labelled += 1
         summary["n_saddles_stored"] = labelled
     return JobOutcome(job.job_id, rows, summary, time.perf_counter() - start_time)
 

@@ -110,7 +110,7 @@ def printed_digits(values: np.ndarray, window: int = 65) -> np.ndarray:
     for zeros with no nonzero neighbour. Files mix precisions (``Fe_mm.eam.fs`` prints F(ρ) with
     10 to 12 digits, r·φ with 15)."""
     y = np.asarray(values, dtype=float)
-    nonzero = np.isfinite(y) & (y != 0.0)
+    nonzero = np.isfinite(y) & (np.abs(y) > 1e-300)  # subnormals count as zeros
     exponent = np.floor(np.log10(np.where(nonzero, np.abs(y), 1.0)))
     digits = np.full(y.shape, 17)
     for d in range(16, 3, -1):
@@ -160,6 +160,12 @@ def _fit_at(y: np.ndarray, sigma: float, taus: np.ndarray, first: int, last: int
     third derivative jumps, 1: the second too, 0: the first too, -1: the value too) on a
     polynomial background of ``degree``, fitted to y[first:last+1]: (rms residual / σ, τ, third
     jump, second jump), the jumps per grid step³ and step²."""
+    # a knot at or beyond the window's ends is no knot of the window (its column would vanish or
+    # repeat the background): keep candidates with at least two points on either side
+    taus = np.asarray(taus, dtype=float)
+    taus = taus[(taus > first + 1) & (taus < last - 1)]
+    if taus.size == 0:
+        return float("inf"), float("nan"), 0.0, 0.0
     j = np.arange(first, last + 1, dtype=float)
     centre, half = 0.5 * (first + last), max(0.5 * (last - first), 1.0)
     u = (j - centre) / half
@@ -241,8 +247,10 @@ def detect_knots(
     origin
         Abscissa of the first value.
     scale
-        Step s of the fourth differences, grid points: knots closer than ~4 s grid points merge
-        into one, and the signal-to-noise ratio of a knot grows as s³.
+        Step s of the fourth differences, grid points: the signal-to-noise ratio of a knot
+        grows as s³, but knots closer than ~8 s grid points (the running noise window then
+        holds both bumps) can be missed altogether, and the fit is then refined on a finer
+        grid there instead. The knots of Mendelev-type potentials lie ~200 grid points apart.
     threshold
         Candidate knots: |Δ⁴_s y - running median| beyond ``threshold`` times its running robust
         scale.
@@ -364,8 +372,8 @@ def fit_spline(
         if split.any() and splits < max_rounds:
             interior = np.sort(np.concatenate([interior, 0.5 * (edges[:-1] + edges[1:])[split]]))
             splits += 1
-        else:
-            return spline
+            continue
+        return spline
 
 
 def knotted_piecewise_cubic(
