@@ -181,7 +181,9 @@ def test_ctrl_c_gives_one_line_and_keeps_every_finished_job(tmp_path, workers):
     proc = subprocess.Popen(
         [sys.executable, "-m", "ase_vibentropy.cli.main", "generate", str(RECIPE), "--db", str(db),
          "--workers", str(workers), "--no-progress"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # as from a terminal: a test run started in the background inherits SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while proc.poll() is None and _count_rows(db) == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
