@@ -24,8 +24,10 @@ from .features import TrainingSet
 from .model import UnderdeterminedFitWarning
 
 __all__ = [
+    "ATTEMPT_FREQUENCY_FACTOR",
     "DEFAULT_FRACTIONS",
     "CrossValidationResult",
+    "attempt_frequency_metrics",
     "calibrate_std",
     "evaluate",
     "mae",
@@ -49,6 +51,31 @@ def mae(y_true: Any, y_pred: Any) -> float:
     return float(mean_absolute_error(y_true, y_pred))
 
 
+#: Ratio of predicted to exact attempt frequency within which a migration model's prediction
+#: counts as accurate (``nu_within_factor`` of :func:`attempt_frequency_metrics`).
+ATTEMPT_FREQUENCY_FACTOR: float = 1.35
+
+
+def attempt_frequency_metrics(y_true: Any, y_pred: Any,
+                              factor: float = ATTEMPT_FREQUENCY_FACTOR) -> dict[str, float]:
+    """How far predicted Vineyard attempt frequencies are from the exact ones, from ΔS_m (k_B).
+
+    At one temperature ν* = (k_B T / h) exp(ΔS_m / k_B + 1) (classical harmonic TST), so the
+    ratio of predicted to exact ν* is exp(ΔS_m^pred - ΔS_m^exact) exactly: the metrics need no
+    frequencies. Returns ``nu_within_factor`` (fraction of jumps whose ratio lies in
+    [1/factor, factor]), ``nu_factor`` (the factor itself), ``nu_factor_median`` and
+    ``nu_factor_q90`` (median and 90th percentile of max(ratio, 1/ratio)).
+    """
+    error = np.abs(np.asarray(y_pred, dtype=float) - np.asarray(y_true, dtype=float))
+    ratio = np.exp(error)  # max(ν*_pred / ν*_exact, ν*_exact / ν*_pred)
+    return {
+        "nu_within_factor": float(np.mean(error <= np.log(factor))),
+        "nu_factor": float(factor),
+        "nu_factor_median": float(np.median(ratio)),
+        "nu_factor_q90": float(np.quantile(ratio, 0.9)),
+    }
+
+
 def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
     """``{"rmse_kB", "mae_kB", "n"}`` of predictions against exact values (k_B)."""
     return {"rmse_kB": rmse(y_true, y_pred), "mae_kB": mae(y_true, y_pred), "n": int(np.size(y_true))}
@@ -62,9 +89,10 @@ def evaluate(model, data: TrainingSet) -> dict[str, Any]:
     dict
         ``predictions`` (n,) and ``std`` (n,) in k_B for all rows of ``data``; ``overall``
         metrics over the scored rows of the main kind (formation rows when present, else jump
-        rows of a migration fit, else total rows); ``by_kind`` and ``by_family`` metrics; ``mean_std_kB``. ``overall`` and each
-        family also hold ``coverage_2sigma``, the fraction of rows whose error is within twice
-        the predictive std.
+        rows of a migration fit, else total rows); ``by_kind`` and ``by_family`` metrics;
+        ``mean_std_kB``. ``overall`` and each family also hold ``coverage_2sigma``, the
+        fraction of rows whose error is within twice the predictive std, and for jump rows the
+        attempt-frequency metrics of :func:`attempt_frequency_metrics`.
     """
     pred, std = model.predict(data.X, return_std=True, **data.row_kinds())
     scored = ~data.anchor
@@ -80,7 +108,10 @@ def evaluate(model, data: TrainingSet) -> dict[str, Any]:
     within = np.abs(pred - data.y) <= 2.0 * std
 
     def metrics(rows: np.ndarray) -> dict[str, float]:
-        return {**regression_metrics(data.y[rows], pred[rows]), "coverage_2sigma": float(np.mean(within[rows]))}
+        out = {**regression_metrics(data.y[rows], pred[rows]), "coverage_2sigma": float(np.mean(within[rows]))}
+        if main == "migration":
+            out.update(attempt_frequency_metrics(data.y[rows], pred[rows]))
+        return out
 
     by_family = {f: metrics(sel & (data.family == f)) for f in sorted(set(data.family[sel].tolist()))}
     return {
@@ -108,6 +139,9 @@ class CrossValidationResult:
     train_mae_mean, train_mae_std, test_mae_mean, test_mae_std : (k,)
     n_underdetermined : (k,) splits with fewer training rows than parameters
     n_groups : groups split between train and test (= n_rows without groups)
+    test_coverage_mean : (k,) fraction of test rows within twice the predictive std
+    test_nu_within_factor_mean : (k,) jump rows of a migration fit only (else None): fraction of
+        test jumps whose predicted ν* is within :data:`ATTEMPT_FREQUENCY_FACTOR` of the exact one
     """
 
     fractions: np.ndarray
@@ -123,6 +157,8 @@ class CrossValidationResult:
     test_mae_std: np.ndarray
     n_underdetermined: np.ndarray
     n_groups: int | None = None
+    test_coverage_mean: np.ndarray | None = None
+    test_nu_within_factor_mean: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (lists of floats)."""
@@ -199,7 +235,8 @@ def repeated_random_splits(
         raise DatabaseError(f"cross-validation needs at least 3 scored rows (groups), the data have {n_groups}")
     # one random stream across fractions: the splits of different fractions are independent
     stream = np.random.RandomState(random_state)
-    stats = np.zeros((len(fractions), repeats, 4))
+    stats = np.zeros((len(fractions), repeats, 6))
+    jumps = bool(np.all(data.kind[scored] == "migration"))
     under = np.zeros(len(fractions), dtype=int)
     bar = tqdm(total=len(fractions) * repeats, desc="cross-validation", disable=not progress)
     for k, p in enumerate(fractions):
@@ -211,12 +248,15 @@ def repeated_random_splits(
             model, was_under = _fit_quiet(estimator, data.subset(train))
             under[k] += was_under
             pred_train = model.predict(data.X[scored_train], **data.subset(scored_train).row_kinds())
-            pred_test = model.predict(data.X[test], **data.subset(test).row_kinds())
+            pred_test, std_test = model.predict(data.X[test], return_std=True,
+                                                **data.subset(test).row_kinds())
             stats[k, r] = (
                 rmse(data.y[scored_train], pred_train),
                 rmse(data.y[test], pred_test),
                 mae(data.y[scored_train], pred_train),
                 mae(data.y[test], pred_test),
+                np.mean(np.abs(pred_test - data.y[test]) <= 2.0 * std_test),
+                attempt_frequency_metrics(data.y[test], pred_test)["nu_within_factor"] if jumps else np.nan,
             )
             bar.update()
     bar.close()
@@ -235,6 +275,8 @@ def repeated_random_splits(
         test_mae_std=std[:, 3],
         n_underdetermined=under,
         n_groups=int(n_groups),
+        test_coverage_mean=mean[:, 4],
+        test_nu_within_factor_mean=mean[:, 5] if jumps else None,
     )
 
 

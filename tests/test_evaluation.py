@@ -9,6 +9,7 @@ import pytest
 
 from ase_vibentropy.errors import DatabaseError
 from ase_vibentropy.evaluation import (
+    attempt_frequency_metrics,
     calibrate_std,
     evaluate,
     mae,
@@ -50,6 +51,37 @@ def test_rmse_and_mae_match_hand_computed_values():
     assert rmse(exact, predicted) == pytest.approx(np.sqrt(25.0 / 4))
     assert mae(exact, predicted) == pytest.approx(7.0 / 4)
     assert regression_metrics(exact, predicted)["n"] == 4
+
+
+def test_attempt_frequency_metrics_are_the_ratios_of_vineyard_frequencies():
+    from ase_vibentropy.harmonic.saddle import vineyard_frequency_THz
+
+    exact = np.array([0.0, 1.0, -2.0, 3.0, 0.5])
+    predicted = exact + np.array([0.1, -0.29, 0.31, 0.0, -1.0])
+    ratio = np.array([vineyard_frequency_THz(p, 450.0) / vineyard_frequency_THz(e, 450.0)
+                      for p, e in zip(predicted, exact)])
+    factor = np.maximum(ratio, 1.0 / ratio)
+    metrics = attempt_frequency_metrics(exact, predicted)
+    assert metrics["nu_factor"] == 1.35
+    assert metrics["nu_within_factor"] == pytest.approx(np.mean(factor <= 1.35))  # 3 of 5
+    assert metrics["nu_within_factor"] == pytest.approx(0.6)
+    assert metrics["nu_factor_median"] == pytest.approx(np.median(factor))
+    assert metrics["nu_factor_q90"] == pytest.approx(np.quantile(factor, 0.9))
+    assert attempt_frequency_metrics(exact, predicted, factor=3.0)["nu_within_factor"] == 1.0
+
+
+def test_cross_validation_coverage_of_a_correct_model_is_that_of_a_gaussian(rng):
+    data = linear_set(rng, n=400, noise=0.3)
+    result = repeated_random_splits(LDMLModel(descriptor="none"), data, [0.3], repeats=10, progress=False)
+    # errors of a well-specified Bayesian linear fit are Gaussian: 95.4 % fall within 2 std
+    assert result.test_coverage_mean[0] == pytest.approx(0.954, abs=0.03)
+    assert result.test_nu_within_factor_mean is None  # formation rows: no attempt frequencies
+    jumps = linear_set(rng, n=400, noise=0.3)
+    jumps.kind[:] = "migration"
+    result = repeated_random_splits(LDMLModel(descriptor="none", target="migration"), jumps, [0.3],
+                                    repeats=10, progress=False)
+    # |error| <= ln 1.35 = 0.300 k_B for Gaussian errors of std 0.3 (plus the fit's own spread)
+    assert result.test_nu_within_factor_mean[0] == pytest.approx(0.68, abs=0.05)
 
 
 def test_test_error_of_a_correct_linear_model_approaches_the_noise_level(rng):

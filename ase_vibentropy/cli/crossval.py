@@ -24,7 +24,7 @@ EPILOG = """example:
 
 def run(args: argparse.Namespace) -> int:
     """Repeated random-split cross-validation on ``args.db``; return the exit code."""
-    from ..evaluation import repeated_random_splits
+    from ..evaluation import ATTEMPT_FREQUENCY_FACTOR, repeated_random_splits
     from ..features import connect, load_training_set, row_groups
     from ..model import LDMLModel
 
@@ -50,12 +50,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         grouped = f" in {result.n_groups} groups of {args.group_by}" if args.group_by else ""
         print(f"{args.db}: {result.n_rows} rows{grouped}, {result.repeats} splits per fraction, target {args.target}")
-        print(f"{'p_test':>6} {'train_RMSE':>16} {'test_RMSE':>16} {'test_MAE':>16}")
+        jumps = result.test_nu_within_factor_mean is not None
+        print(f"{'p_test':>6} {'train_RMSE':>16} {'test_RMSE':>16} {'test_MAE':>16} {'in_2std':>8}"
+              + (f" {f'nu_in_{ATTEMPT_FREQUENCY_FACTOR:g}x':>10}" if jumps else ""))
         for k, p in enumerate(result.fractions):
             print(
                 f"{p:>6.2f} {result.train_rmse_mean[k]:>8.3f} ± {result.train_rmse_std[k]:<5.3f} "
                 f"{result.test_rmse_mean[k]:>8.3f} ± {result.test_rmse_std[k]:<5.3f} "
-                f"{result.test_mae_mean[k]:>8.3f} ± {result.test_mae_std[k]:<5.3f}"
+                f"{result.test_mae_mean[k]:>8.3f} ± {result.test_mae_std[k]:<5.3f} "
+                f"{result.test_coverage_mean[k]:>8.0%}"
+                + (f" {result.test_nu_within_factor_mean[k]:>10.0%}" if jumps else "")
                 + ("  (underdetermined fits)" if result.n_underdetermined[k] else "")
             )
     if args.plot:

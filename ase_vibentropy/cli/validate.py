@@ -48,10 +48,17 @@ def run(args: argparse.Namespace) -> int:
         }))
     else:
         print(f"{args.db}: {result['kind']} entropies of {result['overall']['n']} rows, model {args.model}")
-        print(f"{'family':>12} {'n':>6} {'RMSE_kB':>9} {'MAE_kB':>9} {'in_2std':>8}")
+        jumps = result["kind"] == "migration"
+        factor = f"nu_in_{result['overall']['nu_factor']:g}x" if jumps else ""
+        print(f"{'family':>12} {'n':>6} {'RMSE_kB':>9} {'MAE_kB':>9} {'in_2std':>8}"
+              + (f" {factor:>12} {'nu_q90_x':>9}" if jumps else ""))
         for family, m in [*result["by_family"].items(), ("all", result["overall"])]:
-            print(f"{family:>12} {m['n']:>6} {m['rmse_kB']:>9.3f} {m['mae_kB']:>9.3f} {m['coverage_2sigma']:>8.0%}")
+            print(f"{family:>12} {m['n']:>6} {m['rmse_kB']:>9.3f} {m['mae_kB']:>9.3f} {m['coverage_2sigma']:>8.0%}"
+                  + (f" {m['nu_within_factor']:>12.0%} {m['nu_factor_q90']:>9.2f}" if jumps else ""))
         print(f"mean predictive std {result['mean_std_kB']:.3f} k_B")
+        if jumps:
+            print("nu_in_Fx: fraction of jumps whose predicted ν* is within a factor F of the exact "
+                  "one; nu_q90_x: the factor 90 % of them are within")
     if trained_here:
         n_scored = int(result["overall"]["n"])
         print(f"vibentropy validate: warning: the model was trained on {n_trained} of these {n_scored} "
