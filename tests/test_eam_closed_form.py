@@ -299,3 +299,43 @@ def test_batches_of_bonds_and_threads_do_not_change_energy_forces_or_stress(monk
         np.testing.assert_allclose(atoms.get_forces(), whole[1], rtol=0, atol=1e-12)
         np.testing.assert_allclose(atoms.get_stress(), whole[2], rtol=0, atol=1e-14)
     assert threads.default_threads() >= 1
+
+
+@pytest.mark.parametrize("pbc", [True, False])
+def test_a_reused_calculator_gives_the_numbers_of_a_fresh_one_along_a_trajectory(pbc, rng):
+    """The Verlet bond list kept between calls: small steps (list reused), a step beyond half
+    the skin (rebuilt), a strained cell and a removed atom give what a new calculator gives."""
+    from ase_vibentropy.eam.calculator import BOND_LIST_SKIN_A
+
+    atoms = rattled_fe_vacancy(4, rng)
+    atoms.pbc = pbc
+    reused = mendelev2003_fe()
+
+    def compare(structure):
+        here = structure.copy()
+        here.calc = reused
+        fresh = structure.copy()
+        fresh.calc = mendelev2003_fe()
+        assert here.get_potential_energy() == pytest.approx(fresh.get_potential_energy(), abs=1e-9)
+        np.testing.assert_allclose(here.get_forces(), fresh.get_forces(), rtol=0, atol=1e-10)
+        if pbc:
+            np.testing.assert_allclose(here.get_stress(), fresh.get_stress(), rtol=0, atol=1e-12)
+
+    compare(atoms)
+    built_at = reused._bond_list._positions.copy()
+    for _ in range(5):  # every atom within a tenth of the skin of where the list was built
+        atoms.positions += rng.uniform(-1, 1, atoms.positions.shape) * 0.02 * BOND_LIST_SKIN_A
+        compare(atoms)
+    np.testing.assert_array_equal(reused._bond_list._positions, built_at)  # never rebuilt
+    # one atom straight towards a neighbour by 0.9 skin: the old list would miss no bond only
+    # by luck; it is rebuilt
+    atoms.positions[5] += 0.9 * BOND_LIST_SKIN_A * (atoms.positions[6] - atoms.positions[5]) / np.linalg.norm(
+        atoms.positions[6] - atoms.positions[5])
+    compare(atoms)
+    assert not np.array_equal(reused._bond_list._positions, built_at)
+    if pbc:
+        strained = atoms.copy()
+        strained.set_cell(strained.cell * 1.01, scale_atoms=True)
+        compare(strained)
+    del atoms[3]
+    compare(atoms)

@@ -43,6 +43,10 @@ BOND_BATCH = 1 << 21
 #: which hold a few (B, 3, 3) products per batch (~19 MB each).
 GRADIENT_BATCH = 1 << 18
 
+#: Verlet skin of the bond list that energies and forces reuse, Å: the list holds the bonds
+#: within cut-off + skin and is rebuilt once an atom has moved half the skin since it was built.
+BOND_LIST_SKIN_A = 0.3
+
 #: Voigt order of the stress and virial components.
 _VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
 
@@ -73,6 +77,7 @@ class EAMCalculator(Calculator):
         self.symbol = symbol
         self.density, self.embedding, self.pair = density, embedding, pair
         self.cutoff = float(cutoff)
+        self._bond_list = VerletBondList(BOND_LIST_SKIN_A)
 
     def __reduce__(self):
         return (type(self), (self.symbol, self.density, self.embedding, self.pair, self.cutoff))
@@ -93,7 +98,7 @@ class EAMCalculator(Calculator):
         n_atoms = len(atoms)
         # each bond once (a bond of an atom to its own image too, once per pair of opposite
         # shifts), the functions a batch of bonds at a time
-        i_n, j_n, d_nc, r_n = _half_bonds(atoms, self.cutoff)
+        i_n, j_n, d_nc, r_n = self._bond_list.bonds(atoms, self.cutoff)
         batches = [slice(k, k + BOND_BATCH) for k in range(0, len(i_n), BOND_BATCH)]
         df_n, dphi_n = np.empty(len(i_n)), np.empty(len(i_n))
         n_threads = default_threads()  # only cells of more than one batch use them
@@ -610,6 +615,61 @@ def _half_bonds(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np
     first = np.take_along_axis(S, np.argmax(S != 0, axis=1)[:, None], axis=1)[:, 0]
     keep = (i < j) | ((i == j) & (first > 0))
     return i[keep].astype(np.intp), j[keep].astype(np.intp), D[keep], d[keep]
+
+
+class VerletBondList:
+    """The bonds of :func:`_half_bonds` from a Verlet list, for repeated calls on moving atoms.
+
+    The list holds every bond within cut-off + ``skin`` (Å) with its periodic shift; each call
+    recomputes the bond vectors from the current positions and keeps those shorter than the
+    cut-off. While no atom has moved more than ``skin / 2`` since the list was built, no pair
+    can have come from beyond cut-off + skin to within the cut-off, so the bonds are exactly
+    those of a fresh list (in another order); any larger move, a new cell, periodicity, atom
+    count or cut-off rebuilds it. Optimizers, dimer searches and MD, which move atoms a little
+    per force call, rebuild it rarely. Structures periodic along some axes only are not cached
+    (:func:`_half_bonds` each time).
+    """
+
+    def __init__(self, skin: float) -> None:
+        if not skin >= 0.0:
+            raise ValueError(f"the Verlet skin must be >= 0 Å, got {skin}")
+        self.skin = float(skin)
+        self._key: tuple | None = None
+        self._positions = np.empty((0, 3))
+        self._i = self._j = np.empty(0, dtype=np.intp)
+        self._shift = np.empty((0, 3))
+
+    def bonds(self, atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``i``, ``j`` (M,), ``D`` = r_j + shift - r_i (M, 3), Å, and ``d`` = |D| (M,), Å, of
+        every bond within ``cutoff`` Å, each once (as :func:`_half_bonds`)."""
+        pbc = np.asarray(atoms.pbc, dtype=bool)
+        if pbc.any() and not pbc.all():
+            return _half_bonds(atoms, cutoff)
+        positions = np.asarray(atoms.positions, dtype=float)
+        key = (len(atoms), float(cutoff), bool(pbc.all()), atoms.cell.array.tobytes())
+        if key != self._key or self._moved_too_far(positions):
+            self._build(atoms, cutoff, positions, key)
+        D = positions[self._j] - positions[self._i] + self._shift
+        d = np.sqrt(np.einsum("mc,mc->m", D, D))
+        keep = np.flatnonzero(d < cutoff)
+        return self._i[keep], self._j[keep], D[keep], d[keep]
+
+    def _moved_too_far(self, positions: np.ndarray) -> bool:
+        shift = positions - self._positions
+        return bool(np.max(np.einsum("nc,nc->n", shift, shift), initial=0.0) >= (0.5 * self.skin) ** 2)
+
+    def _build(self, atoms: Atoms, cutoff: float, positions: np.ndarray, key: tuple) -> None:
+        from vesin import NeighborList
+
+        periodic = bool(np.all(atoms.pbc))
+        box = np.ascontiguousarray(atoms.cell.array, dtype=float) if periodic else np.zeros((3, 3))
+        i, j, S = NeighborList(cutoff=float(cutoff) + self.skin, full_list=False).compute(
+            points=np.ascontiguousarray(positions), box=box, periodic=periodic, quantities="ijS",
+        )
+        self._i, self._j = i.astype(np.intp), j.astype(np.intp)
+        self._shift = S.astype(float) @ box
+        self._positions = positions.copy()
+        self._key = key
 
 
 def _bonds_are_pairs(atoms: Atoms, cutoff: float) -> bool:
