@@ -52,7 +52,8 @@ def mae(y_true: Any, y_pred: Any) -> float:
 
 
 #: Ratio of predicted to exact attempt frequency within which a migration model's prediction
-#: counts as accurate (``nu_within_factor`` of :func:`attempt_frequency_metrics`).
+#: counts as accurate (``nu_within_factor`` of :func:`attempt_frequency_metrics`): an error of
+#: ln 1.35 = 0.30 k_B in ΔS_m, the accuracy a kinetic Monte Carlo rate needs next to its barrier.
 ATTEMPT_FREQUENCY_FACTOR: float = 1.35
 
 
@@ -60,9 +61,9 @@ def attempt_frequency_metrics(y_true: Any, y_pred: Any,
                               factor: float = ATTEMPT_FREQUENCY_FACTOR) -> dict[str, float]:
     """How far predicted Vineyard attempt frequencies are from the exact ones, from ΔS_m (k_B).
 
-    At one temperature ν* = (k_B T / h) exp(ΔS_m / k_B + 1) (classical harmonic TST), so the
-    ratio of predicted to exact ν* is exp(ΔS_m^pred - ΔS_m^exact) exactly: the metrics need no
-    frequencies. Returns ``nu_within_factor`` (fraction of jumps whose ratio lies in
+    For classical migration entropies at one temperature ν* = (k_B T / h) exp(ΔS_m / k_B + 1)
+    (harmonic TST), so the ratio of predicted to exact ν* is exp(ΔS_m^pred - ΔS_m^exact)
+    exactly: the metrics need no frequencies. Returns ``nu_within_factor`` (fraction of jumps whose ratio lies in
     [1/factor, factor]), ``nu_factor`` (the factor itself), ``nu_factor_median`` and
     ``nu_factor_q90`` (median and 90th percentile of max(ratio, 1/ratio)).
     """
@@ -139,7 +140,8 @@ class CrossValidationResult:
     train_mae_mean, train_mae_std, test_mae_mean, test_mae_std : (k,)
     n_underdetermined : (k,) splits with fewer training rows than parameters
     n_groups : groups split between train and test (= n_rows without groups)
-    test_coverage_mean : (k,) fraction of test rows within twice the predictive std
+    test_coverage_mean : (k,) fraction of test rows within twice the predictive std (the fit's
+        own Bayesian std: a model trained with ``calibrate_std`` scales it afterwards)
     test_nu_within_factor_mean : (k,) jump rows of a migration fit only (else None): fraction of
         test jumps whose predicted ν* is within :data:`ATTEMPT_FREQUENCY_FACTOR` of the exact one
     """

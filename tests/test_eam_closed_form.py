@@ -312,14 +312,7 @@ def test_a_reused_calculator_gives_the_numbers_of_a_fresh_one_along_a_trajectory
     reused = mendelev2003_fe()
 
     def compare(structure):
-        here = structure.copy()
-        here.calc = reused
-        fresh = structure.copy()
-        fresh.calc = mendelev2003_fe()
-        assert here.get_potential_energy() == pytest.approx(fresh.get_potential_energy(), abs=1e-9)
-        np.testing.assert_allclose(here.get_forces(), fresh.get_forces(), rtol=0, atol=1e-10)
-        if pbc:
-            np.testing.assert_allclose(here.get_stress(), fresh.get_stress(), rtol=0, atol=1e-12)
+        assert_same_as_fresh(structure, reused, stress=pbc)
 
     compare(atoms)
     built_at = reused._bond_list._positions.copy()
@@ -327,10 +320,8 @@ def test_a_reused_calculator_gives_the_numbers_of_a_fresh_one_along_a_trajectory
         atoms.positions += rng.uniform(-1, 1, atoms.positions.shape) * 0.02 * BOND_LIST_SKIN_A
         compare(atoms)
     np.testing.assert_array_equal(reused._bond_list._positions, built_at)  # never rebuilt
-    # one atom straight towards a neighbour by 0.9 skin: the old list would miss no bond only
-    # by luck; it is rebuilt
-    atoms.positions[5] += 0.9 * BOND_LIST_SKIN_A * (atoms.positions[6] - atoms.positions[5]) / np.linalg.norm(
-        atoms.positions[6] - atoms.positions[5])
+    # one atom moved by 0.9 skin: rebuilt
+    atoms.positions[5] += 0.9 * BOND_LIST_SKIN_A * np.array([1.0, 0.0, 0.0])
     compare(atoms)
     assert not np.array_equal(reused._bond_list._positions, built_at)
     if pbc:
@@ -339,3 +330,58 @@ def test_a_reused_calculator_gives_the_numbers_of_a_fresh_one_along_a_trajectory
         compare(strained)
     del atoms[3]
     compare(atoms)
+
+
+def assert_same_as_fresh(structure, calc, stress=True):
+    """Energy, forces (and stress) of ``structure`` with ``calc`` equal those of a new calculator."""
+    here = structure.copy()
+    here.calc = calc
+    fresh = structure.copy()
+    fresh.calc = mendelev2003_fe()
+    assert here.get_potential_energy() == pytest.approx(fresh.get_potential_energy(), abs=1e-9)
+    np.testing.assert_allclose(here.get_forces(), fresh.get_forces(), rtol=0, atol=1e-10)
+    if stress:
+        np.testing.assert_allclose(here.get_stress(), fresh.get_stress(), rtol=0, atol=1e-12)
+
+
+def test_a_pair_entering_the_cutoff_from_the_skin_is_found_without_a_rebuild():
+    """Two atoms start 0.5 skin beyond the cut-off and each moves 0.3 skin towards the other
+    (less than half the skin: the list is reused); the bond they form must be counted."""
+    from ase import Atoms
+
+    from ase_vibentropy.eam.calculator import BOND_LIST_SKIN_A
+
+    calc = mendelev2003_fe()
+    start = calc.cutoff + 0.5 * BOND_LIST_SKIN_A
+    pair = Atoms("Fe2", positions=[[0.0, 0.0, 0.0], [start, 0.0, 0.0]], pbc=False)
+    pair.calc = calc
+    assert pair.get_potential_energy() == pytest.approx(2 * calc.embedding(np.zeros(1))[0][0], abs=1e-12)
+    built_at = calc._bond_list._positions.copy()
+    moved = pair.copy()
+    moved.positions[0, 0] += 0.3 * BOND_LIST_SKIN_A
+    moved.positions[1, 0] -= 0.3 * BOND_LIST_SKIN_A  # now 0.1 skin inside the cut-off
+    assert_same_as_fresh(moved, calc, stress=False)
+    np.testing.assert_array_equal(calc._bond_list._positions, built_at)  # reused, not rebuilt
+    fresh = moved.copy()
+    fresh.calc = mendelev2003_fe()
+    assert fresh.get_potential_energy() != pytest.approx(2 * calc.embedding(np.zeros(1))[0][0], abs=1e-9)
+
+
+def test_bonds_to_an_atoms_own_images_are_reused_and_do_not_depend_on_where_the_list_was_built(rng):
+    """A 2-atom bcc cell (every neighbour an image); the same positions reached from two
+    different list builds give bit-identical forces: results depend on positions alone."""
+    cell = bulk("Fe", "bcc", a=A0, cubic=True)
+    cell.positions += rng.normal(0.0, 0.03, cell.positions.shape)
+    target = cell.copy()
+    target.positions += rng.normal(0.0, 0.02, cell.positions.shape)
+    paths = []
+    for start in (cell, target):
+        calc = mendelev2003_fe()
+        first = start.copy()
+        first.calc = calc
+        first.get_forces()  # the list is built here
+        here = target.copy()
+        here.calc = calc
+        paths.append(here.get_forces())
+        assert_same_as_fresh(target, calc)
+    np.testing.assert_array_equal(paths[0], paths[1])

@@ -52,14 +52,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.db}: {result.n_rows} rows{grouped}, {result.repeats} splits per fraction, target {args.target}")
         jumps = result.test_nu_within_factor_mean is not None
         print(f"{'p_test':>6} {'train_RMSE':>16} {'test_RMSE':>16} {'test_MAE':>16} {'in_2std':>8}"
-              + (f" {f'nu_in_{ATTEMPT_FREQUENCY_FACTOR:g}x':>10}" if jumps else ""))
+              + (f" {f'nu_in_{ATTEMPT_FREQUENCY_FACTOR:g}x':>12}" if jumps else ""))
         for k, p in enumerate(result.fractions):
             print(
                 f"{p:>6.2f} {result.train_rmse_mean[k]:>8.3f} ± {result.train_rmse_std[k]:<5.3f} "
                 f"{result.test_rmse_mean[k]:>8.3f} ± {result.test_rmse_std[k]:<5.3f} "
                 f"{result.test_mae_mean[k]:>8.3f} ± {result.test_mae_std[k]:<5.3f} "
                 f"{result.test_coverage_mean[k]:>8.0%}"
-                + (f" {result.test_nu_within_factor_mean[k]:>10.0%}" if jumps else "")
+                + (f" {result.test_nu_within_factor_mean[k]:>12.0%}" if jumps else "")
                 + ("  (underdetermined fits)" if result.n_underdetermined[k] else "")
             )
     if args.plot:

@@ -624,10 +624,14 @@ class VerletBondList:
     recomputes the bond vectors from the current positions and keeps those shorter than the
     cut-off. While no atom has moved more than ``skin / 2`` since the list was built, no pair
     can have come from beyond cut-off + skin to within the cut-off, so the bonds are exactly
-    those of a fresh list (in another order); any larger move, a new cell, periodicity, atom
-    count or cut-off rebuilds it. Optimizers, dimer searches and MD, which move atoms a little
-    per force call, rebuild it rarely. Structures periodic along some axes only are not cached
-    (:func:`_half_bonds` each time).
+    those of a fresh list; any larger move, a new cell, periodicity, atom count or cut-off
+    rebuilds it. Optimizers, dimer searches and MD, which move atoms a little per force call,
+    rebuild it rarely. Every bond is stored in one canonical direction and order (i <= j, sorted
+    by i, j and shift; a bond of an atom to its own image with its first non-zero shift
+    positive), so the bonds a call returns, and the sums over them, depend on the positions
+    alone, not on where the list was last built. Memory: 11 bytes per listed bond (int32
+    indices, int8 shifts). Structures periodic along some axes only are not cached
+    (:func:`_half_bonds` each time). Not thread-safe: one calculator per thread.
     """
 
     def __init__(self, skin: float) -> None:
@@ -636,8 +640,8 @@ class VerletBondList:
         self.skin = float(skin)
         self._key: tuple | None = None
         self._positions = np.empty((0, 3))
-        self._i = self._j = np.empty(0, dtype=np.intp)
-        self._shift = np.empty((0, 3))
+        self._i = self._j = np.empty(0, dtype=np.int32)
+        self._shift = np.empty((0, 3), dtype=np.int8)
 
     def bonds(self, atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``i``, ``j`` (M,), ``D`` = r_j + shift - r_i (M, 3), Å, and ``d`` = |D| (M,), Å, of
@@ -646,28 +650,38 @@ class VerletBondList:
         if pbc.any() and not pbc.all():
             return _half_bonds(atoms, cutoff)
         positions = np.asarray(atoms.positions, dtype=float)
-        key = (len(atoms), float(cutoff), bool(pbc.all()), atoms.cell.array.tobytes())
+        box = atoms.cell.array if pbc.all() else np.zeros((3, 3))
+        key = (len(atoms), float(cutoff), bool(pbc.all()), np.asarray(box, dtype=float).tobytes())
         if key != self._key or self._moved_too_far(positions):
-            self._build(atoms, cutoff, positions, key)
-        D = positions[self._j] - positions[self._i] + self._shift
+            self._build(positions, box, bool(pbc.all()), cutoff, key)
+        D = positions[self._j] - positions[self._i] + self._shift @ box
         d = np.sqrt(np.einsum("mc,mc->m", D, D))
         keep = np.flatnonzero(d < cutoff)
-        return self._i[keep], self._j[keep], D[keep], d[keep]
+        return self._i[keep].astype(np.intp), self._j[keep].astype(np.intp), D[keep], d[keep]
 
     def _moved_too_far(self, positions: np.ndarray) -> bool:
         shift = positions - self._positions
         return bool(np.max(np.einsum("nc,nc->n", shift, shift), initial=0.0) >= (0.5 * self.skin) ** 2)
 
-    def _build(self, atoms: Atoms, cutoff: float, positions: np.ndarray, key: tuple) -> None:
+    def _build(self, positions: np.ndarray, box: np.ndarray, periodic: bool, cutoff: float,
+               key: tuple) -> None:
         from vesin import NeighborList
 
-        periodic = bool(np.all(atoms.pbc))
-        box = np.ascontiguousarray(atoms.cell.array, dtype=float) if periodic else np.zeros((3, 3))
         i, j, S = NeighborList(cutoff=float(cutoff) + self.skin, full_list=False).compute(
-            points=np.ascontiguousarray(positions), box=box, periodic=periodic, quantities="ijS",
+            points=np.ascontiguousarray(positions),
+            box=np.ascontiguousarray(box, dtype=float) if periodic else np.zeros((3, 3)),
+            periodic=periodic, quantities="ijS",
         )
-        self._i, self._j = i.astype(np.intp), j.astype(np.intp)
-        self._shift = S.astype(float) @ box
+        i, j, S = i.astype(np.int64), j.astype(np.int64), S.astype(np.int64)
+        # one canonical direction per bond: i < j, or for a self-image bond the shift whose
+        # first non-zero component is positive
+        first = np.take_along_axis(S, np.argmax(S != 0, axis=1)[:, None], axis=1)[:, 0]
+        flip = (i > j) | ((i == j) & (first < 0))
+        i, j = np.where(flip, j, i), np.where(flip, i, j)
+        S = np.where(flip[:, None], -S, S)
+        order = np.lexsort((S[:, 2], S[:, 1], S[:, 0], j, i))
+        self._i, self._j = i[order].astype(np.int32), j[order].astype(np.int32)
+        self._shift = S[order].astype(np.int8 if np.abs(S).max(initial=0) <= 127 else np.int64)
         self._positions = positions.copy()
         self._key = key
 
