@@ -5,13 +5,15 @@ minima (with bcc Fe and the Mendelev 2003 potential the jump is two-step: initia
 a metastable state at the midpoint -> the symmetric saddle -> final), each elementary saddle
 refined to max |F| <= 1e-6 eV/Å with exactly one negative ω², and harmonic transition-state
 theory for each step from both sides: ΔE (eV), ν* (THz) and ΔS_m (k_B). The model's S is
-printed for the minima only (the images between are not minima); with ``--migration-model`` (a
-model trained on saddles, ``vibentropy train DB --target migration``) its predicted ΔS_m and ν*
-of every step, with their one-sigma spread, are printed next to the exact ones.
+printed for the minima only (the images between are not minima); a migration model (trained on
+saddles, ``vibentropy train DB --target migration``; by default the shipped
+``fe-mendelev2003-saddles`` when the potential is the closed-form Fe) predicts ΔS_m and ν* of
+every step, printed with their one-sigma spread next to the exact ones.
 
     python examples/neb_vacancy_migration.py                 # bcc Fe, 4x4x4 cells (127 atoms)
     python examples/neb_vacancy_migration.py --cells 5 --temperature 600
     python examples/neb_vacancy_migration.py --migration-model fe-saddles.json
+    python examples/neb_vacancy_migration.py --migration-model none     # exact values only
 """
 
 from __future__ import annotations
@@ -20,10 +22,14 @@ import time
 
 import numpy as np
 
-from _common import describe, kB, parser, setup
+from _common import DEFAULT_POTENTIAL, describe, kB, parser, setup
 from ase_vibentropy.data.builders import vacancy_jump
 from ase_vibentropy.harmonic import band_jumps, climbing_band
+from ase_vibentropy.harmonic.saddle import vineyard_frequency_THz
 from ase_vibentropy.predictor import EntropyPredictor
+
+#: The shipped bcc-Fe migration model, used with the closed-form Fe potential.
+SHIPPED_MIGRATION_MODEL = "fe-mendelev2003-saddles"
 
 
 def end_points(potential, cells: int):
@@ -39,9 +45,16 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                    help="interior images (default 5: an odd count puts one at the midpoint)")
     p.add_argument("--temperature", type=float, default=300.0, help="K (default 300)")
     p.add_argument("--migration-model", metavar="MODEL",
-                   help="migration model (file or shipped name): predicted ΔS_m and ν* of every step")
+                   help="migration model (file or shipped name) predicting ΔS_m and ν* of every step; "
+                        f"default {SHIPPED_MIGRATION_MODEL!r} with the {DEFAULT_POTENTIAL!r} potential, "
+                        "'none' for exact values only")
     args = p.parse_args(argv)
     model, potential, cells = setup(args)
+    migration_model = args.migration_model
+    if migration_model is None and potential.name == DEFAULT_POTENTIAL:
+        migration_model = SHIPPED_MIGRATION_MODEL
+    if migration_model is not None and migration_model.lower() == "none":
+        migration_model = None
     start = time.perf_counter()
     initial, final = end_points(potential, cells)
     images, converged = climbing_band(initial, final, potential.hessian_calculator, n_images=args.images)
@@ -71,18 +84,19 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
           f"S(final) = {exact_minima[1]:.6f} k_B (exact); {time.perf_counter() - start:.1f} s")
     predictor = EntropyPredictor(model)
     predicted = [kB(predictor.predict_entropy(m, args.temperature)) for m in (initial, final)]
-    print(f"model S of the minima: {predicted[0]:.3f}, {predicted[1]:.3f} k_B (the saddles need a "
-          "model trained on them: --migration-model)")
+    print(f"model S of the minima: {predicted[0]:.3f}, {predicted[1]:.3f} k_B (a minimum model; the "
+          "saddles need a model trained on them)")
     migration = []
-    if args.migration_model:
-        jumper = EntropyPredictor(args.migration_model)
+    if migration_model:
+        jumper = EntropyPredictor(migration_model)
+        print(f"migration model {migration_model}:")
         print(f"{'step':>4} {'from':>8} {'ΔS_m model (k_B)':>18} {'ν* model (THz)':>16}")
         for k, jump in enumerate(jumps, start=1):
             for side, minimum in (("left", jump.left), ("right", jump.right)):
                 delta_s, std = jumper.predict_migration_entropy(minimum, jump.saddle, args.temperature,
                                                                 return_std=True)
-                nu, factor = jumper.predict_attempt_frequency(minimum, jump.saddle, args.temperature,
-                                                              return_std=True)
+                nu = vineyard_frequency_THz(kB(delta_s), args.temperature)
+                factor = float(np.exp(kB(std)))  # ν* within [ν*/factor, ν* factor] at one sigma
                 print(f"{k:4d} {side:>8} {kB(delta_s):10.3f} ± {kB(std):5.3f} {nu:10.3f} ×/÷ {factor:.2f}")
                 migration.append({"step": k, "from": side, "dS_m_kB": kB(delta_s), "std_kB": kB(std),
                                   "nu_THz": nu, "nu_factor": factor})

@@ -22,7 +22,8 @@ DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduction" / "da
 
 
 SHIPPED_LABELS = sorted(
-    name.removeprefix("fe-mendelev2003-") for name in shipped_models() if name.startswith("fe-mendelev2003-")
+    name.removeprefix("fe-mendelev2003-") for name in shipped_models()
+    if name.startswith("fe-mendelev2003-") and load_model(name).target != "migration"
 )
 DESCRIPTOR_OF = {"afs": "afs", "bso4": "bso4", "scattering": "scattering", "afs-einstein": "stack",
                  "afs-einstein-relaxed": "stack", "afs-stiffness": "stack"}

@@ -84,6 +84,14 @@ def test_neb_vacancy_jump_gives_symmetric_elementary_prefactors():
             assert side["delta_S_m_kB"] == pytest.approx(np.log(side["nu_THz"] / kT_over_h_THz) - 1, abs=1e-9)
             assert side["n_modes_minimum"] - side["n_modes_saddle"] == 1
     assert result["barrier_eV"] == pytest.approx(max(result["band_eV"]), abs=0.01)
+    # the shipped migration model, used by default, predicts every step from both sides within
+    # twice its std of the exact values above
+    predicted = result["model_migration"]
+    assert len(predicted) == 2 * len(result["jumps"])
+    for record in predicted:
+        jump = result["jumps"][record["step"] - 1]
+        exact = jump["forward" if record["from"] == "left" else "backward"]["delta_S_m_kB"]
+        assert abs(record["dS_m_kB"] - exact) <= 2.0 * record["std_kB"]
 
 
 def test_md_samples_the_entropy_every_k_steps(cu_model_file):
