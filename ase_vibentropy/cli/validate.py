@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         sel = result["scored"]
         parity_plot(
             data.y[sel], result["predictions"][sel], data.family[sel], args.plot,
-            std=result["std"][sel], quantity="S_f" if result["kind"] == "formation" else "S",
+            std=result["std"][sel],
+            quantity={"formation": "S_f", "migration": r"\Delta S_m"}.get(result["kind"], "S"),
             title=f"validation on {os.path.basename(str(args.db))}",
         )
     return 0
