@@ -18,8 +18,17 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from tqdm import tqdm
+
 from .dblock import exclusive_writer
-from .errors import DatabaseError, InvalidOptionError, MixedPotentialError, UnknownNameError
+from .errors import (
+    DatabaseError,
+    InvalidOptionError,
+    MixedPotentialError,
+    NotAFirstOrderSaddleError,
+    UnknownNameError,
+)
+from .harmonic.jump_core import DEFAULT_MOVED_A, core_terms
 from .model import formation_features
 from .parallel import descriptor_sum
 from .potentials import labelling_potential
@@ -312,6 +321,8 @@ class TrainingSet:
     family : (n,) defect family of the row (``"bulk"`` for perfect-lattice rows)
     row_id : (n,) ase.db row id (-1 for perfect-lattice rows)
     anchor : (n,) True for rows that only pin the bulk (kept in every training split)
+    core : (n,) exact core ΔS_core (k_B) of jump rows fitted with a core, whose ``y`` is then
+        ΔS_m - ΔS_core (``load_training_set(..., core_radius=R)``); None without
     """
 
     X: np.ndarray
@@ -327,9 +338,16 @@ class TrainingSet:
     lattice: str | None = None
     a0: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    core: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
+
+    @property
+    def core_kB(self) -> np.ndarray:
+        """(n,) exact core ΔS_core of jump rows with a core (their ``y`` is ΔS_m - ΔS_core), k_B;
+        zeros otherwise. ``y + core_kB`` is the entropy itself."""
+        return np.zeros(len(self.y)) if self.core is None else np.asarray(self.core, dtype=float)
 
     def row_kinds(self) -> dict[str, np.ndarray]:
         """``n_atoms`` and ``is_total`` of every row, the keyword arguments of
@@ -342,6 +360,7 @@ class TrainingSet:
             self.X[mask], self.y[mask], self.n_atoms[mask], self.kind[mask], self.family[mask],
             self.row_id[mask], self.anchor[mask], self.temperature, self.descriptor_hash,
             self.element, self.lattice, self.a0, dict(self.extra),
+            None if self.core is None else self.core[mask],
         )
 
     def summary(self) -> dict[str, Any]:
@@ -355,7 +374,8 @@ class TrainingSet:
             sel = self.kind == kind
             out[f"n_{kind}"] = int(sel.sum())
             if sel.any():
-                out[f"{kind}_range_kB"] = [float(self.y[sel].min()), float(self.y[sel].max())]
+                y = (self.y + self.core_kB)[sel]  # the entropies, not a core's residuals
+                out[f"{kind}_range_kB"] = [float(y.min()), float(y.max())]
         if "n_atoms_range" in self.extra:
             out["n_atoms_range"] = [int(v) for v in self.extra["n_atoms_range"]]
         if self.extra.get("strain_range") is not None:
@@ -367,6 +387,9 @@ class TrainingSet:
             out["potential"] = str(self.extra["potential"])
         if self.extra.get("n_skipped_not_minimum"):
             out["n_skipped_not_minimum"] = int(self.extra["n_skipped_not_minimum"])
+        if "core_radius_A" in self.extra:
+            out["core_radius_A"] = float(self.extra["core_radius_A"])
+            out["n_skipped_core"] = int(self.extra["n_skipped_core"])
         return out
 
 
@@ -404,6 +427,9 @@ def load_training_set(
     target: str,
     temperature: float | None = None,
     selection: Any = None,
+    core_radius: float | None = None,
+    provider: Any = None,
+    core_moved: float = DEFAULT_MOVED_A,
 ) -> TrainingSet:
     """Build training rows for ``target`` from featurized database rows.
 
@@ -424,6 +450,17 @@ def load_training_set(
         3(N_d/N_b - 1) k_B ln(T/T_row)).
     selection
         ase.db selection string or None (all rows).
+    core_radius
+        ``"migration"`` only: the radius R (Å) of the jumps' exact cores
+        (:mod:`ase_vibentropy.harmonic.jump_core`). Each jump row's features become the outer
+        atoms' Σ (D^saddle - D^minimum) and its target the residual ΔS_m - ΔS_core(R), with
+        ΔS_core from the rows' reference potential (:attr:`TrainingSet.core`), and
+        ``extra["n_skipped_core"]`` counts jumps whose core at R has no unstable mode (left
+        out). None: plain jump rows.
+    provider
+        The descriptor provider of ``provider_hash``, needed with ``core_radius``.
+    core_moved
+        Displacement (Å) that makes an atom part of a jump's moving set, with ``core_radius``.
 
     Rows with ``n_imaginary > 0`` (not minima) are left out and counted in
     ``extra["n_skipped_not_minimum"]``; the rows' reference potential (their ``potential`` key)
@@ -471,7 +508,10 @@ def load_training_set(
         )
 
     if target == "migration":
-        return _jump_set(db, rows, provider_hash, temperature, potentials)
+        return _jump_set(db, rows, provider_hash, temperature, potentials,
+                         _jump_core(core_radius, core_moved, provider, provider_hash, potentials))
+    if core_radius is not None:
+        raise InvalidOptionError(f"a core radius belongs to 'migration' fits, not {target!r}")
     X, y, n_col, kind, family, row_id, anchor, sizes = [], [], [], [], [], [], [], []
     strains: list[float] = []  # isotropic strains of the rows used (the model's strain domain)
     closest: list[float] = []  # shortest interatomic distance (Å) of each row used
@@ -575,22 +615,45 @@ def _not_featurized_error(row_ids: list[int], provider_hash: str, hint: str = ""
     )
 
 
+def _jump_core(core_radius: float | None, core_moved: float, provider: Any, provider_hash: str,
+               potentials: list[str]) -> tuple[float, float, Any, Any] | None:
+    """(R, moved, descriptor provider, Hessian calculator of the rows' potential) of a jump
+    fit with a core, or None without one."""
+    if core_radius is None:
+        return None
+    if provider is None or provider.hash != provider_hash:
+        raise InvalidOptionError("a migration fit with a core needs the descriptor provider "
+                                 f"of hash {provider_hash} (provider=...)")
+    from .potentials import get_potential
+
+    if not potentials:
+        raise DatabaseError("a migration fit with a core needs the rows' reference potential "
+                            "(their 'potential' key) for the cores' Hessians")
+    potential = get_potential(potentials[0].split("@")[0])
+    if labelling_potential(potential.name, potential.version) != potentials[0]:
+        raise MixedPotentialError(
+            f"the rows were labelled with {potentials[0]}, but this install's "
+            f"{potential.name} is {labelling_potential(potential.name, potential.version)}: "
+            "the cores would not be the rows' physics; relabel the rows first")
+    return float(core_radius), float(core_moved), provider, potential.hessian_calculator()
+
+
 def _jump_set(db: Any, rows: list, provider_hash: str, temperature: float,
-              potentials: list[str]) -> TrainingSet:
+              potentials: list[str], core: tuple[float, float, Any, Any] | None = None) -> TrainingSet:
     """Jump rows of a ``"migration"`` fit (:func:`load_training_set`): for every selected saddle
     row (``stationary_point = "saddle"``) and each minimum it links (``from_minimum`` and
     ``to_minimum`` of its job), features Σ D^saddle - Σ D^minimum and target ΔS_m (k_B) of that
     direction, shifted to ``temperature`` exactly (one mode fewer at the saddle:
     ΔS_m(T) = ΔS_m(T0) - ln(T/T0), classical). Both directions carry the saddle's row id, so
     splits by row keep them together; a symmetric jump (both ends the same minimum, e.g. a
-    vacancy hop) gives one row."""
+    vacancy hop) gives one row. With ``core`` (:func:`_jump_core`), outer features and
+    residual targets (:func:`load_training_set`)."""
     minima = {(row.get("job_id"), row.get("minimum_index")): row for row in db.select()
               if row.get("stationary_point") != "saddle" and row.get("job_id") is not None}
     X, y, family, row_id, sizes, strains, closest = [], [], [], [], [], [], []
-    not_featurized = []
-    for row in rows:
-        if row.get("stationary_point") != "saddle":
-            continue
+    not_featurized, core_kB, n_skipped_core = [], [], 0
+    rows = [row for row in rows if row.get("stationary_point") == "saddle"]
+    for row in tqdm(rows, desc="jump cores", disable=core is None, leave=False):
         saddle_sums = _stored(row, SUMS_KEY, provider_hash)
         if saddle_sums is None:
             not_featurized.append(row.id)
@@ -611,8 +674,21 @@ def _jump_set(db: Any, rows: list, provider_hash: str, temperature: float,
             if minimum_sums is None:
                 not_featurized.append(minimum.id)
                 continue
-            X.append(saddle_sums - minimum_sums)
-            y.append(float(row.get(f"dS_m_{side}_kB")) - log_t)
+            target = float(row.get(f"dS_m_{side}_kB")) - log_t
+            if core is None:
+                X.append(saddle_sums - minimum_sums)
+                y.append(target)
+            else:
+                try:
+                    terms = core_terms(minimum.toatoms(), row.toatoms(), core[3], core[2],
+                                       temperature, saddle_sums, minimum_sums, radius=core[0],
+                                       moved=core[1])
+                except NotAFirstOrderSaddleError:
+                    n_skipped_core += 1  # the unstable mode reaches past R
+                    continue
+                X.append(terms.outer_features)
+                y.append(target - terms.delta_s_kB)
+                core_kB.append(terms.delta_s_kB)
             family.append(str(row.get("family", "unknown")))
             row_id.append(row.id)
             sizes.append(row.natoms)
@@ -632,11 +708,14 @@ def _jump_set(db: Any, rows: list, provider_hash: str, temperature: float,
         X=np.array(X, dtype=float), y=np.array(y, dtype=float), n_atoms=np.zeros(n),
         kind=np.full(n, "migration"), family=np.array(family), row_id=np.array(row_id, dtype=int),
         anchor=np.zeros(n, dtype=bool), temperature=temperature, descriptor_hash=provider_hash,
+        core=None if core is None else np.array(core_kB),
         element=_unique([_row_element(r) for r in rows]),
         lattice=_unique([r.get("lattice") for r in rows]),
         a0=_unique([r.get("a0") for r in rows]),
         extra={"n_atoms_range": [min(sizes), max(sizes)], "n_skipped_not_minimum": 0,
                "potential": potentials[0] if potentials else None,
+               **({"core_radius_A": core[0], "n_skipped_core": n_skipped_core}
+                  if core is not None else {}),
                "strain_range": [min(strains), max(strains)] if strains else None,
                "min_distance_range_A": [min(closest), max(closest)] if closest else None,
                "min_distance_n_structures": len(closest)},

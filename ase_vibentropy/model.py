@@ -78,7 +78,8 @@ from sklearn.linear_model import BayesianRidge
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .errors import DescriptorError, ModelDomainError, UnknownNameError
+from .errors import DescriptorError, InvalidOptionError, ModelDomainError, UnknownNameError
+from .harmonic.jump_core import DEFAULT_MOVED_A
 from .structure import distinct_symbols
 from .units import DEFAULT_TEMPERATURE_K
 
@@ -258,6 +259,13 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         into ``coef_`` and ``sigma_``, so predictions and std are those of the scaled fit.
     max_iter, tol, alpha_1, alpha_2, lambda_1, lambda_2, alpha_init, lambda_init
         Passed to :class:`sklearn.linear_model.BayesianRidge` (its defaults are the paper's).
+    core_radius, core_moved
+        ``migration`` only: radius R (Å) of the jumps' exact fixed-boundary cores and the
+        displacement (Å) that makes an atom part of a jump
+        (:mod:`ase_vibentropy.harmonic.jump_core`). The model is then
+        ΔS_m = ΔS_core(R) + w · Σ_{i outside the core} ΔD_i + b, fitted on rows of outer
+        features and residuals ΔS_m - ΔS_core (``load_training_set(..., core_radius=R)``).
+        None: no core, ΔS_m = w · ΔD + b.
 
     Attributes
     ----------
@@ -308,6 +316,8 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         lambda_2: float = 1e-6,
         alpha_init: float | None = None,
         lambda_init: float | None = None,
+        core_radius: float | None = None,
+        core_moved: float = DEFAULT_MOVED_A,
     ):
         self.descriptor = descriptor
         self.descriptor_params = descriptor_params
@@ -326,6 +336,8 @@ class LDMLModel(RegressorMixin, BaseEstimator):
         self.lambda_2 = lambda_2
         self.alpha_init = alpha_init
         self.lambda_init = lambda_init
+        self.core_radius = core_radius
+        self.core_moved = core_moved
 
     # ------------------------------------------------------------------ design matrix
     def _check_target(self) -> None:
@@ -333,6 +345,10 @@ class LDMLModel(RegressorMixin, BaseEstimator):
             raise UnknownNameError(
                 f"target must be one of {', '.join(TARGETS)}, got {self.target!r}"
             )
+        if self.core_radius is not None and (self.target != "migration" or not self.core_radius > 0):
+            raise InvalidOptionError(
+                f"core_radius (Å) is the exact core of a 'migration' model and must be > 0; got "
+                f"{self.core_radius} with target {self.target!r}")
 
     @property
     def _constant_column(self) -> str | None:

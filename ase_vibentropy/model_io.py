@@ -4,7 +4,7 @@ A model file is one JSON document::
 
     {
       "format": "ase-vibentropy-ldml",
-      "format_version": 2,
+      "format_version": 3,
       "package_version": "0.2.0",
       "descriptor": {"name": "afs", "params": {...}, "hash": "3f2a..."},
       "element": "Fe", "lattice": "bcc", "a0": 2.855324,
@@ -19,8 +19,13 @@ Version 2 added ``std_scale``, the calibration factor of the predictive std (ver
 are read with 1, the Bayesian std); a version-1 reader refuses version-2 files rather than
 report an uncalibrated std.
 
+Version 3 added ``core`` (below); version-2 files are read as models without a core, and a
+version-2 reader refuses version-3 files rather than predict without the core.
+
 Migration models (``"target": "migration"``) also hold ``migration_constant_kB``, b, and their
-``sigma`` is the covariance of (w, b).
+``sigma`` is the covariance of (w, b). A migration model with an exact core holds
+``"core": {"radius_A": R, "moved_A": m}`` (:mod:`ase_vibentropy.harmonic.jump_core`); its
+``coef`` weighs the outer atoms' descriptor changes only.
 
 Floats are written with Python's shortest round-trip ``repr``, so save then load is bit-exact.
 ``coef`` is in k_B per descriptor unit, ``sigma`` the posterior covariance of (w, c) in the same
@@ -62,7 +67,7 @@ __all__ = [
 
 FORMAT_NAME = "ase-vibentropy-ldml"
 #: Bump when the layout or the meaning of a field changes; readers refuse newer versions.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Shipped model used when no ``--model`` is given.
 DEFAULT_MODEL = "fe-mendelev2003-afs-stiffness"
 
@@ -101,6 +106,17 @@ def _array(values: np.ndarray) -> list:
     return values.tolist()
 
 
+def _core_params(core: Any, source: str) -> dict[str, float]:
+    """LDMLModel's ``core_radius`` and ``core_moved`` from a file's ``core`` entry (or none)."""
+    if core is None:
+        return {}
+    try:
+        return {"core_radius": float(core["radius_A"]), "core_moved": float(core["moved_A"])}
+    except (TypeError, KeyError, ValueError) as error:
+        raise ModelFileError(f"{source}: 'core' must be {{\"radius_A\": R, \"moved_A\": m}} "
+                             f"(Å), got {core!r}") from error
+
+
 def model_to_dict(model: LDMLModel) -> dict[str, Any]:
     """The JSON-serialisable content of a fitted model file (see the module docstring)."""
     model._check_fitted()
@@ -131,6 +147,8 @@ def model_to_dict(model: LDMLModel) -> dict[str, Any]:
         "metrics": getattr(model, "metrics_", {}),
         **({"migration_constant_kB": float(model.migration_constant_)}
            if model.target == "migration" else {}),
+        **({"core": {"radius_A": float(model.core_radius), "moved_A": float(model.core_moved)}}
+           if model.core_radius is not None else {}),
     }
 
 
@@ -265,6 +283,7 @@ def model_from_dict(doc: Any, source: str = "model") -> LDMLModel:
         lattice=doc.get("lattice"),
         a0=doc.get("a0"),
         **{k: estimator[k] for k in _PRIOR_PARAMS if k in estimator},
+        **_core_params(doc.get("core"), source),
     )
     model._check_target()
     model.coef_ = _float_array(_require(doc, "coef", source), "coef", source, 1)

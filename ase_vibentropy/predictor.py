@@ -41,6 +41,8 @@ from .errors import (
     SupersededLabelsWarning,
     UnknownNameError,
 )
+from .harmonic.jump_core import core_terms
+from .harmonic.saddle import check_jump_pair
 from .model import LDMLModel, check_model_element, formation_features
 from .parallel import DEFAULT_CHUNK_SIZE, EXECUTORS, DescriptorPass, dask_descriptor_passes, descriptor_pass
 from .structure import cell_key, n_vibrational_modes, periodicity
@@ -156,6 +158,7 @@ class EntropyPredictor:
         self._bulk: tuple[bytes, Atoms] | None = None
         self._bulk_entropies: dict[tuple, float] = {}
         self._bulk_potential: Any = None  # the labelling potential, False when unavailable
+        self._core_calc: Any = None  # its Hessian calculator, for migration models' cores
 
     def __repr__(self) -> str:
         return f"EntropyPredictor({self.provider!r}, target={self.model.target!r})"
@@ -305,6 +308,18 @@ class EntropyPredictor:
         """
         return np.asarray(self._pass(atoms, local=True).projection, dtype=float).copy()
 
+    def _core_calculator(self) -> Any:
+        """Hessian calculator of the labelling potential, for a migration model's cores."""
+        potential = self._labelling_potential()
+        if potential is None:
+            raise ModelDomainError(
+                "this migration model's exact core needs the Hessian of the potential it was "
+                f"trained on ({self.model.training_summary_.get('potential')}), which this "
+                "install does not have; use a migration model without a core")
+        if self._core_calc is None:
+            self._core_calc = potential.hessian_calculator()
+        return self._core_calc
+
     # ------------------------------------------------------------------ exact bulk
     def _labelling_potential(self) -> Any | None:
         if self._bulk_potential is None:
@@ -411,15 +426,22 @@ class EntropyPredictor:
         """Migration entropy ΔS_m = S_saddle (3N - 4 modes) - S_minimum (3N - 3 modes) of the
         jump from ``minimum`` over the first-order ``saddle`` (same atoms, same cell), eV/K,
         from a migration model: w · (Σ D^saddle - Σ D^minimum) + b at the model's T0, shifted
-        exactly (classical, one mode fewer at the saddle) by -k_B ln(T/T0). With
-        ``return_std``, also its predictive standard deviation, eV/K.
+        exactly (classical, one mode fewer at the saddle) by -k_B ln(T/T0). A model with an
+        exact core (``model.core_radius``) gives ΔS_core(R) + w · Σ_{outside the core} ΔD + b
+        instead, ΔS_core from two dense spectra of the core's Hessian blocks with the
+        model's labelling potential (:mod:`ase_vibentropy.harmonic.jump_core`); its std is
+        that of the outer term. With ``return_std``, also the predictive standard deviation,
+        eV/K.
 
         Raises
         ------
         ModelDomainError
-            The model is not a migration model.
+            The model is not a migration model, or it has a core and this install lacks its
+            labelling potential.
         CellMismatchError
             The two structures differ in cell or atom count.
+        NotAFirstOrderSaddleError
+            The core of the jump has no unstable mode (it reaches past R): use the exact route.
         """
         if not self.predicts_jumps:
             raise ModelDomainError(
@@ -428,16 +450,18 @@ class EntropyPredictor:
             )
         self.check_atoms(minimum)
         self.check_atoms(saddle)
-        if len(minimum) != len(saddle) or not np.allclose(minimum.cell.array, saddle.cell.array, atol=1e-8):
-            raise CellMismatchError(
-                f"a jump's minimum and saddle must hold the same atoms in the same cell; got "
-                f"{len(minimum)} and {len(saddle)} atoms, cells {minimum.cell.lengths()} and "
-                f"{saddle.cell.lengths()} Å"
-            )
+        check_jump_pair(minimum, saddle)
         temperature = self._temperature(temperature)
-        x = self.descriptor_sum(saddle) - self.descriptor_sum(minimum)
+        saddle_sum, minimum_sum = self.descriptor_sum(saddle), self.descriptor_sum(minimum)
+        core_kB, x = 0.0, saddle_sum - minimum_sum
+        if self.model.core_radius is not None:
+            terms = core_terms(minimum, saddle, self._core_calculator(),
+                               self.provider, self.model.temperature,
+                               saddle_sum, minimum_sum, radius=self.model.core_radius,
+                               moved=self.model.core_moved)
+            core_kB, x = terms.delta_s_kB, terms.outer_features
         mean, std = self.model.predict(x[None, :], return_std=True)
-        entropy = float(mean[0] - np.log(temperature / self.model.temperature)) * KB_EV_PER_K
+        entropy = float(core_kB + mean[0] - np.log(temperature / self.model.temperature)) * KB_EV_PER_K
         return (entropy, float(std[0]) * KB_EV_PER_K) if return_std else entropy
 
     def predict_attempt_frequency(

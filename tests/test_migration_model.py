@@ -17,7 +17,7 @@ from ase_vibentropy import descriptors
 from ase_vibentropy.cli.main import main
 from ase_vibentropy.data.pipeline import generate
 from ase_vibentropy.data.recipe import parse_recipe
-from ase_vibentropy.errors import ModelDomainError
+from ase_vibentropy.errors import InvalidOptionError, ModelDomainError, NotAFirstOrderSaddleError
 from ase_vibentropy.features import featurize_database, load_training_set
 from ase_vibentropy.harmonic import attempt_frequency
 from ase_vibentropy.model import LDMLModel
@@ -171,3 +171,52 @@ def test_the_neb_example_prints_a_migration_models_prediction_of_every_step(jump
         h_nu_over_kt = record["nu_THz"] * 1e12 * 4.135667696e-15 / (KB_EV_PER_K * 300.0)
         assert np.log(h_nu_over_kt) - 1.0 == pytest.approx(record["dS_m_kB"], abs=1e-6)
         assert record["nu_factor"] == pytest.approx(np.exp(record["std_kB"]), rel=1e-9)
+
+
+@pytest.mark.filterwarnings("ignore::ase_vibentropy.model.UnderdeterminedFitWarning")
+def test_a_core_model_adds_the_outer_atoms_term_to_the_exact_core(jump_db, tmp_path, capsys):
+    from ase_vibentropy.harmonic.jump_core import core_migration_entropy, jump_core_region
+
+    path, provider = jump_db
+    radius = 4.0
+    plain = load_training_set(str(path), provider.hash, "migration")
+    data = load_training_set(str(path), provider.hash, "migration", core_radius=radius, provider=provider)
+    calc = get_potential("fe-mendelev2003").hessian_calculator()
+    db = ase.db.connect(str(path))
+    minima = {(r.job_id, r.minimum_index): r for r in db.select() if r.get("stationary_point") != "saddle"}
+    assert data.summary()["n_skipped_core"] == 0 and len(data) == len(plain)
+    # the entropies themselves are unchanged: residual + core = the stored ΔS_m
+    np.testing.assert_allclose(data.y + data.core_kB, plain.y, atol=1e-12)
+    saddle = db.get(id=int(data.row_id[0]))
+    initial, transition = minima[(saddle.job_id, saddle.from_minimum)].toatoms(), saddle.toatoms()
+    region = jump_core_region(initial, transition, radius)
+    outside = np.setdiff1d(np.arange(len(initial)), region)
+    expected_x = provider.compute(transition)[outside].sum(0) - provider.compute(initial)[outside].sum(0)
+    np.testing.assert_allclose(data.X[0], expected_x, rtol=1e-9, atol=1e-9)
+    core = core_migration_entropy(initial, transition, region, calc, 300.0)
+    assert data.core_kB[0] == pytest.approx(core, abs=1e-10)
+
+    model = LDMLModel(descriptor=provider.name, descriptor_params=provider.params, target="migration",
+                      element="Fe", lattice="bcc", a0=2.855324, core_radius=radius).fit(data.X, data.y)
+    model.training_summary_ = {**model.training_summary_, **data.summary()}
+    again = load_model(save_model(model, tmp_path / "core.json"))
+    assert (again.core_radius, again.core_moved) == (radius, model.core_moved)
+    predicted, std = EntropyPredictor(again).predict_migration_entropy(initial, transition, 300.0, return_std=True)
+    assert predicted / KB_EV_PER_K == pytest.approx(core + expected_x @ model.coef_ + model.migration_constant_,
+                                                    abs=1e-8)
+    assert std > 0
+    with pytest.raises(NotAFirstOrderSaddleError, match="at the saddle"):
+        EntropyPredictor(again).predict_migration_entropy(initial, initial)
+
+    param = f"parts={json.dumps(provider.params['parts'])}"
+    cli_model = tmp_path / "cli_core.json"
+    assert main(["train", str(path), "--descriptor", "stack", "--param", param, "--target", "migration",
+                 "--core-radius", str(radius), "-o", str(cli_model), "--quiet"]) == 0
+    assert load_model(cli_model).core_radius == radius
+    assert main(["validate", str(path), "--model", str(cli_model), "--json", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["train", str(path), "--descriptor", "stack", "--param", param, "--target", "joint",
+                 "--core-radius", "4", "-o", str(tmp_path / "x.json"), "--quiet"]) != 0
+    assert "--core-radius belongs to --target migration" in capsys.readouterr().err
+    with pytest.raises(InvalidOptionError, match="core_radius"):
+        LDMLModel(target="formation", core_radius=4.0).fit(data.X, data.y)

@@ -1,6 +1,7 @@
 """The shipped bcc-Fe migration model (fe-mendelev2003-saddles) loads by name, was trained on
-saddles of the closed-form potential, and predicts the two steps of the vacancy jump within its
-spread of the exact values computed here (Vineyard, from the exact Hessians of both ends)."""
+saddles of the closed-form potential with an exact 6 Å core, and predicts the two steps of the
+vacancy jump, in a cell an eighth of its training cells' volume, within its spread and within a
+factor 1.35 of the exact ν* computed here (Vineyard, from the exact Hessians of both ends)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def test_the_migration_model_is_shipped_and_trained_on_closed_form_saddles():
     assert model.target == "migration"
     assert summary["potential"] == "fe-mendelev2003@v2"
     assert (model.element, model.lattice) == ("Fe", "bcc")
-    assert summary["n_migration"] == summary["n_rows"] >= 300
+    assert summary["n_migration"] == summary["n_rows"] >= 1000
+    assert model.core_radius == summary["core_radius_A"] == 6.0
     assert set(summary["families"]) <= {"V1", "V2", "V3", "V4", "I1", "I2", "I3", "I4"}
 
 
@@ -49,5 +51,6 @@ def test_predicted_attempt_frequency_is_within_two_std_of_the_exact_one(vacancy_
     exact = attempt_frequency(minimum, saddle, calc, temperature=temperature)
     nu, factor = EntropyPredictor(MODEL).predict_attempt_frequency(minimum, saddle, temperature,
                                                                    return_std=True)
-    assert 1.0 < factor < np.exp(1.5)  # one sigma of ΔS_m below 1.5 k_B
+    assert 1.0 < factor < np.exp(0.3)  # one sigma of ΔS_m below 0.3 k_B
     assert abs(np.log(nu / exact.nu_THz)) <= 2.0 * np.log(factor)
+    assert abs(np.log(nu / exact.nu_THz)) < np.log(1.35)

@@ -8,8 +8,10 @@ import json
 from .featurize import (
     add_database_command,
     add_descriptor_arguments,
+    add_target_arguments,
     ensure_featurized,
     provider_from_args,
+    training_set_from_args,
 )
 
 DESCRIPTION = """For each test fraction p, split the labelled rows of DB at random REPEATS times,
@@ -25,16 +27,16 @@ EPILOG = """example:
 def run(args: argparse.Namespace) -> int:
     """Repeated random-split cross-validation on ``args.db``; return the exit code."""
     from ..evaluation import ATTEMPT_FREQUENCY_FACTOR, repeated_random_splits
-    from ..features import connect, load_training_set, row_groups
+    from ..features import connect, row_groups
     from ..model import LDMLModel
 
     db = connect(args.db)
     provider = provider_from_args(args)
     ensure_featurized(db, provider, quiet=args.quiet or args.json)
-    data = load_training_set(db, provider.hash, args.target, None, args.select)
+    data = training_set_from_args(args, db, provider, None)
     estimator = LDMLModel(
         descriptor=provider.name, descriptor_params=provider.params, target=args.target,
-        temperature=data.temperature,
+        temperature=data.temperature, core_radius=args.core_radius,
     )
     if args.group_by:
         groups = row_groups(db, data, args.group_by, args.select)
@@ -77,10 +79,7 @@ def register(subparsers) -> None:
         db_help="ase.db file with S_kB / Sf_kB labels",
     )
     add_descriptor_arguments(parser)
-    parser.add_argument(
-        "--target", choices=("formation", "total", "joint", "migration"), default="joint",
-        help="what to fit (default joint; migration: ΔS_m of the saddle rows)"
-    )
+    add_target_arguments(parser, "what to fit (default joint; migration: ΔS_m of the saddle rows)")
     parser.add_argument(
         "--fractions", type=float, nargs="+", metavar="P",
         default=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], help="test fractions (default 0.1 .. 0.9)",

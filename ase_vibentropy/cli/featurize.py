@@ -60,6 +60,29 @@ def add_descriptor_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_target_arguments(parser: argparse.ArgumentParser, target_help: str) -> None:
+    """``--target`` and ``--core-radius`` of the fitting commands (train, crossval)."""
+    parser.add_argument(
+        "--target", choices=("formation", "total", "joint", "migration"), default="joint",
+        help=target_help,
+    )
+    parser.add_argument(
+        "--core-radius", type=float, metavar="R",
+        help="migration: an exact core of R Å around the moving atoms (e.g. 6)",
+    )
+
+
+def training_set_from_args(args: argparse.Namespace, db: Any, provider, temperature: float | None):
+    """The training set of ``--target`` (and ``--core-radius``) for ``provider``'s sums."""
+    from ..errors import InvalidOptionError
+    from ..features import load_training_set
+
+    if args.core_radius is not None and args.target != "migration":
+        raise InvalidOptionError(f"--core-radius belongs to --target migration, not {args.target}")
+    return load_training_set(db, provider.hash, args.target, temperature, args.select,
+                             core_radius=args.core_radius, provider=provider)
+
+
 def provider_from_args(args: argparse.Namespace):
     """The descriptor provider named by ``--descriptor`` with the ``--param`` values."""
     from ..descriptors import get

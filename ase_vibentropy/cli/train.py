@@ -10,16 +10,16 @@ import warnings
 from .featurize import (
     add_database_command,
     add_descriptor_arguments,
+    add_target_arguments,
     ensure_featurized,
     provider_from_args,
+    training_set_from_args,
 )
 
-DESCRIPTION = """Fit S = w · Σ_i D_i (+ c N) by Bayesian ridge regression on the rows of DB and
-write a model file. --target joint (default, what shipped models use) fits formation entropies
-together with the perfect-lattice totals, so the model predicts S and S_f; formation fits S_f
-only; total fits S of whole cells; migration fits ΔS_m = w · (Σ D^saddle - Σ D^minimum) + b of
-the saddle rows (a descriptor defined at saddles: stiffness with --param saddle_points=true).
-Rows without descriptor sums are featurized first."""
+DESCRIPTION = """Fit S = w · Σ_i D_i (+ c N) by Bayesian ridge regression on DB (unfeaturized rows
+are featurized first). joint (default, shipped models): S_f with perfect-lattice totals; formation:
+S_f; total: S of whole cells; migration: ΔS_m = w · (Σ D^saddle - Σ D^minimum) + b of the saddle
+rows (e.g. stiffness saddle_points=true), plus an exact core's ΔS_m with --core-radius."""
 
 EPILOG = """example:
   vibentropy train fe.db --descriptor afs --target joint -o fe-afs.json --plot parity.png"""
@@ -28,7 +28,7 @@ EPILOG = """example:
 def run(args: argparse.Namespace) -> int:
     """Featurize if needed, fit, save the model (and a parity plot); return the exit code."""
     from ..evaluation import calibrate_std, evaluate
-    from ..features import connect, load_training_set, row_groups
+    from ..features import connect, row_groups
     from ..model import LDMLModel
     from ..model_io import check_output_path, save_model
 
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     db = connect(args.db)
     provider = provider_from_args(args)
     ensure_featurized(db, provider, quiet=args.quiet)
-    data = load_training_set(db, provider.hash, args.target, args.temperature, args.select)
+    data = training_set_from_args(args, db, provider, args.temperature)
     model = LDMLModel(
         descriptor=provider.name,
         descriptor_params=provider.params,
@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         element=data.element,
         lattice=data.lattice,
         a0=data.a0,
+        core_radius=args.core_radius,
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -87,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
 
         sel = result["scored"]
         parity_plot(
-            data.y[sel], result["predictions"][sel], data.family[sel], args.plot,
+            (data.y + data.core_kB)[sel], (result["predictions"] + data.core_kB)[sel],
+            data.family[sel], args.plot,
             quantity={"formation": "S_f", "migration": r"\Delta S_m"}.get(result["kind"], "S"),
             title=f"training set, {provider.name}",
         )
@@ -103,10 +105,7 @@ def register(subparsers) -> None:
         db_help="ase.db file with S_kB / Sf_kB labels",
     )
     add_descriptor_arguments(parser)
-    parser.add_argument(
-        "--target", choices=("formation", "total", "joint", "migration"), default="joint",
-        help="what to fit (default joint; migration: ΔS_m of the saddle rows, both directions)",
-    )
+    add_target_arguments(parser, "what to fit (default joint)")
     parser.add_argument("-o", "--output", required=True, metavar="MODEL.json", help="model file to write")
     parser.add_argument("--plot", metavar="PNG", help="write a parity plot of the training rows")
     parser.add_argument("--temperature", type=float, metavar="K", help="training temperature (default: the rows')")

@@ -30,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     db = connect(args.db)
     ensure_featurized(db, provider, quiet=args.quiet or args.json)
     # joint: formation rows are scored; perfect-lattice rows are loaded as unscored anchors.
-    data = load_training_set(db, provider.hash, model.target, model.temperature, args.select)
+    data = load_training_set(db, provider.hash, model.target, model.temperature, args.select,
+                             core_radius=model.core_radius, provider=provider,
+                             core_moved=model.core_moved)
     result = evaluate(model, data)
     n_trained = _training_rows_scored(model, args.db, data.row_id[result["scored"]])
     trained_here = n_trained > 0
@@ -70,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
         sel = result["scored"]
         parity_plot(
-            data.y[sel], result["predictions"][sel], data.family[sel], args.plot,
+            (data.y + data.core_kB)[sel], (result["predictions"] + data.core_kB)[sel],
+            data.family[sel], args.plot,
             std=result["std"][sel],
             quantity={"formation": "S_f", "migration": r"\Delta S_m"}.get(result["kind"], "S"),
             title=f"validation on {os.path.basename(str(args.db))}",

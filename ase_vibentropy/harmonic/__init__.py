@@ -17,7 +17,9 @@ eV/K (``entropy_kB`` in units of k_B), temperatures in K.
   :func:`check_relaxed`; :func:`bulk_for_cell`;
 - saddles: ``harmonic_entropy(..., stationary_point="saddle")``, :func:`log_pdet_saddle`,
   :func:`refine_saddle`, :func:`attempt_frequency` -> :class:`AttemptFrequency` (Vineyard ν*,
-  ΔS_m), :func:`band_jumps` (every elementary jump of an NEB band).
+  ΔS_m), :func:`band_jumps` (every elementary jump of an NEB band);
+- jump cores: :func:`jump_core_region`, :func:`core_migration_entropy` (exact ΔS_m of the
+  fixed-boundary cluster around a jump, the core of a migration model with ``core_radius``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from .entropy import (
     shift_classical_entropy,
 )
 from .hessian import DEFAULT_STEP_A, HESSIAN_METHODS, compute_hessian, sparse_hessian
+from .jump_core import core_migration_entropy, jump_core_region
 from .logdet import LOGDET_BACKENDS, LogDetResult, log_pdet, log_pdet_saddle
 from .reference import (
     LOGDET_MIN_ATOMS,
@@ -112,6 +115,8 @@ __all__ = [
     "ModeClassification",
     "attempt_frequency",
     "band_jumps",
+    "core_migration_entropy",
+    "jump_core_region",
     "band_segments",
     "climbing_band",
     "bloch_omega2",

@@ -228,7 +228,9 @@ def log_quantum_partition(omega2: np.ndarray, temperature: float) -> float:
     return float(-np.sum(0.5 * x + np.log(-np.expm1(-x))))
 
 
-def _check_same_cell(initial: Atoms, saddle: Atoms) -> None:
+def check_jump_pair(initial: Atoms, saddle: Atoms) -> None:
+    """Raise :class:`CellMismatchError` unless a jump's minimum and saddle hold the same atoms
+    (count and masses, in order) in the same cell."""
     if len(initial) != len(saddle) or not np.allclose(initial.get_masses(), saddle.get_masses()):
         raise CellMismatchError(
             f"the minimum ({len(initial)} atoms) and the saddle ({len(saddle)} atoms) must hold "
@@ -295,7 +297,7 @@ def attempt_frequency(
     NotAMinimumError, SaddleIsMinimumError, HigherOrderSaddleError, NotRelaxedError
         A wrong mode count at either structure, or residual forces above ``fmax``.
     """
-    _check_same_cell(initial, saddle)
+    check_jump_pair(initial, saddle)
     calc_min = resolve_calculator(initial, calc)
     calc_sad = resolve_calculator(saddle, calc)
     options = dict(temperature=temperature, hessian=hessian, solver="dense" if quantum else solver,

@@ -1,0 +1,162 @@
+"""Exact migration entropy of the core of a jump: a fixed-boundary cluster (docs/model.md).
+
+The core of a jump from ``minimum`` over ``saddle`` (same atoms, same cell) is every atom within
+R (Å) of an atom that moves by more than ``moved`` Å between the two, the cell's mean
+displacement removed first (a rigid drift of the whole cell is not motion). With all other atoms
+held fixed, the classical migration entropy of the core is
+
+    ΔS_core(R) = Σ'_{saddle block} s(ω²) - Σ_{minimum block} s(ω²),  s(ω²) = 1 + ln(k_B T / ħω),
+
+over the eigenvalues of the mass-weighted principal (3M, 3M) blocks of the two Hessians for the
+M core atoms: the saddle block must have exactly one negative ω² (left out: one mode fewer at the
+saddle, as in the whole-cell ΔS_m) and the minimum block none. By Cauchy interlacing a principal
+block of a Hessian with one negative mode has at most one, so a core without it is one whose
+unstable mode reaches past R. The cost is that of the core's Hessian rows and two dense
+eigenvalue problems of size 3M, independent of the cell; the fixed boundary leaves out the
+response of the rest of the crystal, which a migration model with a core adds from the outer
+atoms' descriptors (:mod:`ase_vibentropy.model`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.geometry import find_mic
+
+from ..errors import InvalidOptionError, NotAFirstOrderSaddleError
+from ..units import KB_EV_PER_K
+from .entropy import classical_mode_entropies
+from .hessian import analytic_hessian
+from .saddle import check_jump_pair
+from .spectrum import omega2_spectrum
+
+#: Default core radius R, Å: about two bcc-Fe lattice constants beyond the moving atoms.
+DEFAULT_CORE_RADIUS_A = 6.0
+
+#: An atom moving by more than this (Å, mean displacement removed) between minimum and saddle
+#: belongs to the jump; the core is every atom within R of one of them.
+DEFAULT_MOVED_A = 0.1
+
+
+def jump_displacements(minimum: Atoms, saddle: Atoms) -> np.ndarray:
+    """Minimum-image displacements from ``minimum`` to ``saddle`` less their mean, (N, 3), Å."""
+    check_jump_pair(minimum, saddle)
+    u, _ = find_mic(saddle.positions - minimum.positions, saddle.cell, saddle.pbc)
+    return u - u.mean(axis=0)
+
+
+def jump_core_region(
+    minimum: Atoms, saddle: Atoms, radius: float = DEFAULT_CORE_RADIUS_A,
+    moved: float = DEFAULT_MOVED_A,
+) -> np.ndarray:
+    """Sorted indices (M,) of the atoms within ``radius`` Å (at the saddle, periodic images
+    included) of any atom moving by more than ``moved`` Å between minimum and saddle (the most
+    mobile atom when none does)."""
+    if not radius > 0.0 or not moved >= 0.0:
+        raise InvalidOptionError(f"the core radius (Å) must be > 0 and moved (Å) >= 0; got "
+                                 f"{radius} and {moved}")
+    step = np.linalg.norm(jump_displacements(minimum, saddle), axis=1)
+    active = np.flatnonzero(step > moved)
+    if active.size == 0:
+        active = np.array([int(np.argmax(step))])
+    distance = np.full(len(saddle), np.inf)
+    for atom in active:  # the few moving atoms; each pass is vectorised over the cell
+        _, lengths = find_mic(saddle.positions - saddle.positions[atom], saddle.cell, saddle.pbc)
+        np.minimum(distance, lengths, out=distance)
+    return np.flatnonzero(distance <= radius)
+
+
+def core_hessian_block(atoms: Atoms, region: np.ndarray, calc: Any) -> np.ndarray:
+    """Dense principal block (3M, 3M), eV/Å², of the Hessian for the atoms ``region`` (M,).
+
+    Calculators with ``iter_hessian_rows`` (the package's EAM) give the core's rows only;
+    any other calculator with ``get_hessian`` gives the whole Hessian, of which the block is
+    taken.
+    """
+    dofs = (3 * np.asarray(region)[:, None] + np.arange(3)).ravel()
+    if hasattr(calc, "iter_hessian_rows"):
+        rows = next(iter(calc.iter_hessian_rows(atoms, [np.asarray(region)])))
+        block = rows[:, dofs].toarray()
+        return 0.5 * (block + block.T)
+    return analytic_hessian(atoms, calc)[dofs][:, dofs].toarray()
+
+
+def core_migration_entropy(
+    minimum: Atoms, saddle: Atoms, region: np.ndarray, calc: Any, temperature: float,
+) -> float:
+    """ΔS_core (k_B) of the fixed-boundary core ``region`` (module docstring), classical, at
+    ``temperature`` (K); ``calc`` is a calculator with an analytic Hessian.
+
+    Raises
+    ------
+    NotAFirstOrderSaddleError
+        The saddle's core block does not have exactly one negative ω², or the minimum's has one
+        (the attributes give the count and the most negative ω², eV/(Å² amu)).
+    InvalidOptionError
+        The core holds every atom of the cell (its blocks then carry the translations): use
+        the exact whole-cell route.
+    """
+    check_jump_pair(minimum, saddle)
+    region = np.asarray(region, dtype=int)
+    if region.size >= len(saddle):
+        raise InvalidOptionError(
+            f"the jump's core holds all {len(saddle)} atoms of the cell: a fixed-boundary core "
+            "needs atoms outside it; use a smaller core radius or the exact whole-cell route "
+            "(ase_vibentropy.harmonic.attempt_frequency)")
+    masses = saddle.get_masses()[region]
+    spectra = {}
+    for name, atoms, expected in (("saddle", saddle, 1), ("minimum", minimum, 0)):
+        omega2 = omega2_spectrum(core_hessian_block(atoms, region, calc), masses)
+        n_negative = int(np.count_nonzero(omega2 < 0.0))
+        if n_negative != expected:
+            raise NotAFirstOrderSaddleError(
+                f"the {region.size}-atom core of the jump has {n_negative} negative ω² at the "
+                f"{name} (expected {expected}; lowest ω² {omega2[0]:.4g} eV/(Å² amu)): "
+                + ("the unstable mode reaches past the core; use a larger core radius or the "
+                   "exact whole-cell route" if name == "saddle" else
+                   "the minimum is not relaxed or not a minimum"),
+                n_negative=n_negative, min_omega2=float(omega2[0]),
+            )
+        spectra[name] = omega2[expected:]
+    delta = (classical_mode_entropies(spectra["saddle"], temperature).sum()
+             - classical_mode_entropies(spectra["minimum"], temperature).sum())
+    return float(delta / KB_EV_PER_K)
+
+
+@dataclass(frozen=True)
+class CoreTerms:
+    """The exact core of a jump and what a migration model with a core adds to it.
+
+    Attributes
+    ----------
+    region : (M,) indices of the core atoms
+    delta_s_kB : ΔS_core of the fixed-boundary core, k_B, at the temperature asked for
+    outer_features : (dim,) Σ_{i outside the core} (D_i^saddle - D_i^minimum), the features of
+        the model's outer term
+    """
+
+    region: np.ndarray
+    delta_s_kB: float
+    outer_features: np.ndarray
+
+
+def core_terms(
+    minimum: Atoms, saddle: Atoms, calc: Any, provider: Any, temperature: float,
+    saddle_sum: np.ndarray, minimum_sum: np.ndarray, radius: float = DEFAULT_CORE_RADIUS_A,
+    moved: float = DEFAULT_MOVED_A,
+) -> CoreTerms:
+    """Core region, ΔS_core (k_B, classical, at ``temperature`` K) and outer features of a jump.
+
+    ``saddle_sum`` and ``minimum_sum`` (dim,) are the whole cells' descriptor sums Σ D of
+    ``provider``; the core atoms' own descriptors (:meth:`compute_centers`, the whole cell as
+    neighbours) are taken out of their difference.
+    """
+    region = jump_core_region(minimum, saddle, radius, moved)
+    delta_s = core_migration_entropy(minimum, saddle, region, calc, temperature)
+    inner = (provider.compute_centers(saddle, region).sum(axis=0)
+             - provider.compute_centers(minimum, region).sum(axis=0))
+    outer = np.asarray(saddle_sum, dtype=float) - np.asarray(minimum_sum, dtype=float) - inner
+    return CoreTerms(region=region, delta_s_kB=delta_s, outer_features=outer)
