@@ -116,3 +116,28 @@ def test_cores_without_one_unstable_mode_and_bad_inputs_are_refused(jump):
         jump_core_region(initial, saddle[:-1], 5.0)
     with pytest.raises(InvalidOptionError, match="core radius"):
         jump_core_region(initial, saddle, -1.0)
+
+
+def test_core_terms_from_the_cores_neighbourhood_equal_those_of_the_whole_cell():
+    from ase_vibentropy import descriptors
+    from ase_vibentropy.data.builders import minimum_image, vacancy_jump
+    from ase_vibentropy.harmonic.jump_core import HALO_MARGIN_A, core_neighbourhood, core_terms, hessian_reach
+
+    potential = get_potential("fe-mendelev2003")
+    calc = potential.hessian_calculator()
+    initial, final = vacancy_jump(potential.perfect_supercell(8))
+    initial, final = potential.relax(initial, calc=calc), potential.relax(final, calc=calc)
+    guess = initial.copy()
+    guess.positions += minimum_image(final.positions - initial.positions, initial.cell.array) / 3.0
+    saddle = refine_saddle(guess, calc)
+    provider = descriptors.get("afs", n_max=3, l_max=2)
+    sums = [provider.compute(a).sum(axis=0) for a in (saddle, initial)]
+    terms = core_terms(initial, saddle, calc, provider, 300.0, *sums, radius=3.0)
+    keep = core_neighbourhood(saddle, terms.region, max(hessian_reach(calc), provider.cutoff) + HALO_MARGIN_A)
+    assert 0 < len(keep) < len(saddle) - 50  # the cut-out is in use
+    # the whole cell, brute force: its own Hessian rows and descriptors of every atom
+    whole = core_migration_entropy(initial, saddle, terms.region, calc, 300.0)
+    outside = np.setdiff1d(np.arange(len(saddle)), terms.region)
+    outer = provider.compute(saddle)[outside].sum(0) - provider.compute(initial)[outside].sum(0)
+    assert terms.delta_s_kB == pytest.approx(whole, abs=1e-9)
+    np.testing.assert_allclose(terms.outer_features, outer, rtol=1e-9, atol=1e-9)

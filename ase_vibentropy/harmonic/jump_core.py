@@ -69,6 +69,31 @@ def jump_core_region(
     return np.flatnonzero(distance <= radius)
 
 
+#: Extra Å around a core's neighbourhood: the atoms there move between minimum and saddle.
+HALO_MARGIN_A = 1.0
+
+
+def hessian_reach(calc: Any) -> float | None:
+    """Distance (Å) beyond which atoms do not change a Hessian block: twice the cut-off of an
+    embedded-atom calculator with a ``cutoff`` attribute (a density enters the block of two
+    atoms within r_c of it, and depends on atoms within r_c of it), None when unknown."""
+    cutoff = getattr(calc, "cutoff", None)
+    return 2.0 * float(cutoff) if hasattr(calc, "iter_hessian_rows") and cutoff else None
+
+
+def core_neighbourhood(atoms: Atoms, region: np.ndarray, halo: float) -> np.ndarray:
+    """Sorted indices of the atoms within ``halo`` Å (periodic images included) of the sphere
+    around ``region`` that holds it: a superset of every atom within ``halo`` of a core atom.
+    Cutting the cell down to them (same cell, other atoms left out) leaves every quantity of
+    the core atoms whose reach is ``halo`` unchanged, in O(N)."""
+    region = np.asarray(region)
+    rel, _ = find_mic(atoms.positions[region] - atoms.positions[region[0]], atoms.cell, atoms.pbc)
+    centre = atoms.positions[region[0]] + rel.mean(axis=0)
+    extent = float(np.max(np.linalg.norm(rel - rel.mean(axis=0), axis=1)))
+    _, lengths = find_mic(atoms.positions - centre, atoms.cell, atoms.pbc)
+    return np.flatnonzero(lengths <= extent + halo)
+
+
 def core_hessian_block(atoms: Atoms, region: np.ndarray, calc: Any) -> np.ndarray:
     """Dense principal block (3M, 3M), eV/Å², of the Hessian for the atoms ``region`` (M,).
 
@@ -151,12 +176,21 @@ def core_terms(
     """Core region, ΔS_core (k_B, classical, at ``temperature`` K) and outer features of a jump.
 
     ``saddle_sum`` and ``minimum_sum`` (dim,) are the whole cells' descriptor sums Σ D of
-    ``provider``; the core atoms' own descriptors (:meth:`compute_centers`, the whole cell as
-    neighbours) are taken out of their difference.
+    ``provider``; the core atoms' own descriptors (:meth:`compute_centers`) are taken out of
+    their difference. With a calculator of known :func:`hessian_reach`, both the core's Hessian
+    blocks and its descriptors come from its :func:`core_neighbourhood` alone (the reach of
+    both plus :data:`HALO_MARGIN_A`), so the cost beyond the two sums does not grow with the
+    cell.
     """
     region = jump_core_region(minimum, saddle, radius, moved)
-    delta_s = core_migration_entropy(minimum, saddle, region, calc, temperature)
-    inner = (provider.compute_centers(saddle, region).sum(axis=0)
-             - provider.compute_centers(minimum, region).sum(axis=0))
+    reach = hessian_reach(calc)
+    keep = np.arange(len(saddle))
+    if reach is not None:  # the core's neighbourhood suffices for its Hessian and descriptors
+        keep = core_neighbourhood(saddle, region, max(reach, provider.cutoff) + HALO_MARGIN_A)
+    local_saddle, local_minimum = saddle[keep], minimum[keep]
+    local_region = np.searchsorted(keep, region)
+    delta_s = core_migration_entropy(local_minimum, local_saddle, local_region, calc, temperature)
+    inner = (provider.compute_centers(local_saddle, local_region).sum(axis=0)
+             - provider.compute_centers(local_minimum, local_region).sum(axis=0))
     outer = np.asarray(saddle_sum, dtype=float) - np.asarray(minimum_sum, dtype=float) - inner
     return CoreTerms(region=region, delta_s_kB=delta_s, outer_features=outer)
