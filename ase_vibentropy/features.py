@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from .dblock import exclusive_writer
 from .errors import (
@@ -389,6 +389,7 @@ class TrainingSet:
             out["n_skipped_not_minimum"] = int(self.extra["n_skipped_not_minimum"])
         if "core_radius_A" in self.extra:
             out["core_radius_A"] = float(self.extra["core_radius_A"])
+            out["core_moved_A"] = float(self.extra["core_moved_A"])
             out["n_skipped_core"] = int(self.extra["n_skipped_core"])
         return out
 
@@ -430,6 +431,7 @@ def load_training_set(
     core_radius: float | None = None,
     provider: Any = None,
     core_moved: float = DEFAULT_MOVED_A,
+    progress: bool = True,
 ) -> TrainingSet:
     """Build training rows for ``target`` from featurized database rows.
 
@@ -461,6 +463,8 @@ def load_training_set(
         The descriptor provider of ``provider_hash``, needed with ``core_radius``.
     core_moved
         Displacement (Å) that makes an atom part of a jump's moving set, with ``core_radius``.
+    progress
+        Show a progress bar while the jumps' cores are computed.
 
     Rows with ``n_imaginary > 0`` (not minima) are left out and counted in
     ``extra["n_skipped_not_minimum"]``; the rows' reference potential (their ``potential`` key)
@@ -509,7 +513,8 @@ def load_training_set(
 
     if target == "migration":
         return _jump_set(db, rows, provider_hash, temperature, potentials,
-                         _jump_core(core_radius, core_moved, provider, provider_hash, potentials))
+                         _jump_core(core_radius, core_moved, provider, provider_hash, potentials),
+                         progress)
     if core_radius is not None:
         raise InvalidOptionError(f"a core radius belongs to 'migration' fits, not {target!r}")
     X, y, n_col, kind, family, row_id, anchor, sizes = [], [], [], [], [], [], [], []
@@ -639,7 +644,8 @@ def _jump_core(core_radius: float | None, core_moved: float, provider: Any, prov
 
 
 def _jump_set(db: Any, rows: list, provider_hash: str, temperature: float,
-              potentials: list[str], core: tuple[float, float, Any, Any] | None = None) -> TrainingSet:
+              potentials: list[str], core: tuple[float, float, Any, Any] | None = None,
+              progress: bool = True) -> TrainingSet:
     """Jump rows of a ``"migration"`` fit (:func:`load_training_set`): for every selected saddle
     row (``stationary_point = "saddle"``) and each minimum it links (``from_minimum`` and
     ``to_minimum`` of its job), features Σ D^saddle - Σ D^minimum and target ΔS_m (k_B) of that
@@ -653,7 +659,7 @@ def _jump_set(db: Any, rows: list, provider_hash: str, temperature: float,
     X, y, family, row_id, sizes, strains, closest = [], [], [], [], [], [], []
     not_featurized, core_kB, n_skipped_core = [], [], 0
     rows = [row for row in rows if row.get("stationary_point") == "saddle"]
-    for row in tqdm(rows, desc="jump cores", disable=core is None, leave=False):
+    for row in tqdm(rows, desc="jump cores", disable=core is None or not progress, leave=False):
         saddle_sums = _stored(row, SUMS_KEY, provider_hash)
         if saddle_sums is None:
             not_featurized.append(row.id)
@@ -700,6 +706,9 @@ def _jump_set(db: Any, rows: list, provider_hash: str, temperature: float,
             not_featurized, provider_hash,
             " (saddle rows need a descriptor defined at saddle points, e.g. stiffness with "
             "saddle_points=true)")
+    if not y and n_skipped_core:
+        raise DatabaseError(f"all {n_skipped_core} jumps of the selection have a core of "
+                            f"{core[0]:g} Å without an unstable mode: use a larger core radius")
     if not y:
         raise DatabaseError("no saddle row in the database (selection): a 'migration' fit needs "
                             "saddle rows (recipes with exploration.store_saddles = true)")
@@ -714,8 +723,8 @@ def _jump_set(db: Any, rows: list, provider_hash: str, temperature: float,
         a0=_unique([r.get("a0") for r in rows]),
         extra={"n_atoms_range": [min(sizes), max(sizes)], "n_skipped_not_minimum": 0,
                "potential": potentials[0] if potentials else None,
-               **({"core_radius_A": core[0], "n_skipped_core": n_skipped_core}
-                  if core is not None else {}),
+               **({"core_radius_A": core[0], "core_moved_A": core[1],
+                   "n_skipped_core": n_skipped_core} if core is not None else {}),
                "strain_range": [min(strains), max(strains)] if strains else None,
                "min_distance_range_A": [min(closest), max(closest)] if closest else None,
                "min_distance_n_structures": len(closest)},

@@ -16,7 +16,12 @@ import pytest
 import scipy.constants as const
 from ase.io import read
 
-from ase_vibentropy.errors import CellMismatchError, InvalidOptionError, NotAFirstOrderSaddleError
+from ase_vibentropy.errors import (
+    CellMismatchError,
+    InvalidOptionError,
+    NotAFirstOrderSaddleError,
+    NotAMinimumError,
+)
 from ase_vibentropy.harmonic import refine_saddle
 from ase_vibentropy.harmonic.hessian import finite_difference_hessian
 from ase_vibentropy.harmonic.jump_core import (
@@ -110,6 +115,10 @@ def test_cores_without_one_unstable_mode_and_bad_inputs_are_refused(jump):
     with pytest.raises(NotAFirstOrderSaddleError, match="0 negative ω² at the saddle") as info:
         core_migration_entropy(initial, initial, region, calc, 300.0)
     assert info.value.n_negative == 0
+    with pytest.raises(NotAMinimumError, match="at the minimum"):
+        core_migration_entropy(saddle, saddle, region, calc, 300.0)
+    with pytest.raises(InvalidOptionError, match="same structure"):
+        jump_core_region(initial, initial, 5.0)
     with pytest.raises(InvalidOptionError, match="holds all 127 atoms"):
         core_migration_entropy(initial, saddle, np.arange(len(saddle)), calc, 300.0)
     with pytest.raises(CellMismatchError):
@@ -121,7 +130,7 @@ def test_cores_without_one_unstable_mode_and_bad_inputs_are_refused(jump):
 def test_core_terms_from_the_cores_neighbourhood_equal_those_of_the_whole_cell():
     from ase_vibentropy import descriptors
     from ase_vibentropy.data.builders import minimum_image, vacancy_jump
-    from ase_vibentropy.harmonic.jump_core import HALO_MARGIN_A, core_neighbourhood, core_terms, hessian_reach
+    from ase_vibentropy.harmonic.jump_core import core_neighbourhood, core_terms, hessian_reach
 
     potential = get_potential("fe-mendelev2003")
     calc = potential.hessian_calculator()
@@ -133,7 +142,7 @@ def test_core_terms_from_the_cores_neighbourhood_equal_those_of_the_whole_cell()
     provider = descriptors.get("afs", n_max=3, l_max=2)
     sums = [provider.compute(a).sum(axis=0) for a in (saddle, initial)]
     terms = core_terms(initial, saddle, calc, provider, 300.0, *sums, radius=3.0)
-    keep = core_neighbourhood(saddle, terms.region, max(hessian_reach(calc), provider.cutoff) + HALO_MARGIN_A)
+    keep = core_neighbourhood(saddle, terms.region, max(hessian_reach(calc), provider.cutoff))
     assert 0 < len(keep) < len(saddle) - 50  # the cut-out is in use
     # the whole cell, brute force: its own Hessian rows and descriptors of every atom
     whole = core_migration_entropy(initial, saddle, terms.region, calc, 300.0)

@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     """Repeated random-split cross-validation on ``args.db``; return the exit code."""
     from ..evaluation import ATTEMPT_FREQUENCY_FACTOR, repeated_random_splits
     from ..features import connect, row_groups
+    from ..harmonic.jump_core import DEFAULT_MOVED_A
     from ..model import LDMLModel
 
     db = connect(args.db)
@@ -37,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     estimator = LDMLModel(
         descriptor=provider.name, descriptor_params=provider.params, target=args.target,
         temperature=data.temperature, core_radius=args.core_radius,
+        core_moved=data.extra.get("core_moved_A", DEFAULT_MOVED_A),
     )
     if args.group_by:
         groups = row_groups(db, data, args.group_by, args.select)

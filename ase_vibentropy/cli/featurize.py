@@ -80,7 +80,8 @@ def training_set_from_args(args: argparse.Namespace, db: Any, provider, temperat
     if args.core_radius is not None and args.target != "migration":
         raise InvalidOptionError(f"--core-radius belongs to --target migration, not {args.target}")
     return load_training_set(db, provider.hash, args.target, temperature, args.select,
-                             core_radius=args.core_radius, provider=provider)
+                             core_radius=args.core_radius, provider=provider,
+                             progress=not (args.quiet or getattr(args, "json", False)))
 
 
 def provider_from_args(args: argparse.Namespace):

@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     """Featurize if needed, fit, save the model (and a parity plot); return the exit code."""
     from ..evaluation import calibrate_std, evaluate
     from ..features import connect, row_groups
+    from ..harmonic.jump_core import DEFAULT_MOVED_A
     from ..model import LDMLModel
     from ..model_io import check_output_path, save_model
 
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         lattice=data.lattice,
         a0=data.a0,
         core_radius=args.core_radius,
+        core_moved=data.extra.get("core_moved_A", DEFAULT_MOVED_A),
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

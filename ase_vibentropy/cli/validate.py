@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     # joint: formation rows are scored; perfect-lattice rows are loaded as unscored anchors.
     data = load_training_set(db, provider.hash, model.target, model.temperature, args.select,
                              core_radius=model.core_radius, provider=provider,
-                             core_moved=model.core_moved)
+                             core_moved=model.core_moved, progress=not (args.quiet or args.json))
     result = evaluate(model, data)
     n_trained = _training_rows_scored(model, args.db, data.row_id[result["scored"]])
     trained_here = n_trained > 0

@@ -26,7 +26,7 @@ import numpy as np
 from ase import Atoms
 from ase.geometry import find_mic
 
-from ..errors import InvalidOptionError, NotAFirstOrderSaddleError
+from ..errors import InvalidOptionError, NotAFirstOrderSaddleError, NotAMinimumError
 from ..units import KB_EV_PER_K
 from .entropy import classical_mode_entropies
 from .hessian import analytic_hessian
@@ -54,11 +54,17 @@ def jump_core_region(
 ) -> np.ndarray:
     """Sorted indices (M,) of the atoms within ``radius`` Å (at the saddle, periodic images
     included) of any atom moving by more than ``moved`` Å between minimum and saddle (the most
-    mobile atom when none does)."""
+    mobile atom when none does). Two structures where no atom moves are refused
+    (:class:`InvalidOptionError`)."""
     if not radius > 0.0 or not moved >= 0.0:
         raise InvalidOptionError(f"the core radius (Å) must be > 0 and moved (Å) >= 0; got "
                                  f"{radius} and {moved}")
     step = np.linalg.norm(jump_displacements(minimum, saddle), axis=1)
+    if not step.max() > SAME_STRUCTURE_A:
+        raise InvalidOptionError(
+            f"the minimum and the saddle are the same structure (no atom moves by more than "
+            f"{SAME_STRUCTURE_A:g} Å): pass the saddle of the jump (e.g. refine_saddle on the NEB "
+            "climbing image)")
     active = np.flatnonzero(step > moved)
     if active.size == 0:
         active = np.array([int(np.argmax(step))])
@@ -69,16 +75,15 @@ def jump_core_region(
     return np.flatnonzero(distance <= radius)
 
 
-#: Extra Å around a core's neighbourhood: the atoms there move between minimum and saddle.
-HALO_MARGIN_A = 1.0
+#: No atom moving by more than this (Å) between minimum and saddle: the same structure.
+SAME_STRUCTURE_A = 1e-3
 
 
 def hessian_reach(calc: Any) -> float | None:
-    """Distance (Å) beyond which atoms do not change a Hessian block: twice the cut-off of an
-    embedded-atom calculator with a ``cutoff`` attribute (a density enters the block of two
-    atoms within r_c of it, and depends on atoms within r_c of it), None when unknown."""
-    cutoff = getattr(calc, "cutoff", None)
-    return 2.0 * float(cutoff) if hasattr(calc, "iter_hessian_rows") and cutoff else None
+    """Distance (Å) beyond which atoms do not change a Hessian block: twice the cut-off of the
+    package's embedded-atom calculator (a density enters the block of two atoms within r_c of
+    it, and depends on atoms within r_c of it), None for other calculators (whole cell)."""
+    return 2.0 * float(calc.cutoff) if hasattr(calc, "iter_hessian_rows") else None
 
 
 def core_neighbourhood(atoms: Atoms, region: np.ndarray, halo: float) -> np.ndarray:
@@ -118,8 +123,10 @@ def core_migration_entropy(
     Raises
     ------
     NotAFirstOrderSaddleError
-        The saddle's core block does not have exactly one negative ω², or the minimum's has one
-        (the attributes give the count and the most negative ω², eV/(Å² amu)).
+        The saddle's core block does not have exactly one negative ω² (the attributes give the
+        count and the most negative ω², eV/(Å² amu)).
+    NotAMinimumError
+        The minimum's core block has a negative ω².
     InvalidOptionError
         The core holds every atom of the cell (its blocks then carry the translations): use
         the exact whole-cell route.
@@ -136,13 +143,18 @@ def core_migration_entropy(
     for name, atoms, expected in (("saddle", saddle, 1), ("minimum", minimum, 0)):
         omega2 = omega2_spectrum(core_hessian_block(atoms, region, calc), masses)
         n_negative = int(np.count_nonzero(omega2 < 0.0))
+        if name == "minimum" and n_negative:
+            raise NotAMinimumError(
+                f"the {region.size}-atom core of the jump has {n_negative} negative ω² at the "
+                f"minimum (lowest {omega2[0]:.4g} eV/(Å² amu)): the minimum is not relaxed or "
+                "not a minimum", n_imaginary=n_negative, min_omega2=float(omega2[0]))
         if n_negative != expected:
             raise NotAFirstOrderSaddleError(
                 f"the {region.size}-atom core of the jump has {n_negative} negative ω² at the "
-                f"{name} (expected {expected}; lowest ω² {omega2[0]:.4g} eV/(Å² amu)): "
+                f"saddle (expected 1; lowest ω² {omega2[0]:.4g} eV/(Å² amu)): "
                 + ("the unstable mode reaches past the core; use a larger core radius or the "
-                   "exact whole-cell route" if name == "saddle" else
-                   "the minimum is not relaxed or not a minimum"),
+                   "exact whole-cell route" if n_negative == 0 else
+                   "not a first-order saddle"),
                 n_negative=n_negative, min_omega2=float(omega2[0]),
             )
         spectra[name] = omega2[expected:]
@@ -178,15 +190,17 @@ def core_terms(
     ``saddle_sum`` and ``minimum_sum`` (dim,) are the whole cells' descriptor sums Σ D of
     ``provider``; the core atoms' own descriptors (:meth:`compute_centers`) are taken out of
     their difference. With a calculator of known :func:`hessian_reach`, both the core's Hessian
-    blocks and its descriptors come from its :func:`core_neighbourhood` alone (the reach of
-    both plus :data:`HALO_MARGIN_A`), so the cost beyond the two sums does not grow with the
-    cell.
+    blocks and its descriptors come from its :func:`core_neighbourhood` at the saddle and at
+    the minimum alone (the larger of the two reaches), so the cost beyond the two sums does not
+    grow with the cell.
     """
     region = jump_core_region(minimum, saddle, radius, moved)
     reach = hessian_reach(calc)
     keep = np.arange(len(saddle))
     if reach is not None:  # the core's neighbourhood suffices for its Hessian and descriptors
-        keep = core_neighbourhood(saddle, region, max(reach, provider.cutoff) + HALO_MARGIN_A)
+        halo = max(reach, provider.cutoff)
+        keep = np.union1d(core_neighbourhood(saddle, region, halo),
+                          core_neighbourhood(minimum, region, halo))
     local_saddle, local_minimum = saddle[keep], minimum[keep]
     local_region = np.searchsorted(keep, region)
     delta_s = core_migration_entropy(local_minimum, local_saddle, local_region, calc, temperature)

@@ -7,7 +7,7 @@ does not count as motion). The classical migration entropy of the region with al
 fixed is
 
     ΔS_m(R) = Σ_{saddle block, ω² > 0} s(ω²) - Σ_{minimum block} s(ω²),
-    s(ω²) = 1 + ln(k_B T / ħω)        (k_B; the package's classical_mode_entropies)
+    s(ω²) = 1 + ln(k_B T / ħω)        (k_B; ase_vibentropy.harmonic.jump_core)
 
 with exactly one negative ω² in the saddle block and none in the minimum block
 (one mode fewer at the saddle, as in the whole-cell ΔS_m stored in the row). A jump whose blocks
@@ -28,45 +28,19 @@ import numpy as np
 from ase.db import connect
 from tqdm import tqdm
 
+from ase_vibentropy.errors import NotAFirstOrderSaddleError
 from ase_vibentropy.evaluation import ATTEMPT_FREQUENCY_FACTOR
-from ase_vibentropy.harmonic.entropy import classical_mode_entropies
-from ase_vibentropy.harmonic.hessian import analytic_hessian
-from ase_vibentropy.harmonic.spectrum import omega2_spectrum
-from ase_vibentropy.units import KB_EV_PER_K
+from ase_vibentropy.harmonic.jump_core import core_migration_entropy, jump_core_region
 from ase_vibentropy.potentials.registry import get_potential
 
 
-def minimum_image(vectors: np.ndarray, cell: np.ndarray) -> np.ndarray:
-    """Minimum-image copies of (n, 3) vectors (Å) in the periodic ``cell`` (3, 3)."""
-    fractional = np.linalg.solve(cell.T, vectors.T).T
-    return (fractional - np.round(fractional)) @ cell
-
-
-def region_of(saddle, minimum, radius: float, moved: float) -> np.ndarray:
-    """Atom indices within ``radius`` Å of any atom moving by more than ``moved`` Å."""
-    cell = saddle.cell.array
-    u = minimum_image(saddle.positions - minimum.positions, cell)
-    u -= u.mean(axis=0)
-    active = np.flatnonzero(np.linalg.norm(u, axis=1) > moved)
-    if active.size == 0:
-        active = np.array([np.argmax(np.linalg.norm(u, axis=1))])
-    distance = np.full(len(saddle), np.inf)
-    for atom in active:  # a handful of moving atoms; each line is vectorised over the cell
-        distance = np.minimum(distance, np.linalg.norm(
-            minimum_image(saddle.positions - saddle.positions[atom], cell), axis=1))
-    return np.flatnonzero(distance <= radius)
-
-
-def cluster_delta_s(h_saddle, h_minimum, region, masses, temperature):
-    """ΔS_m (k_B) of the fixed-boundary region, or None if its mode counts are not (1, 0)."""
-    dofs = (3 * region[:, None] + np.arange(3)).ravel()
-    saddle = omega2_spectrum(h_saddle[dofs][:, dofs], masses[region])
-    minimum = omega2_spectrum(h_minimum[dofs][:, dofs], masses[region])
-    if (saddle < 0).sum() != 1 or (minimum < 0).sum() != 0:
-        return None
-    delta = (classical_mode_entropies(saddle[saddle > 0], temperature).sum()
-             - classical_mode_entropies(minimum, temperature).sum())
-    return float(delta / KB_EV_PER_K)
+def cluster_delta_s(minimum, saddle, radius: float, moved: float, calc, temperature: float):
+    """(ΔS_core in k_B or None when the core has no unstable mode, core atom count)."""
+    region = jump_core_region(minimum, saddle, radius, moved)
+    try:
+        return core_migration_entropy(minimum, saddle, region, calc, temperature), int(region.size)
+    except NotAFirstOrderSaddleError:
+        return None, int(region.size)
 
 
 def main() -> None:
@@ -94,18 +68,14 @@ def main() -> None:
         if max(row.dE_forward_eV, row.dE_backward_eV) > args.max_barrier:
             continue
         saddle = row.toatoms()
-        h_saddle = analytic_hessian(saddle, calc)
         sides = [("forward", row.from_minimum), ("backward", row.to_minimum)]
         for side, index in sides[:1] if row.from_minimum == row.to_minimum else sides:
             minimum = minima[(row.job_id, index)].toatoms()
-            h_minimum = analytic_hessian(minimum, calc)
             jump = {"id": row.id, "side": side, "family": row.family,
                     "exact": float(row.get(f"dS_m_{side}_kB"))}
             for radius in args.radii:
-                region = region_of(saddle, minimum, radius, args.moved)
-                jump[f"R{radius:g}"] = cluster_delta_s(h_saddle, h_minimum, region,
-                                                       saddle.get_masses(), row.temperature)
-                jump[f"n_atoms_R{radius:g}"] = int(region.size)
+                jump[f"R{radius:g}"], jump[f"n_atoms_R{radius:g}"] = cluster_delta_s(
+                    minimum, saddle, radius, args.moved, calc, row.temperature)
             jumps.append(jump)
 
     threshold = np.log(ATTEMPT_FREQUENCY_FACTOR)

@@ -47,13 +47,14 @@ def jump_set(path: str, select: str | None, provider, radius: float):
     """Jump rows of ``path`` (``JUMPS`` and ``select``) with cores of radius ``radius`` Å."""
     selection = JUMPS + (f",{select}" if select else "")
     return load_training_set(connect(path), provider.hash, "migration", None, selection,
-                             core_radius=radius, provider=provider)
+                             core_radius=radius, provider=provider, progress=False)
 
 
 def estimator(provider, data, radius: float) -> LDMLModel:
     return LDMLModel(descriptor=provider.name, descriptor_params=provider.params,
                      target="migration", temperature=data.temperature, element=data.element,
-                     lattice=data.lattice, a0=data.a0, core_radius=radius)
+                     lattice=data.lattice, a0=data.a0, core_radius=radius,
+                     core_moved=data.extra["core_moved_A"])
 
 
 def fitted(provider, data, db_path: str, select: str, radius: float) -> LDMLModel:
