@@ -1,6 +1,7 @@
 """The exact fixed-boundary core of a jump (ase_vibentropy.harmonic.jump_core).
 
-Independent expectations: the core region against a brute-force sum over the 27 periodic images;
+Independent expectations: the core region against a brute-force minimum over periodic images
+(orthogonal and skewed cells);
 ΔS_core against the eigenvalues of the block of a finite-difference Hessian of the whole cell,
 mass-weighted and summed into 1 + ln(k_B T/ħω) per mode from CODATA constants here; invariance
 under a common translation and a common permutation of the atoms; the negative-mode counts of
@@ -150,3 +151,18 @@ def test_core_terms_from_the_cores_neighbourhood_equal_those_of_the_whole_cell()
     outer = provider.compute(saddle)[outside].sum(0) - provider.compute(initial)[outside].sum(0)
     assert terms.delta_s_kB == pytest.approx(whole, abs=1e-9)
     np.testing.assert_allclose(terms.outer_features, outer, rtol=1e-9, atol=1e-9)
+
+
+def test_core_region_in_a_skewed_cell_counts_every_periodic_image():
+    from ase.build import bulk
+
+    minimum = bulk("Fe", "bcc", a=2.855324).repeat((5, 5, 5))  # primitive cell: 109.5° angles
+    saddle = minimum.copy()
+    saddle.positions[17] += [0.4, 0.3, -0.2]
+    region = jump_core_region(minimum, saddle, 4.2)
+    cell = saddle.cell.array
+    shifts = np.array([[i, j, k] for i in range(-2, 3) for j in range(-2, 3) for k in range(-2, 3)]) @ cell
+    # the one atom that moves (the others drift by the mean, far below 0.1 Å), over 125 images
+    d = np.linalg.norm(saddle.positions[:, None, :] + shifts[None] - saddle.positions[17], axis=2).min(axis=1)
+    np.testing.assert_array_equal(region, np.flatnonzero(d <= 4.2))
+    assert 17 in region and 10 < len(region) < len(saddle)
