@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +30,22 @@ def _database_file(db: Any) -> str | None:
     if text is None or "://" in text:
         return None
     return os.path.abspath(text)
+
+
+#: A writer that has just taken the lock writes its pid right after: wait this long (s) for it.
+HOLDER_WAIT_S = 2.0
+
+
+def _holder(handle: Any) -> str:
+    """The lock holder's "pid N (what)" line, waiting up to :data:`HOLDER_WAIT_S` for a writer
+    that has taken the lock but not yet written it."""
+    deadline = time.monotonic() + HOLDER_WAIT_S
+    while True:
+        handle.seek(0)
+        holder = handle.read().strip()
+        if holder or time.monotonic() > deadline:
+            return holder or "another process"
+        time.sleep(0.02)
 
 
 @contextlib.contextmanager
@@ -57,8 +74,7 @@ def exclusive_writer(db: Any, what: str = "a run") -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
+            holder = _holder(handle)
             raise DatabaseError(
                 f"database {path!r} is being written by {holder}: wait for it to finish (its "
                 "finished jobs are kept, so rerun afterwards to do what is left) or write to "
