@@ -40,6 +40,9 @@ DEFAULT_CORE_RADIUS_A = 6.0
 #: belongs to the jump; the core is every atom within R of one of them.
 DEFAULT_MOVED_A = 0.1
 
+#: No atom moving by more than this (Å) between minimum and saddle: the same structure.
+SAME_STRUCTURE_A = 1e-3
+
 
 def jump_displacements(minimum: Atoms, saddle: Atoms) -> np.ndarray:
     """Minimum-image displacements from ``minimum`` to ``saddle`` less their mean, (N, 3), Å."""
@@ -73,10 +76,6 @@ def jump_core_region(
         _, lengths = find_mic(saddle.positions - saddle.positions[atom], saddle.cell, saddle.pbc)
         np.minimum(distance, lengths, out=distance)
     return np.flatnonzero(distance <= radius)
-
-
-#: No atom moving by more than this (Å) between minimum and saddle: the same structure.
-SAME_STRUCTURE_A = 1e-3
 
 
 def hessian_reach(calc: Any) -> float | None:
