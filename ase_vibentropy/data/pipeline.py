@@ -35,7 +35,7 @@ from ase.optimize import FIRE
 from tqdm.auto import tqdm
 
 from .._optional import import_optional
-from ..errors import GenerationInterrupted, NotAMinimumError, VibEntropyError
+from ..errors import GenerationInterrupted, NotAFirstOrderSaddleError, NotAMinimumError, VibEntropyError
 from ..units import KB_EV_PER_K
 from . import builders
 from .analysis import wigner_seitz
@@ -303,8 +303,8 @@ def label_saddle(
         result = harmonic_entropy(refined, hessian_calc, temperature=recipe.temperature, hessian=ref.hessian,
                                   step=potential.fd_step, solver=ref.solver, fmax=min(ref.fmax, 1e-6),
                                   stationary_point="saddle")
-    except (NotRelaxedError, NotAMinimumError):
-        return None
+    except (NotRelaxedError, NotAMinimumError, NotAFirstOrderSaddleError):
+        return None  # a minimum, a higher-order saddle or no convergence: not this jump's saddle
     energy = float(refined.get_potential_energy())
     if not energy > max(origin.energy, target.energy):
         # refined onto another saddle, below one of the two minima: not the one between them
