@@ -113,3 +113,30 @@ def test_bands_need_stored_saddles_and_stalling_needs_the_dimer():
         parse_recipe({**RECIPE, "exploration": {**exploration, "neb_images": 3}})
     with pytest.raises(RecipeError, match="stall_events.*dimer"):
         parse_recipe({**RECIPE, "exploration": {"method": "random", "stall_events": 3}})
+
+
+def test_a_crossed_saddle_that_refines_to_a_minimum_is_left_out_not_a_failed_job():
+    """The split vacancy (one atom midway between two vacant first-neighbour sites) is a
+    minimum of this potential, 0.54 eV above the vacancy: a dimer search that stopped near it
+    refines to it. Labelling returns None for that saddle, so the job keeps its other rows."""
+    from ase.build import bulk
+
+    from ase_vibentropy.data.explore import Saddle
+    from ase_vibentropy.data.pipeline import label_saddle
+    from ase_vibentropy.data.store import LabelledRow
+    from ase_vibentropy.errors import NotAFirstOrderSaddleError
+
+    recipe = parse_recipe(RECIPE)
+    lattice = bulk("Fe", "bcc", a=recipe.a0, cubic=True).repeat(4)
+    split = lattice.copy()
+    neighbour = int(np.argsort(split.get_distances(0, range(len(split)), mic=True))[1])
+    midpoint = split.positions[0] + 0.5 * split.get_distance(0, neighbour, mic=True, vector=True)
+    del split[[0, neighbour]]
+    split.append("Fe")
+    split.positions[-1] = midpoint
+    calc = get_potential("fe-mendelev2003").hessian_calculator()
+    with pytest.raises(NotAFirstOrderSaddleError, match="no negative|minimum"):
+        refine_saddle(split, calc)  # the premise: it is a minimum, not a saddle
+    side = LabelledRow(atoms=split, energy=-1.0e3, key_value_pairs={"S_kB": 0.0}, data={})
+    saddle = Saddle(split, energy=0.0, origin=0, target=1)
+    assert label_saddle(saddle, recipe, lattice, side, side) is None
