@@ -326,6 +326,29 @@ def test_distinct_minima_are_counted_across_jobs_by_energy_and_inertia(tmp_path)
     assert distinct.row_ids == [1, 3, 4, 6] and distinct.duplicate_ids == [2, 5]
 
 
+def test_distinct_saddles_merge_copies_found_by_other_jobs_and_jumps_read_backwards(tmp_path):
+    from ase_vibentropy.data.builders import perfect_lattice
+    from ase_vibentropy.data.store import LabelledRow, connect, distinct_saddles, write_job
+
+    cell = perfect_lattice("Cu", "fcc", 3.6, 2)
+    keys = dict(family="V1", element="Cu", lattice="fcc", a0=3.6, n_cells=2, stationary_point="saddle",
+                n_imaginary=1)
+    rows = [  # (strain, energy/eV, S/k_B, forward and backward barriers/eV)
+        (0.0, -10.0, 5.0, 0.30, 0.10),
+        (0.0, -10.0 + 1e-8, 5.0 + 1e-6, 0.10 + 1e-8, 0.30),  # the same jump read backwards
+        (0.0, -10.0, 5.2, 0.30, 0.10),  # same energies, another entropy: another saddle
+        (0.0, -10.001, 5.0, 0.30, 0.10),  # 1 meV lower: another saddle
+        (0.01, -10.0, 5.0, 0.30, 0.10),  # the first one's numbers in a strained cell
+    ]
+    db = connect(tmp_path / "s.db")
+    for k, (strain, energy, entropy, forward, backward) in enumerate(rows):
+        kvp = {**keys, "strain": strain, "S_kB": entropy, "dE_forward_eV": forward, "dE_backward_eV": backward}
+        write_job(db, [LabelledRow(cell.copy(), energy, kvp)], f"job{k}")
+    distinct = distinct_saddles(db)
+    assert distinct.counts == {"V1": {"rows": 5, "distinct": 4}}
+    assert distinct.row_ids == [1, 3, 4, 5] and distinct.duplicate_ids == [2]
+
+
 def test_a_one_worker_run_leaves_the_callers_thread_settings_alone(tmp_path, monkeypatch):
     """BLAS limits are scoped to the run in the caller's process (worker processes get theirs
     for life): no environment variable changes, and threadpoolctl's limits come back."""

@@ -73,6 +73,33 @@ def test_saddle_rows_stay_out_of_training_and_are_counted_apart(saddle_db):
     assert stats["n_minima"] == stats["n_rows"] - stats["n_saddles"]
 
 
+def test_db_stats_counts_a_second_jobs_copies_of_the_saddles_once(saddle_db, tmp_path, capsys):
+    """Every stored saddle written again by another job, translated by a lattice vector as
+    another exploration of the same cluster would find it: no new distinct saddle."""
+    import json
+    import shutil
+
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from ase_vibentropy.cli.main import main
+
+    path = tmp_path / "copies.db"
+    shutil.copy(saddle_db.filename, path)
+    copies = ase.db.connect(str(path))
+    saddles = list(copies.select(stationary_point="saddle"))
+    with copies:
+        for row in saddles:
+            atoms = row.toatoms()
+            atoms.translate(atoms.cell[0] / 4)  # one conventional bcc cell of the 4a0 box
+            atoms.wrap()
+            atoms.calc = SinglePointCalculator(atoms, energy=row.energy)
+            copies.write(atoms, key_value_pairs=dict(row.key_value_pairs, job_id="copy"), data=row.data)
+    assert main(["db-stats", str(path), "--distinct", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["n_saddles"] == 2 * len(saddles)
+    assert stats["n_distinct_saddles"] == len(saddles)  # the job's own saddles are distinct already
+
+
 def test_store_saddles_needs_the_dimer_explorer():
     recipe = {**RECIPE, "exploration": {"method": "random", "store_saddles": True}}
     with pytest.raises(RecipeError, match="store_saddles"):

@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="write histograms of defect counts and S_f (needs the plot extra)")
     parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
     parser.add_argument("--distinct", action="store_true",
-                        help="also count distinct minima across jobs (energy + inertia rule)")
+                        help="also count distinct minima across jobs (energy + inertia rule) and "
+                             "distinct saddles (energy, entropy and barriers)")
     parser.set_defaults(func=run)
 
 
@@ -72,28 +73,35 @@ def _plot(stats: dict, path: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the statistics of ``args.db``; exit code 0."""
-    from ..data.store import connect, database_statistics, distinct_configurations
+    from ..data.store import connect, database_statistics, distinct_configurations, distinct_saddles
 
     db = connect(args.db, create=False)
     stats = database_statistics(db)
     if args.distinct:
         distinct = distinct_configurations(db, progress=not args.json).counts
+        saddles = distinct_saddles(db).counts
         for name, entry in stats["families"].items():
             entry["n_distinct"] = distinct.get(name, {}).get("distinct")
+            entry["n_distinct_saddles"] = saddles.get(name, {}).get("distinct", 0)
+        stats["n_distinct_saddles"] = sum(entry["distinct"] for entry in saddles.values())
     if args.plot:
         _plot(stats, args.plot)
     if args.json:
         summary = {k: v for k, v in stats.items() if k not in ("Sf_kB", "family", "n_vac", "n_int")}
         print(json.dumps(summary, indent=2))
         return 0
-    saddles = f", {stats['n_saddles']} saddles (transition states)" if stats["n_saddles"] else ""
+    saddles = f", {stats['n_saddles']} saddles (transition states" if stats["n_saddles"] else ""
+    if saddles:
+        distinct_saddle_count = stats.get("n_distinct_saddles")
+        saddles += ")" if distinct_saddle_count is None else f", {distinct_saddle_count} distinct)"
     print(f"{args.db}: {stats['n_rows']} rows, {stats['n_minima']} minima, "
           f"{stats['n_non_minima']} non-minima (stored without entropies){saddles}")
-    distinct_header = f"{'distinct':>9}" if args.distinct else ""
+    distinct_header = f"{'distinct':>9}{'saddles':>9}" if args.distinct else ""
     print(f"{'family':<10}{'rows':>7}{'minima':>8}{distinct_header}{'Sf min':>9}{'Sf max':>9}"
           f"{'Sf mean':>9}{'max V':>7}{'max I':>7}")
     for name, entry in stats["families"].items():
-        distinct_cell = f"{entry.get('n_distinct') or '-':>9}" if args.distinct else ""
+        distinct_cell = (f"{entry.get('n_distinct') or '-':>9}{entry.get('n_distinct_saddles') or '-':>9}"
+                         if args.distinct else "")
         print(f"{name:<10}{entry['count']:>7}{entry['n_minima']:>8}{distinct_cell}"
               f"{_fmt(entry['Sf_min_kB']):>9}{_fmt(entry['Sf_max_kB']):>9}"
               f"{_fmt(entry['Sf_mean_kB']):>9}{entry['n_vac_max']:>7}{entry['n_int_max']:>7}")

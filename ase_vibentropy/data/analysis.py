@@ -25,6 +25,15 @@ ENERGY_TOLERANCE_EV = 1e-2
 #: Relative tolerance on the inertia fingerprint Σ λ_k² for interstitial-containing cells.
 FINGERPRINT_RTOL = 1e-3
 
+#: Two refined saddles whose energies (and barriers) agree within this, eV, can be one saddle:
+#: refinement converges to 1e-6 eV/Å, so copies of one saddle agree to ~1e-10 eV, and distinct
+#: saddles of the stored Fe clusters differ by more than 1e-4 eV.
+SADDLE_ENERGY_TOLERANCE_EV = 1e-5
+
+#: Two refined saddles whose harmonic entropies (3N - 4 modes) agree within this, k_B, can be one
+#: saddle (symmetry-equivalent copies agree to round-off).
+SADDLE_ENTROPY_TOLERANCE_KB = 1e-3
+
 
 @dataclass(frozen=True)
 class WignerSeitzResult:
@@ -210,6 +219,58 @@ def deduplicate(
             if has_fp[i]:
                 scale = np.maximum(np.maximum(np.abs(fp[k]), abs(fp[i])), 1e-12)
                 same &= np.abs(fp[k] - fp[i]) <= fingerprint_rtol * scale
+            match = np.flatnonzero(same)
+            if len(match):
+                representative[i] = k[match[0]]
+                continue
+        kept.append(i)
+        representative[i] = i
+    return np.asarray(kept, dtype=np.int64), representative
+
+
+def deduplicate_saddles(
+    energies: Sequence[float],
+    entropies: Sequence[float],
+    barriers: Sequence[tuple[float, float]],
+    energy_tol: float = SADDLE_ENERGY_TOLERANCE_EV,
+    entropy_tol: float = SADDLE_ENTROPY_TOLERANCE_KB,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Group refined saddles of one family, cell and strain that are one saddle.
+
+    Two saddles are one when their energies, their harmonic entropies and their two barriers
+    (taken unordered: a jump read backwards is the same jump) all agree within the tolerances.
+    Symmetry-equivalent copies found by different explorations (a translated or rotated
+    cluster) merge; the minima indices of two jobs cannot be compared, so they are not used.
+
+    Parameters
+    ----------
+    energies
+        (n,) saddle energies, eV.
+    entropies
+        (n,) saddle entropies S (3N - 4 modes), k_B.
+    barriers
+        (n, 2) forward and backward barriers ΔE, eV.
+    energy_tol, entropy_tol
+        Tolerances, eV and k_B.
+
+    Returns
+    -------
+    kept : ndarray
+        Indices of the distinct saddles (first occurrence of each), ascending.
+    representative : ndarray
+        (n,) index of the kept saddle each input was merged into.
+    """
+    energies = np.asarray(energies, dtype=np.float64)
+    entropies = np.asarray(entropies, dtype=np.float64)
+    pairs = np.sort(np.asarray(barriers, dtype=np.float64).reshape(len(energies), 2), axis=1)
+    kept: list[int] = []
+    representative = np.empty(len(energies), dtype=np.int64)
+    for i in range(len(energies)):
+        if kept:
+            k = np.asarray(kept)
+            same = np.abs(energies[k] - energies[i]) <= energy_tol
+            same &= np.abs(entropies[k] - entropies[i]) <= entropy_tol
+            same &= np.all(np.abs(pairs[k] - pairs[i]) <= energy_tol, axis=1)
             match = np.flatnonzero(same)
             if len(match):
                 representative[i] = k[match[0]]

@@ -38,7 +38,7 @@ from .._optional import import_optional
 from ..errors import GenerationInterrupted, NotAFirstOrderSaddleError, NotAMinimumError, VibEntropyError
 from ..units import KB_EV_PER_K
 from . import builders
-from .analysis import wigner_seitz
+from .analysis import SADDLE_ENERGY_TOLERANCE_EV, wigner_seitz
 from .explore import ActivationRelaxationExplorer, ExplorationResult, Saddle, describe_minimum, explore_random
 from .jobs import Job, make_jobs
 from .recipe import FamilySpec, Recipe
@@ -268,11 +268,6 @@ def label_structure(
     return LabelledRow(atoms=plain, energy=energy, key_value_pairs=kvp, data=data), result is not None
 
 
-#: Refined saddles of one job between the same two minima closer in energy than this, eV, are
-#: one saddle (refinement converges to 1e-6 eV/Å; distinct saddles differ by far more).
-REFINED_SADDLE_TOL_EV = 1e-5
-
-
 def label_saddle(
     saddle: Saddle, recipe: Recipe, reference_lattice: Atoms, origin: LabelledRow, target: LabelledRow,
 ) -> LabelledRow | None:
@@ -420,7 +415,7 @@ def run_job(recipe: Recipe, job: Job, bulk: BulkReference | None = None) -> JobO
                 continue
             # two searches (two dimer runs, or a dimer run and a band) may refine to one saddle
             ends = frozenset((saddle.origin, saddle.target))
-            if any(e == ends and abs(energy - row.energy) <= REFINED_SADDLE_TOL_EV for e, energy in stored):
+            if any(e == ends and abs(energy - row.energy) <= SADDLE_ENERGY_TOLERANCE_EV for e, energy in stored):
                 continue
             stored.append((ends, row.energy))
             row.key_value_pairs.update(common)

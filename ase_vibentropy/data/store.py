@@ -175,8 +175,8 @@ def database_statistics(db) -> dict[str, Any]:
 
 
 @dataclass
-class DistinctMinima:
-    """Outcome of :func:`distinct_configurations`.
+class DistinctRows:
+    """Outcome of :func:`distinct_configurations` (minima) and :func:`distinct_saddles`.
 
     Attributes
     ----------
@@ -185,7 +185,7 @@ class DistinctMinima:
     duplicate_ids : list[int]
         Ids of the rows that repeat an earlier one.
     counts : dict
-        {family: {"rows": minima rows, "distinct": distinct configurations}}.
+        {family: {"rows": rows of that kind, "distinct": distinct configurations}}.
     """
 
     row_ids: list[int]
@@ -193,7 +193,7 @@ class DistinctMinima:
     counts: dict[str, dict[str, int]]
 
 
-def distinct_configurations(db, progress: bool = False) -> DistinctMinima:
+def distinct_configurations(db, progress: bool = False) -> DistinctRows:
     """Distinct minima per family, by the pipeline's de-duplication rule across all jobs.
 
     Rows of one family, cell size and strain are the same configuration when their energies
@@ -232,4 +232,38 @@ def distinct_configurations(db, progress: bool = False) -> DistinctMinima:
         entry = counts.setdefault(family, {"rows": 0, "distinct": 0})
         entry["rows"] += len(members)
         entry["distinct"] += len(kept)
-    return DistinctMinima(sorted(kept_ids), sorted(duplicate_ids), counts)
+    return DistinctRows(sorted(kept_ids), sorted(duplicate_ids), counts)
+
+
+def distinct_saddles(db) -> DistinctRows:
+    """Distinct stored saddles per family, across jobs.
+
+    The pipeline keeps one row per saddle within a job; explorations of other jobs (other
+    random placements of the same family, size and strain) cross the same saddle of a small
+    cluster again. Saddle rows of one family, cell size and strain are one saddle when their
+    energies, entropies and unordered barrier pairs agree
+    (:func:`~ase_vibentropy.data.analysis.deduplicate_saddles`). The first row (lowest id) of
+    each saddle is the one kept; ``counts`` is {family: {"rows": saddle rows, "distinct": ...}}.
+    """
+    from .analysis import deduplicate_saddles
+
+    groups: dict[tuple[str, int, float], list[tuple[int, float, float, tuple[float, float]]]] = {}
+    for row in db.select("stationary_point=saddle", include_data=False, sort="id"):
+        key = (str(row.family), int(row.n_cells), round(float(row.get("strain", 0.0)), 8))
+        groups.setdefault(key, []).append(
+            (row.id, float(row.energy), float(row.S_kB),
+             (float(row.dE_forward_eV), float(row.dE_backward_eV))))
+    kept_ids: list[int] = []
+    duplicate_ids: list[int] = []
+    counts: dict[str, dict[str, int]] = {}
+    for (family, _, _), members in sorted(groups.items()):
+        ids, energies, entropies, barriers = zip(*members)
+        kept, _ = deduplicate_saddles(energies, entropies, barriers)
+        kept_set = {ids[k] for k in kept}
+        kept_ids.extend(kept_set)
+        duplicate_ids.extend(i for i in ids if i not in kept_set)
+        entry = counts.setdefault(family, {"rows": 0, "distinct": 0})
+        entry["rows"] += len(members)
+        entry["distinct"] += len(kept)
+    return DistinctRows(sorted(kept_ids), sorted(duplicate_ids), counts)
+
