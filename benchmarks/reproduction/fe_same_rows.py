@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 LABELS = ("afs", "afs-einstein", "afs-einstein-relaxed", "afs-stiffness")
 CLUSTER_FAMILIES = ("V1", "V2", "V3", "V4", "I1", "I2", "I3", "I4")
 #: Databases whose rows are random damage (the role the merge of fe_models.py gives them).
-RANDOM_SOURCES = ("fe_random", "fe_random.subset", "fe_random_dense")
+RANDOM_SOURCES = ("fe_random", "fe_random_dense")
 
 
 def load(label: str) -> dict[tuple, tuple[np.ndarray, float, str]]:
