@@ -4,12 +4,13 @@ Wigner-Seitz analysis assigns every atom to its nearest site of the perfect latt
 the same cell (periodic minimum image). Empty sites are vacancies; a site holding k > 1 atoms
 carries k - 1 interstitials. Two relaxed configurations are the same when their energies
 differ by at most 1e-2 eV and, if they contain interstitials, the sums of squared principal
-moments of the inertia tensor of their defect atoms agree (the paper's criterion).
+moments of the inertia tensor of their defect atoms agree (the paper's criterion). Two refined
+saddles are the same when their energies, entropies and barriers agree to round-off.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -209,17 +210,29 @@ def deduplicate(
     energies = np.asarray(energies, dtype=np.float64)
     has_fp = np.array([f is not None for f in fingerprints], dtype=bool)
     fp = np.array([np.nan if f is None else float(f) for f in fingerprints], dtype=np.float64)
+
+    def same(k: np.ndarray, i: int) -> np.ndarray:
+        match = (np.abs(energies[k] - energies[i]) <= energy_tol) & (has_fp[k] == has_fp[i])
+        if has_fp[i]:
+            scale = np.maximum(np.maximum(np.abs(fp[k]), abs(fp[i])), 1e-12)
+            match &= np.abs(fp[k] - fp[i]) <= fingerprint_rtol * scale
+        return match
+
+    return _merge_into_first_match(len(energies), same)
+
+
+def _merge_into_first_match(n: int, same: Callable[[np.ndarray, int], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Visit items 0..n-1 in order; merge each into the first kept item ``same`` matches.
+
+    ``same(kept, i)`` compares item ``i`` with the (m,) kept indices at once and returns an (m,)
+    bool mask. Returns the kept indices (ascending) and the (n,) representative of every item.
+    """
     kept: list[int] = []
-    representative = np.empty(len(energies), dtype=np.int64)
-    for i in range(len(energies)):
+    representative = np.empty(n, dtype=np.int64)
+    for i in range(n):
         if kept:
             k = np.asarray(kept)
-            same = np.abs(energies[k] - energies[i]) <= energy_tol
-            same &= has_fp[k] == has_fp[i]
-            if has_fp[i]:
-                scale = np.maximum(np.maximum(np.abs(fp[k]), abs(fp[i])), 1e-12)
-                same &= np.abs(fp[k] - fp[i]) <= fingerprint_rtol * scale
-            match = np.flatnonzero(same)
+            match = np.flatnonzero(same(k, i))
             if len(match):
                 representative[i] = k[match[0]]
                 continue
@@ -263,21 +276,13 @@ def deduplicate_saddles(
     energies = np.asarray(energies, dtype=np.float64)
     entropies = np.asarray(entropies, dtype=np.float64)
     pairs = np.sort(np.asarray(barriers, dtype=np.float64).reshape(len(energies), 2), axis=1)
-    kept: list[int] = []
-    representative = np.empty(len(energies), dtype=np.int64)
-    for i in range(len(energies)):
-        if kept:
-            k = np.asarray(kept)
-            same = np.abs(energies[k] - energies[i]) <= energy_tol
-            same &= np.abs(entropies[k] - entropies[i]) <= entropy_tol
-            same &= np.all(np.abs(pairs[k] - pairs[i]) <= energy_tol, axis=1)
-            match = np.flatnonzero(same)
-            if len(match):
-                representative[i] = k[match[0]]
-                continue
-        kept.append(i)
-        representative[i] = i
-    return np.asarray(kept, dtype=np.int64), representative
+
+    def same(k: np.ndarray, i: int) -> np.ndarray:
+        return ((np.abs(energies[k] - energies[i]) <= energy_tol)
+                & (np.abs(entropies[k] - entropies[i]) <= entropy_tol)
+                & np.all(np.abs(pairs[k] - pairs[i]) <= energy_tol, axis=1))
+
+    return _merge_into_first_match(len(energies), same)
 
 
 def count_imaginary_modes(atoms: Atoms, calc, hessian: str = "auto") -> int:

@@ -8,6 +8,7 @@ SIGKILL in the middle of a write, the database holds either all rows of a job or
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -220,18 +221,26 @@ def distinct_configurations(db, progress: bool = False) -> DistinctRows:
         fingerprint = inertia_fingerprint(row.toatoms(), references[lattice_key])
         groups.setdefault((row.family, int(row.n_cells), strain), []).append(
             (row.id, float(row.energy), fingerprint))
+    return _distinct_rows(groups, lambda *columns: deduplicate(*columns)[0])
+
+
+def _distinct_rows(groups: dict[tuple, list[tuple]], distinct: Callable[..., np.ndarray]) -> DistinctRows:
+    """Apply ``distinct`` to every group of rows and collect the outcome.
+
+    ``groups`` maps (family, ...) to the group's rows as (row id, value, value, ...) in id order;
+    ``distinct(*value_columns)`` returns the indices of the group's distinct rows.
+    """
     kept_ids: list[int] = []
     duplicate_ids: list[int] = []
     counts: dict[str, dict[str, int]] = {}
-    for (family, _, _), members in sorted(groups.items()):
-        ids, energies, fingerprints = zip(*members)
-        kept, _ = deduplicate(energies, fingerprints)
-        kept_set = {ids[k] for k in kept}
+    for (family, *_), members in sorted(groups.items()):
+        ids, *columns = zip(*members)
+        kept_set = {ids[k] for k in distinct(*columns)}
         kept_ids.extend(kept_set)
         duplicate_ids.extend(i for i in ids if i not in kept_set)
         entry = counts.setdefault(family, {"rows": 0, "distinct": 0})
         entry["rows"] += len(members)
-        entry["distinct"] += len(kept)
+        entry["distinct"] += len(kept_set)
     return DistinctRows(sorted(kept_ids), sorted(duplicate_ids), counts)
 
 
@@ -253,17 +262,4 @@ def distinct_saddles(db) -> DistinctRows:
         groups.setdefault(key, []).append(
             (row.id, float(row.energy), float(row.S_kB),
              (float(row.dE_forward_eV), float(row.dE_backward_eV))))
-    kept_ids: list[int] = []
-    duplicate_ids: list[int] = []
-    counts: dict[str, dict[str, int]] = {}
-    for (family, _, _), members in sorted(groups.items()):
-        ids, energies, entropies, barriers = zip(*members)
-        kept, _ = deduplicate_saddles(energies, entropies, barriers)
-        kept_set = {ids[k] for k in kept}
-        kept_ids.extend(kept_set)
-        duplicate_ids.extend(i for i in ids if i not in kept_set)
-        entry = counts.setdefault(family, {"rows": 0, "distinct": 0})
-        entry["rows"] += len(members)
-        entry["distinct"] += len(kept)
-    return DistinctRows(sorted(kept_ids), sorted(duplicate_ids), counts)
-
+    return _distinct_rows(groups, lambda *columns: deduplicate_saddles(*columns)[0])
