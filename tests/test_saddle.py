@@ -27,6 +27,7 @@ from ase_vibentropy.errors import (
     HigherOrderSaddleError,
     NotAFirstOrderSaddleError,
     NotAMinimumError,
+    NotRelaxedError,
     SaddleIsMinimumError,
 )
 from ase_vibentropy.harmonic import (
@@ -146,6 +147,13 @@ def test_refinement_climbs_to_the_saddle_not_down_to_a_minimum():
     refined = refine_saddle(start, fmax=1e-12)
     u, v, w = refined.positions[1] - refined.positions[0] - R0
     assert abs(u) < 1e-8 and abs(v) < 1e-8 and abs(w) < 1e-8
+
+
+def test_refinement_near_a_second_order_saddle_is_refused():
+    # with w unstable too (curvature -KW), u is a second direction of negative curvature
+    # (12 A u² - 4 A B² < 0 near u = 0) besides the climbing one: no first-order saddle is near
+    with pytest.raises(NotRelaxedError, match="second direction of negative curvature"):
+        refine_saddle(pair(0.05, kw=-KW), fmax=1e-10)
 
 
 def test_minimum_and_saddle_must_share_the_cell():

@@ -53,7 +53,7 @@ def refine_saddle(
 
         (H + (|λ| - λ) v vᵀ) Δx = F - 2 (F·v) v
 
-    by conjugate gradients, i.e. Δx = -(g·v)/|λ| v uphill along v and the Newton step
+    by conjugate gradients, i.e. Δx = (g·v)/|λ| v uphill along v and the Newton step
     H⊥⁻¹ F⊥ downhill in every other direction (g = -F). Close to a first-order saddle
     (λ < 0) this is the plain Newton step, which converges quadratically; farther away it
     still climbs along the softest mode instead of falling to a minimum. Steps are capped at
@@ -269,7 +269,7 @@ def attempt_frequency(
     calc
         ASE calculator for both (default: each structure's own ``calc``).
     temperature
-        T, K (ν* is independent of T; ΔS_m is not, in the quantum variant only).
+        T, K (the classical ν* is independent of T; ΔS_m = ln(h ν*/k_B T) - 1 is not).
     quantum
         Also give the quantum-harmonic prefactor and ΔS_m (needs the full spectra: dense).
     solver
